@@ -1,0 +1,40 @@
+"""Where things live. Every location comes from an environment variable or the project root.
+
+- ``QUIDE_DATA``: data root holding the npz caches (``mnist.npz``, ``cifar10.npz``, ...) and an
+  ``imagenet/`` ImageFolder tree. Default: ``<project>/data/cache``.
+- ``QUIDE_RESULTS``: result records. Default: ``<project>/data/results``.
+- ``QUIDE_CHECKPOINTS``: trained models. Default: ``<project>/data/checkpoints``.
+
+``<project>`` is the nearest folder at or above the working directory that holds ``_toc.yml`` and
+``quide/`` (so notebooks run from ``notebooks/`` or ``book/`` find the same places), else the
+working directory itself.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root(start: Path | None = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "quide").is_dir():
+            return folder
+    return here
+
+
+def _from_env(var: str, default: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser() if value else project_root() / default
+
+
+def data_root() -> Path:
+    return _from_env("QUIDE_DATA", "data/cache")
+
+
+def results_root() -> Path:
+    return _from_env("QUIDE_RESULTS", "data/results")
+
+
+def checkpoint_root() -> Path:
+    return _from_env("QUIDE_CHECKPOINTS", "data/checkpoints")

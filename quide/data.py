@@ -1,0 +1,380 @@
+"""Image data: MNIST, Fashion-MNIST, CIFAR-10, CIFAR-100 as uint8 arrays, ImageNet as an ImageFolder.
+
+:func:`load_dataset` resolves a data set, in this order:
+
+1. ``<data root>/<name>.npz`` (``QUIDE_DATA``, see ``quide.config``) with arrays x_train (N,H,W[,C])
+   uint8, y_train, x_test, y_test: the layout ``shared/data/README.md`` describes. It is checked
+   before use: shapes, dtypes, label range, every class present; the sha256 of the file where the
+   project knows it (MNIST); the content hash for the CIFAR-10 JPEG stand-in.
+2. Fashion-MNIST only: the IDX files of Debian's ``dataset-fashion-mnist`` package.
+3. torchvision's download, where a network exists; the result is cached as npz.
+
+A missing data set raises :class:`DataNotFoundError` naming where it looked and how to provide it;
+a corrupt one raises :class:`CorruptDataError` and is never used.
+
+Training on a GPU keeps the whole split on the device as uint8 (:class:`DeviceData`); augmentation
+(random crop with 4-pixel zero padding + horizontal flip, per image) runs there too, and
+normalisation uses mean/std computed from the training split.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import data_root
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+STAND_IN_LABEL = "CIFAR-10 (JPEG stand-in)"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    label: str           # how the book names it
+    num_classes: int
+    image_shape: tuple   # (H, W, C)
+    n_train: int         # canonical sizes; smaller sets (tests) are accepted and recorded
+    n_test: int
+
+
+SPECS = {
+    "mnist": DatasetSpec("mnist", "MNIST", 10, (28, 28, 1), 60000, 10000),
+    "fashion_mnist": DatasetSpec("fashion_mnist", "Fashion-MNIST", 10, (28, 28, 1), 60000, 10000),
+    "cifar10": DatasetSpec("cifar10", "CIFAR-10", 10, (32, 32, 3), 50000, 10000),
+    "cifar100": DatasetSpec("cifar100", "CIFAR-100", 100, (32, 32, 3), 50000, 10000),
+}
+IMAGE_FOLDER_DATASETS = ("imagenet",)
+DATASETS = tuple(SPECS) + IMAGE_FOLDER_DATASETS
+
+# sha256 of whole npz files the project knows (shared/data/SHA256SUMS).
+KNOWN_FILE_SHA256 = {
+    "mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64",
+}
+# content_hash() of data sets whose npz files are rewritten locally (np.savez stamps the time).
+KNOWN_CONTENT_SHA256 = {
+    "cifar10-jpeg-stand-in": "5dd2ae5a2178f0ee28c431869c8591f677ce06e6a7e22334131073798f71c53d",
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data set is in none of the places looked at."""
+
+
+class CorruptDataError(ValueError):
+    """A data file exists but fails its checks; it is not used."""
+
+
+@dataclass
+class ImageData:
+    """One image classification data set as uint8 arrays in NHWC layout."""
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str      # human label of where the pixels came from, e.g. "CIFAR-10 (JPEG stand-in)"
+    path: str        # the file it was read from
+    sha256: str      # content_hash() of the four arrays
+
+    @property
+    def is_stand_in(self) -> bool:
+        return self.source == STAND_IN_LABEL
+
+
+def content_hash(x_train, y_train, x_test, y_test) -> str:
+    """sha256 over the four arrays (name, dtype, shape, bytes): independent of npz zip metadata."""
+    h = hashlib.sha256()
+    for key, arr in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
+        a = np.ascontiguousarray(arr)
+        h.update(f"{key}|{a.dtype}|{a.shape}|".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _canonical(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, where: str, split: str):
+    """NHWC uint8 images and int64 labels, checked against the spec."""
+    if x.ndim == 3 and spec.image_shape[2] == 1:
+        x = x[..., None]
+    if x.dtype != np.uint8:
+        raise CorruptDataError(f"{where}: x_{split} has dtype {x.dtype}, expected uint8")
+    if x.ndim != 4 or tuple(x.shape[1:]) != spec.image_shape:
+        raise CorruptDataError(f"{where}: x_{split} has shape {x.shape}, expected (N, *{spec.image_shape})")
+    if y.ndim != 1 or len(y) != len(x):
+        raise CorruptDataError(f"{where}: y_{split} has shape {y.shape} for {len(x)} images")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise CorruptDataError(f"{where}: y_{split} has dtype {y.dtype}, expected integers")
+    y = y.astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= spec.num_classes):
+        raise CorruptDataError(f"{where}: y_{split} has labels outside 0..{spec.num_classes - 1}")
+    return x, y
+
+
+def _read_npz(spec: DatasetSpec, path: Path) -> ImageData:
+    where = str(path)
+    known = KNOWN_FILE_SHA256.get(path.name)
+    if known is not None and file_sha256(path) != known:
+        raise CorruptDataError(f"{where}: sha256 differs from the known {spec.label} file ({known[:12]}...); "
+                               "replace it with the original")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
+            if missing:
+                raise CorruptDataError(f"{where}: missing arrays {sorted(missing)}")
+            arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            source_note = str(z["source"]) if "source" in z.files else ""
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        if isinstance(err, CorruptDataError):
+            raise
+        raise CorruptDataError(f"{where}: not a readable npz file ({err})") from err
+    x_train, y_train = _canonical(spec, arrays["x_train"], arrays["y_train"], where, "train")
+    x_test, y_test = _canonical(spec, arrays["x_test"], arrays["y_test"], where, "test")
+    absent = np.setdiff1d(np.arange(spec.num_classes), np.unique(y_train))
+    if len(absent):
+        raise CorruptDataError(f"{where}: classes {absent.tolist()[:10]} never occur in y_train")
+    digest = content_hash(x_train, y_train, x_test, y_test)
+    source = spec.label
+    if "stand-in" in source_note.lower():
+        source = STAND_IN_LABEL
+        expected = KNOWN_CONTENT_SHA256["cifar10-jpeg-stand-in"]
+        if spec.name == "cifar10" and digest != expected:
+            raise CorruptDataError(f"{where}: content differs from the known CIFAR-10 JPEG stand-in "
+                                   f"({digest[:12]}... vs {expected[:12]}...); rebuild it with "
+                                   "shared/data/prepare_cifar10_jpeg.py")
+    elif source_note:
+        source = f"{spec.label} ({source_note})"
+    return ImageData(spec.name, x_train, y_train, x_test, y_test, spec.num_classes, source, where, digest)
+
+
+def save_npz(path: Path, x_train, y_train, x_test, y_test, source: str = "") -> None:
+    """Write the npz layout atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                 **({"source": np.array(source)} if source else {}))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST family's format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise CorruptDataError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise CorruptDataError(f"{path}: {data.size} bytes for shape {dims}")
+    return data.reshape(dims)
+
+
+def _from_debian_fashion(folder: Path):
+    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    arrays = {}
+    for key, stem in names.items():
+        candidates = [folder / f"{stem}.gz", folder / stem]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            return None
+        arrays[key] = _read_idx(found)
+    return arrays
+
+
+_TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+
+
+def _from_torchvision(name: str, folder: Path):
+    import torchvision.datasets as tvd
+    cls = getattr(tvd, _TORCHVISION[name])
+    splits = [cls(str(folder), train=train, download=True) for train in (True, False)]
+    def arrays(ds):
+        x = ds.data.numpy() if isinstance(ds.data, torch.Tensor) else np.asarray(ds.data)
+        return x, np.asarray(ds.targets)
+    (x_train, y_train), (x_test, y_test) = (arrays(s) for s in splits)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def load_dataset(name: str, root: Path | str | None = None, download: bool = True) -> ImageData:
+    """Load ``name`` (one of ``SPECS``) as uint8 arrays; see the module docstring for the order."""
+    if name not in SPECS:
+        hint = " (ImageNet is read as an ImageFolder: use imagenet_folder())" if name == "imagenet" else ""
+        raise ValueError(f"unknown dataset {name!r}{hint}; choose one of {sorted(SPECS)}")
+    spec = SPECS[name]
+    root = Path(root) if root is not None else data_root()
+    npz = root / f"{name}.npz"
+    looked = [str(npz)]
+    if npz.is_file():
+        return _read_npz(spec, npz)
+
+    arrays, source = None, ""
+    if name == "fashion_mnist":
+        looked.append(str(DEBIAN_FASHION_MNIST))
+        if DEBIAN_FASHION_MNIST.is_dir():
+            arrays, source = _from_debian_fashion(DEBIAN_FASHION_MNIST), "Debian dataset-fashion-mnist"
+    if arrays is None and download:
+        looked.append(f"torchvision download into {root / 'torchvision'}")
+        try:
+            arrays, source = _from_torchvision(name, root / "torchvision"), "torchvision download"
+        except Exception as err:  # no network, mirror down, ...: say so below
+            looked[-1] += f" (failed: {type(err).__name__}: {str(err)[:120]})"
+    if arrays is None:
+        how = {
+            "mnist": "copy shared/data/mnist.npz there",
+            "cifar10": "run shared/data/prepare_cifar10_jpeg.py SRC.tar.xz <data root>/cifar10.npz "
+                       "(the JPEG stand-in) or let torchvision download the original",
+            "fashion_mnist": "apt-get install dataset-fashion-mnist, or let torchvision download it",
+            "cifar100": "let torchvision download it on a machine with a network, or write the npz layout",
+        }[name]
+        raise DataNotFoundError(f"{spec.label} not found. Looked in: {'; '.join(looked)}. "
+                                f"To provide it: {how}. Set QUIDE_DATA to choose the data root.")
+    save_npz(npz, **arrays, source=source)
+    return _read_npz(spec, npz)
+
+
+def imagenet_folder(root: Path | str | None = None) -> Path:
+    """The ImageNet ImageFolder tree (``train/<wnid>/*.JPEG``, ``val/<wnid>/*.JPEG``)."""
+    folder = Path(root) if root is not None else data_root() / "imagenet"
+    for split in ("train", "val"):
+        if not (folder / split).is_dir():
+            raise DataNotFoundError(f"ImageNet not found: expected {folder / split} in ImageFolder "
+                                    "layout (one folder per class). Put it under <data root>/imagenet "
+                                    "or pass the folder; QUIDE_DATA sets the data root.")
+    return folder
+
+
+# --- seeded subsets -------------------------------------------------------------------------
+
+def calibration_indices(n_train: int, size: int, seed: int) -> np.ndarray:
+    """``size`` distinct training indices drawn uniformly with ``seed`` (the paper: 512 per seed)."""
+    if size > n_train:
+        raise ValueError(f"calib_size {size} exceeds the {n_train} training images")
+    return np.random.default_rng(seed).choice(n_train, size=size, replace=False)
+
+
+def validation_split(n_train: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): ``val_size`` held out by ``seed``, for best-epoch choice."""
+    if not 0 <= val_size < n_train:
+        raise ValueError(f"val_size must be in [0, {n_train}); got {val_size}")
+    perm = np.random.default_rng(seed + 1_000_003).permutation(n_train)
+    return np.sort(perm[val_size:]), np.sort(perm[:val_size])
+
+
+def index_hash(indices: np.ndarray) -> str:
+    return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def channel_stats(x_uint8: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of NHWC uint8 images scaled to [0, 1], in float64."""
+    n_ch = x_uint8.shape[-1]
+    total = np.zeros(n_ch)
+    total_sq = np.zeros(n_ch)
+    for start in range(0, len(x_uint8), chunk):
+        block = x_uint8[start:start + chunk].reshape(-1, n_ch).astype(np.float64) / 255.0
+        total += block.sum(0)
+        total_sq += (block ** 2).sum(0)
+    count = x_uint8.size / n_ch
+    mean = total / count
+    return mean, np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+
+
+# --- on-device batches ----------------------------------------------------------------------
+
+class DeviceData:
+    """One split held on the device as uint8 NCHW; yields normalized float batches.
+
+    ``mean``/``std`` come from the training split (:func:`channel_stats`).
+    """
+
+    def __init__(self, x_uint8: np.ndarray, y: np.ndarray, mean, std, device="cpu"):
+        self.device = torch.device(device)
+        self.x = torch.from_numpy(np.ascontiguousarray(x_uint8)).to(self.device).permute(0, 3, 1, 2).contiguous()
+        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        return (x_uint8.float() / 255.0 - self.mean) / self.std
+
+    def images(self, indices=None) -> torch.Tensor:
+        """Normalized images (all, or at ``indices``), e.g. the calibration set."""
+        x = self.x if indices is None else self.x[torch.as_tensor(indices, device=self.device)]
+        return self.normalize(x)
+
+    def batches(self, batch_size: int, shuffle: bool = False, augment: bool = False,
+                generator: torch.Generator | None = None, drop_last: bool = False):
+        n = len(self)
+        order = (torch.randperm(n, device=self.device, generator=generator) if shuffle
+                 else torch.arange(n, device=self.device))
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            x = self.x[idx].float() / 255.0
+            if augment:
+                x = random_crop_flip(x, pad=4, generator=generator)
+            yield (x - self.mean) / self.std, self.y[idx]
+
+
+def random_crop_flip(x: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-image random crop from a zero-padded copy plus a random horizontal flip (NCHW).
+
+    Same distribution as torchvision's RandomCrop(size, padding=pad) + RandomHorizontalFlip(),
+    applied to pixels in [0, 1] before normalisation, as torchvision does.
+    """
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device, generator=generator)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]   # n,1,h,1
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]   # n,1,1,w
+    flip = torch.rand(n, device=x.device, generator=generator) < 0.5
+    cols = torch.where(flip[:, None, None, None], cols.flip(-1), cols)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows, cols]
+
+
+@dataclass
+class Splits:
+    """Train/validation/test splits on one device, normalized with the training split's statistics."""
+    train: DeviceData
+    val: DeviceData | None
+    test: DeviceData
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def device_splits(data: ImageData, device="cpu", val_size: int = 0, seed: int = 0) -> Splits:
+    """Put ``data`` on ``device``; ``val_size`` training images (drawn by ``seed``) held out."""
+    mean, std = channel_stats(data.x_train)
+    train_idx, val_idx = validation_split(len(data.y_train), val_size, seed)
+    make = lambda x, y: DeviceData(x, y, mean, std, device)  # noqa: E731
+    val = make(data.x_train[val_idx], data.y_train[val_idx]) if val_size else None
+    return Splits(make(data.x_train[train_idx], data.y_train[train_idx]), val,
+                  make(data.x_test, data.y_test), mean, std)

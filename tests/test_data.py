@@ -1,0 +1,147 @@
+"""Data: resolution order, checks that refuse bad files, seeded subsets, on-device augmentation."""
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from quide import data as qd
+from helpers import synthetic_arrays
+
+
+def test_mnist_from_the_data_root(mnist):
+    assert mnist.x_train.shape == (60000, 28, 28, 1) and mnist.x_test.shape == (10000, 28, 28, 1)
+    assert mnist.x_train.dtype == np.uint8 and mnist.y_train.dtype == np.int64
+    assert mnist.source == "MNIST" and not mnist.is_stand_in
+    assert np.bincount(mnist.y_test).sum() == 10000
+    mean, std = qd.channel_stats(mnist.x_train)
+    assert mean[0] == pytest.approx(0.1307, abs=1e-4) and std[0] == pytest.approx(0.3081, abs=1e-4)
+
+
+def test_cifar10_stand_in_is_labelled(cifar10):
+    assert cifar10.source == "CIFAR-10 (JPEG stand-in)" and cifar10.is_stand_in
+    assert cifar10.sha256 == qd.KNOWN_CONTENT_SHA256["cifar10-jpeg-stand-in"]
+    assert (np.bincount(cifar10.y_train) == 5000).all()
+
+
+def test_mnist_with_wrong_hash_is_refused(mnist, tmp_path):
+    bad = tmp_path / "mnist.npz"
+    qd.save_npz(bad, mnist.x_train[:, :, :, 0], mnist.y_train, mnist.x_test[:, :, :, 0], mnist.y_test)
+    with pytest.raises(qd.CorruptDataError, match="sha256"):
+        qd.load_dataset("mnist", root=tmp_path, download=False)
+
+
+def test_stand_in_with_wrong_content_is_refused(tmp_path):
+    arrays = synthetic_arrays(n_train=40, n_test=20, shape=(32, 32, 3), num_classes=10)
+    qd.save_npz(tmp_path / "cifar10.npz", **arrays, source="CIFAR-10 JPEG q75 stand-in (lossy)")
+    with pytest.raises(qd.CorruptDataError, match="stand-in"):
+        qd.load_dataset("cifar10", root=tmp_path, download=False)
+
+
+def test_truncated_npz_is_refused(synthetic_root):
+    path = synthetic_root / "cifar100.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(qd.CorruptDataError, match="cifar100.npz"):
+        qd.load_dataset("cifar100", root=synthetic_root, download=False)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda a: a.update(x_train=a["x_train"][:, :16]), "shape"),
+    (lambda a: a.update(x_train=a["x_train"].astype(np.float32)), "dtype"),
+    (lambda a: a.update(y_train=a["y_train"][:-1]), "y_train"),
+    (lambda a: a.update(y_test=a["y_test"] + 100), "labels outside"),
+    (lambda a: a.update(y_train=np.zeros_like(a["y_train"])), "never occur"),
+])
+def test_malformed_arrays_are_refused(tmp_path, mutate, message):
+    arrays = synthetic_arrays(n_train=300, n_test=100, shape=(32, 32, 3), num_classes=100)
+    mutate(arrays)
+    qd.save_npz(tmp_path / "cifar100.npz", **arrays)
+    with pytest.raises(qd.CorruptDataError, match=message):
+        qd.load_dataset("cifar100", root=tmp_path, download=False)
+
+
+def test_missing_dataset_says_what_where_and_how(tmp_path):
+    with pytest.raises(qd.DataNotFoundError) as err:
+        qd.load_dataset("cifar100", root=tmp_path, download=False)
+    text = str(err.value)
+    assert "CIFAR-100" in text and str(tmp_path / "cifar100.npz") in text and "QUIDE_DATA" in text
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
+        qd.load_dataset("svhn")
+    with pytest.raises(ValueError, match="ImageFolder"):
+        qd.load_dataset("imagenet")
+
+
+def test_synthetic_cifar100_layout_loads(synthetic_root):
+    d = qd.load_dataset("cifar100", root=synthetic_root, download=False)
+    assert d.num_classes == 100 and d.x_train.shape == (300, 32, 32, 3) and d.source == "CIFAR-100"
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_from_debian_idx_files(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    arrays = synthetic_arrays(n_train=50, n_test=20, shape=(28, 28, 1), num_classes=10)
+    _write_idx(debian / "train-images-idx3-ubyte.gz", arrays["x_train"][..., 0])
+    _write_idx(debian / "train-labels-idx1-ubyte.gz", arrays["y_train"])
+    _write_idx(debian / "t10k-images-idx3-ubyte.gz", arrays["x_test"][..., 0])
+    _write_idx(debian / "t10k-labels-idx1-ubyte.gz", arrays["y_test"])
+    monkeypatch.setattr(qd, "DEBIAN_FASHION_MNIST", debian)
+    root = tmp_path / "root"
+    d = qd.load_dataset("fashion_mnist", root=root, download=False)
+    assert np.array_equal(d.x_train, arrays["x_train"]) and np.array_equal(d.y_test, arrays["y_test"])
+    assert (root / "fashion_mnist.npz").is_file()               # cached as npz
+    shutil.rmtree(debian)
+    again = qd.load_dataset("fashion_mnist", root=root, download=False)   # now from the cache
+    assert again.sha256 == d.sha256
+
+
+def test_imagenet_folder_missing(tmp_path):
+    with pytest.raises(qd.DataNotFoundError, match="ImageFolder"):
+        qd.imagenet_folder(tmp_path)
+
+
+def test_data_root_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("QUIDE_DATA", str(tmp_path))
+    from quide.config import data_root
+    assert data_root() == tmp_path
+
+
+def test_validation_split_is_disjoint_and_seeded():
+    tr, va = qd.validation_split(1000, 100, seed=3)
+    assert len(va) == 100 and len(tr) == 900 and not set(tr) & set(va)
+    assert np.array_equal(va, qd.validation_split(1000, 100, seed=3)[1])
+    with pytest.raises(ValueError, match="calib_size"):
+        qd.calibration_indices(10, 11, seed=0)
+
+
+def test_batches_cover_each_image_once_per_epoch():
+    arrays = synthetic_arrays(n_train=103, n_test=10, shape=(8, 8, 3), num_classes=4)
+    dd = qd.DeviceData(arrays["x_train"], np.arange(103), [0.5] * 3, [0.25] * 3)
+    seen = torch.cat([y for _, y in dd.batches(16, shuffle=True, generator=torch.Generator().manual_seed(0))])
+    assert sorted(seen.tolist()) == list(range(103))
+    x, _ = next(dd.batches(4))
+    expected = (torch.from_numpy(arrays["x_train"][:4]).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
+    assert torch.allclose(x, expected)
+
+
+def test_random_crop_flip_is_a_window_of_the_padded_image():
+    x = torch.rand(32, 3, 8, 8)
+    out = qd.random_crop_flip(x, pad=4, generator=torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    flips = 0
+    for i in range(len(x)):
+        windows = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(9) for dx in range(9)]
+        plain = any(torch.equal(out[i], w) for w in windows)
+        flipped = any(torch.equal(out[i], w.flip(-1)) for w in windows)
+        assert plain or flipped
+        flips += flipped and not plain
+    assert 0 < flips < len(x)   # some flipped, some not
