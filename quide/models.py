@@ -1,0 +1,64 @@
+"""The paper's models: SimpleCNN, ResNet-18 (CIFAR variant) and torchvision's ResNet-18 (ImageNet)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+MODELS = ("simplecnn", "resnet18_cifar", "resnet18_imagenet")
+
+
+class SimpleCNN(nn.Module):
+    """conv(32, 3x3)+ReLU+maxpool2, conv(64, 3x3)+ReLU+maxpool2, fc128+ReLU, fc(classes) (paper 3.3).
+
+    The paper does not give the convolutions' padding; we use padding=1 ("same"), so the
+    feature map entering fc1 is 64 x (H/4) x (W/4): 3136 for MNIST, 4096 for CIFAR.
+    Layer order conv1, conv2, fc1, fc2 is the GA's L=4 (Appendix B).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28, padding: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, 3, padding=padding)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=padding)
+        side = image_size
+        for _ in range(2):
+            side = (side + 2 * padding - 2) // 2
+        self.fc1 = nn.Linear(64 * side * side, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def resnet18_cifar(num_classes: int = 10) -> nn.Module:
+    """torchvision's ResNet-18 with the CIFAR stem: 3x3 stride-1 conv1 and no first max-pool."""
+    model = torchvision.models.resnet18(num_classes=num_classes)
+    model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+def resnet18_imagenet(pretrained: bool = True, num_classes: int = 1000) -> nn.Module:
+    """torchvision's ResNet-18; ``pretrained`` loads IMAGENET1K_V1 (the paper's 69.76% top-1)."""
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
+    return torchvision.models.resnet18(weights=weights, num_classes=num_classes)
+
+
+def build_model(name: str, num_classes: int, image_shape: tuple = (28, 28, 1), pretrained: bool = False) -> nn.Module:
+    """Build a model by name; ``image_shape`` is (H, W, C)."""
+    if name == "simplecnn":
+        h, w, c = image_shape
+        if h != w:
+            raise ValueError(f"SimpleCNN expects square images; got {image_shape}")
+        return SimpleCNN(in_channels=c, num_classes=num_classes, image_size=h)
+    if name == "resnet18_cifar":
+        if image_shape[2] != 3:
+            raise ValueError(f"resnet18_cifar expects 3-channel images; got {image_shape}")
+        return resnet18_cifar(num_classes)
+    if name == "resnet18_imagenet":
+        return resnet18_imagenet(pretrained=pretrained, num_classes=num_classes)
+    raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
