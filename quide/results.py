@@ -1,0 +1,174 @@
+"""Result records: one JSON file per run (a list of records) under ``<results root>/<experiment>/``.
+
+Every record carries the raw measurements (P, T_ms, both C's), the metrics derived from them by
+``quide.index`` and the provenance of the run (git commit, versions, device, data hash, ...), so a
+number in the book can be traced back to the run that made it. Files are written atomically: an
+interrupted run leaves either the previous file or none, never half a file.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import index as qi
+from .config import project_root, results_root
+
+REQUIRED_KEYS = ("experiment", "model", "dataset", "data_source", "seed", "bits", "P", "T_ms", "T_kind",
+                 "C_paper", "C_true", "I", "I_gated", "p_thresh", "delta", "num_classes", "provenance")
+T_KINDS = ("simulated", "deployed")
+
+# delta per condition (paper Section 3.2). Fashion-MNIST is not in the paper: we use MNIST's 0.19.
+PAPER_DELTA = {
+    ("simplecnn", "mnist"): 0.19,
+    ("simplecnn", "fashion_mnist"): 0.19,
+    ("simplecnn", "cifar10"): 0.30,
+    ("simplecnn", "cifar100"): 0.43,
+    ("resnet18_cifar", "cifar10"): 0.45,
+    ("resnet18_imagenet", "imagenet"): 0.60,
+}
+
+
+def paper_delta(model: str, dataset: str) -> float:
+    try:
+        return PAPER_DELTA[(model, dataset)]
+    except KeyError:
+        raise ValueError(f"the paper gives no delta for {model} on {dataset}; pass delta explicitly") from None
+
+
+def bits_label(bits) -> str:
+    """"8" for uniform, "8-8-8-4" for a per-layer list."""
+    return str(bits) if np.isscalar(bits) else "-".join(str(b) for b in bits)
+
+
+def git_state(root: Path | None = None) -> dict:
+    root = root or project_root()
+    def git(*args):
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+            return out.stdout.strip() if out.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
+
+
+def provenance(*, device: str | None = None, driver: str | None = None, data_sha256: str | None = None,
+               calib_hash: str | None = None, wall_s: float | None = None, **extra) -> dict:
+    """Where a number came from: code, software, hardware, data and time."""
+    import torch
+    import torchvision
+
+    from . import __version__
+    prov = {
+        **git_state(),
+        "quide": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.version.cuda,
+        "device": device,
+        "driver": driver,
+        "data_sha256": data_sha256,
+        "calib_indices_sha256": calib_hash,
+        "wall_s": wall_s,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    prov.update(extra)
+    return prov
+
+
+def make_record(*, experiment: str, model: str, dataset: str, data_source: str, seed: int, bits,
+                P: float, T_ms: float, T_kind: str, C_paper: float, C_true: float, num_classes: int,
+                p_fp: float, delta: float, provenance: dict, **extra) -> dict:
+    """A record with I, I', ACP, ALS and Pthresh computed from the raw P, T_ms and C_paper."""
+    if T_kind not in T_KINDS:
+        raise ValueError(f"T_kind must be one of {T_KINDS}; got {T_kind!r}")
+    thresh = float(qi.p_thresh(num_classes, p_fp, delta))
+    rec = {
+        "experiment": experiment, "model": model, "dataset": dataset, "data_source": data_source,
+        "seed": int(seed), "bits": bits if np.isscalar(bits) else [int(b) for b in bits],
+        "P": float(P), "T_ms": float(T_ms), "T_kind": T_kind,
+        "C_paper": float(C_paper), "C_true": float(C_true),
+        "I": float(qi.intelligence_index(C_paper, P, T_ms)),
+        "I_gated": float(qi.gated_index(C_paper, P, T_ms, thresh)),
+        "ACP": float(qi.acp(C_paper, P)), "ALS": float(qi.als(P, T_ms)),
+        "p_thresh": thresh, "p_fp": float(p_fp), "delta": float(delta), "num_classes": int(num_classes),
+        **extra,
+        "provenance": provenance,
+    }
+    return rec
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_records(records: list[dict], experiment: str, run_id: str, root: Path | str | None = None) -> Path:
+    """Write one run's records to ``<root>/<experiment>/<run_id>.json`` atomically."""
+    if not records:
+        raise ValueError("write_records: no records")
+    for rec in records:
+        missing = [k for k in REQUIRED_KEYS if k not in rec]
+        if missing:
+            raise ValueError(f"record lacks keys {missing}")
+    path = Path(root or results_root()) / experiment / f"{run_id}.json"
+    atomic_write_text(path, json.dumps(records, indent=1, default=_json_default) + "\n")
+    return path
+
+
+def load_records(root: Path | str | None = None, experiment: str | None = None) -> pd.DataFrame:
+    """All records under ``root`` (or one experiment's) as a DataFrame.
+
+    ``provenance`` is kept as a dict column and also flattened into ``prov_*`` columns;
+    ``bits_label`` is added ("8" or "8-8-8-4"); ``source_file`` names the file.
+    """
+    root = Path(root or results_root())
+    folder = root / experiment if experiment else root
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no results folder at {folder}")
+    rows = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            records = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: unreadable result file ({err})") from err
+        for rec in records:
+            rows.append({**rec, "source_file": str(path.relative_to(root))})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["bits_label"] = df["bits"].map(bits_label)
+    prov = pd.json_normalize(df["provenance"].tolist()).add_prefix("prov_")
+    return pd.concat([df, prov.set_index(df.index)], axis=1)

@@ -1,0 +1,205 @@
+"""Training recipes of the paper (Sections 3.3, 4.1) and a fast, seeded trainer.
+
+The trainer keeps every split on the device and draws batches with on-device indexing and
+augmentation: no DataLoader, no per-sample Python, one host sync per epoch (validation).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import DeviceData, Splits
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training recipe. Validates itself; ``replace`` makes variants (e.g. fewer epochs)."""
+    optimizer: str                 # "adam" (torch.optim.Adam, L2 weight decay) | "sgd" (momentum)
+    lr: float                      # peak learning rate
+    weight_decay: float
+    batch_size: int = 128          # images per step
+    epochs: int = 50
+    momentum: float = 0.0          # SGD only
+    schedule: str = "constant"     # "constant" | "cosine" (annealed to 0 over the epochs, per epoch)
+    augment: bool = False          # random crop (4-px zero pad) + horizontal flip
+    keep: str = "best"             # "best": the epoch with peak validation accuracy | "last"
+    val_size: int = 5000           # training images held out to choose the best epoch
+    bf16: bool = False             # autocast to bfloat16 on CUDA
+    channels_last: bool = False    # NHWC memory format on CUDA
+    deterministic: bool = True     # cuDNN deterministic kernels, so a seed reproduces a run
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"Recipe.optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"Recipe.schedule must be 'constant' or 'cosine'; got {self.schedule!r}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"Recipe.keep must be 'best' or 'last'; got {self.keep!r}")
+        for name in ("batch_size", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Recipe.{name} must be an int >= 1; got {value!r}")
+        if not self.lr > 0 or self.weight_decay < 0 or self.val_size < 0:
+            raise ValueError("Recipe: lr must be > 0, weight_decay and val_size >= 0")
+        if self.keep == "best" and self.val_size == 0:
+            raise ValueError("Recipe.keep='best' needs val_size > 0 (a held-out split to choose on)")
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Paper: Adam lr 1e-3, weight decay 1e-4, batch 128, 50 epochs, best epoch; CIFAR adds crop+flip.
+SIMPLECNN = Recipe("adam", lr=1e-3, weight_decay=1e-4, batch_size=128, epochs=50)
+SIMPLECNN_AUGMENTED = SIMPLECNN.replace(augment=True)
+# Paper: SGD lr 0.1, weight decay 5e-4, cosine, 100 epochs. Momentum 0.9 and batch 128 are the
+# usual values (the paper does not state them); the last epoch is kept, as cosine ends at lr 0.
+RESNET18_CIFAR = Recipe("sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=100, momentum=0.9,
+                        schedule="cosine", augment=True, keep="last", bf16=True, channels_last=True)
+
+
+def paper_recipe(model: str, dataset: str) -> Recipe:
+    """The paper's recipe for a (model, dataset) condition."""
+    if model == "simplecnn":
+        return SIMPLECNN_AUGMENTED if dataset in ("cifar10", "cifar100") else SIMPLECNN
+    if model == "resnet18_cifar":
+        return RESNET18_CIFAR
+    raise ValueError(f"no training recipe for {model!r} (resnet18_imagenet uses torchvision's weights)")
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    epoch: int                 # the kept epoch, 1-based
+    val_accuracy: float | None # fraction, at the kept epoch
+    history: list              # per epoch: {"epoch", "train_loss", "val_accuracy"}
+    wall_s: float              # training wall time, seconds, device synchronized
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def evaluate(model: nn.Module, data: DeviceData | object, batch_size: int = 1000) -> float:
+    """Top-1 accuracy as a fraction. ``data``: a DeviceData, or any iterable of (x, y) batches."""
+    batches = data.batches(batch_size) if isinstance(data, DeviceData) else data
+    correct, total = None, 0
+    model.eval()
+    with torch.inference_mode():
+        for x, y in batches:
+            hits = (model(x).argmax(1) == y).sum()
+            correct = hits if correct is None else correct + hits
+            total += len(y)
+    if total == 0:
+        raise ValueError("evaluate: no data")
+    return correct.item() / total
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None) -> TrainResult:
+    """Train ``model`` in place on ``splits.train`` by ``recipe``; returns the kept weights loaded."""
+    device = splits.train.device
+    seed_everything(seed, recipe.deterministic)
+    on_cuda = device.type == "cuda"
+    model.to(device)
+    if recipe.channels_last and on_cuda:
+        model.to(memory_format=torch.channels_last)
+    if recipe.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
+                               fused=on_cuda)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                              weight_decay=recipe.weight_decay, fused=on_cuda)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs)
+             if recipe.schedule == "cosine" else None)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=recipe.bf16 and on_cuda)
+
+    history, best = [], (-1.0, 0, None)
+    _sync(device)
+    start = time.perf_counter()
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        steps = 0
+        for x, y in splits.train.batches(recipe.batch_size, shuffle=True, augment=recipe.augment, generator=gen):
+            if recipe.channels_last and on_cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach()
+            steps += 1
+        if sched is not None:
+            sched.step()
+        val_acc = evaluate(model, splits.val) if splits.val is not None else None
+        history.append({"epoch": epoch, "train_loss": loss_sum.item() / steps, "val_accuracy": val_acc})
+        if log:
+            log(history[-1])
+        if recipe.keep == "best" and val_acc > best[0]:
+            best = (val_acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    _sync(device)
+    wall = time.perf_counter() - start
+    if recipe.keep == "best":
+        model.load_state_dict(best[2])
+        kept_epoch, kept_val = best[1], best[0]
+    else:
+        kept_epoch, kept_val = recipe.epochs, history[-1]["val_accuracy"]
+    model.eval()
+    return TrainResult(model, kept_epoch, kept_val, history, wall)
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+def checkpoint_key(model_name: str, dataset: str, seed: int, recipe: Recipe, data_sha256: str) -> str:
+    """A file name that changes whenever anything that decides the trained weights changes."""
+    blob = json.dumps({"recipe": recipe.as_dict(), "data": data_sha256}, sort_keys=True)
+    return f"{model_name}-{dataset}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.pt"
+
+
+def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> None:
+    """Atomic: written to a temp file in the same folder, then renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".pt")
+    os.close(fd)
+    try:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        # metadata as JSON text, so that loading needs no pickle (weights_only=True)
+        torch.save({"state_dict": state, "meta_json": json.dumps(meta, default=float)}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict:
+    """Load weights into ``model``; returns the checkpoint's metadata."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(blob["state_dict"])
+    return json.loads(blob["meta_json"])

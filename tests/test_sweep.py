@@ -1,0 +1,57 @@
+"""End to end on real MNIST, on CPU: train (1 epoch) -> PTQ sweep -> latency -> records."""
+import dataclasses
+import time
+
+import pytest
+
+from quide import data as qd
+from quide import results as qr
+from quide import sweep as qs
+from quide import train as qt
+
+
+@pytest.fixture(scope="module")
+def mnist_run(mnist, tmp_path_factory):
+    # A subset keeps this under a minute on 2 CPU cores: 20k training, 2k test images.
+    small = dataclasses.replace(mnist, x_train=mnist.x_train[:20000], y_train=mnist.y_train[:20000],
+                                x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000])
+    splits = qd.device_splits(small, "cpu", val_size=1000, seed=0)
+    recipe = qt.SIMPLECNN.replace(epochs=1, val_size=1000)
+    start = time.perf_counter()
+    trained = qs.train_or_load("simplecnn", small, splits, recipe, seed=0,
+                               checkpoint_dir=tmp_path_factory.mktemp("ckpt"))
+    config = qs.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5)
+    records = qs.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
+                           delta=qr.paper_delta("simplecnn", "mnist"), config=config, train_meta=trained.meta)
+    return records, time.perf_counter() - start
+
+
+def test_8_bit_within_half_a_point_and_2_bit_collapses(mnist_run):
+    records, _ = mnist_run
+    P = {r["bits"]: r["P"] for r in records}
+    assert P[32] > 0.9                       # one epoch is enough to learn MNIST
+    assert abs(P[8] - P[32]) <= 0.005
+    assert P[16] == pytest.approx(P[32], abs=0.001)
+    assert P[2] < P[32] - 0.10
+
+
+def test_records_are_complete_and_consistent(mnist_run, tmp_path):
+    records, _ = mnist_run
+    by_bits = {r["bits"]: r for r in records}
+    assert [r["quant_kind"] for r in records] == ["fp32", "fp16", "fake-quant", "fake-quant", "fake-quant"]
+    assert all(r["T_kind"] == "simulated" and r["T_ms"] > 0 for r in records)
+    assert by_bits[4]["C_paper"] == 8.0 and 7.5 < by_bits[4]["C_true"] < 8.0
+    assert all(r["p_thresh"] == pytest.approx(by_bits[32]["P"] - 0.19) for r in records)
+    assert by_bits[4]["provenance"]["data_sha256"] and by_bits[4]["provenance"]["calib_indices_sha256"]
+    assert by_bits[8]["train"]["epoch"] == 1 and by_bits[8]["n_test"] == 2000
+    qr.write_records(records, "ptq_sweep", "simplecnn-mnist-seed0", root=tmp_path)
+    df = qr.load_records(tmp_path)
+    assert df["I_gated"].tolist() == [r["I_gated"] for r in records]
+    assert df.loc[df.bits_label == "2", "I_gated"].item() < df.loc[df.bits_label == "4", "I_gated"].item()
+
+
+def test_sweep_config_validates():
+    with pytest.raises(ValueError, match="bits"):
+        qs.SweepConfig(bits=(32, 1))
+    with pytest.raises(ValueError, match="empty"):
+        qs.SweepConfig(bits=())
