@@ -1,0 +1,48 @@
+# The README's two commands: `make book` (build the HTML book) and `make test` (run the tests).
+# Both create .venv and install into it on first use; nothing needs a GPU or a network beyond
+# the package index.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+# torch/torchvision: the pair that this project's machines hold on disk; override for others.
+TORCH_SPEC  ?= torch==2.14.1 torchvision==0.29.1
+# The offline copies of the data sets (shared/data beside the checkout).
+SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
+QUIDE_DATA  ?= $(CURDIR)/data/cache
+export QUIDE_DATA
+
+.PHONY: venv data test book clean
+.DEFAULT_GOAL := book
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[test,book]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Data caches for tests: exact MNIST, and the CIFAR-10 JPEG stand-in decoded into the npz layout.
+data: $(VENV)/.installed
+ifneq ($(SHARED_DATA),)
+	mkdir -p $(QUIDE_DATA)
+	cd $(SHARED_DATA) && sha256sum --quiet -c SHA256SUMS
+	[ -f $(QUIDE_DATA)/mnist.npz ] || cp $(SHARED_DATA)/mnist.npz $(QUIDE_DATA)/mnist.npz
+	[ -f $(QUIDE_DATA)/cifar10.npz ] || $(PY) $(SHARED_DATA)/prepare_cifar10_jpeg.py \
+		$(SHARED_DATA)/cifar10_jpeg_q75_yoongikim.tar.xz $(QUIDE_DATA)/cifar10.npz
+else
+	@echo "shared/data not found: tests that need MNIST or CIFAR-10 will be skipped (set SHARED_DATA)"
+endif
+
+test: data
+	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) $(PY) -m pytest
+
+book: venv
+	$(VENV)/bin/jupyter-book clean . >/dev/null
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "open _build/html/index.html"
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis
