@@ -308,6 +308,7 @@ class DeviceData:
 
     ``mean``/``std`` come from the training split (:func:`channel_stats`).
     """
+    CHUNK_IMAGES = 16384   # images prepared per chunk of batches: bounds memory, amortizes launches
 
     def __init__(self, x_uint8: np.ndarray, y: np.ndarray, mean, std, device="cpu"):
         self.device = torch.device(device)
@@ -329,16 +330,22 @@ class DeviceData:
 
     def batches(self, batch_size: int, shuffle: bool = False, augment: bool = False,
                 generator: torch.Generator | None = None, drop_last: bool = False):
+        """Yield (x, y) batches. Images are gathered, augmented and normalized a chunk of batches
+        at a time (a few kernels per chunk rather than per batch); slices are contiguous."""
         n = len(self)
         order = (torch.randperm(n, device=self.device, generator=generator) if shuffle
                  else torch.arange(n, device=self.device))
         stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
+        chunk = max(1, self.CHUNK_IMAGES // batch_size) * batch_size
+        for chunk_start in range(0, stop, chunk):
+            idx = order[chunk_start:min(chunk_start + chunk, stop)]
             x = self.x[idx].float() / 255.0
             if augment:
                 x = random_crop_flip(x, pad=4, generator=generator)
-            yield (x - self.mean) / self.std, self.y[idx]
+            x = (x - self.mean) / self.std
+            y = self.y[idx]
+            for start in range(0, len(idx), batch_size):
+                yield x[start:start + batch_size], y[start:start + batch_size]
 
 
 def random_crop_flip(x: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -412,14 +412,15 @@ def quantize(model: nn.Module, config: PTQConfig, calib_data: torch.Tensor | Non
         if calib_data is None:
             raise ValueError(f"calib_data is required to quantize below 16 bits (bits={config.bits})")
         qmodel = fold_batchnorm(model)
+        quantizers = _insert_quantizers(qmodel, layer_bits, config)
+        qmodel.graph.lint()
+        qmodel.recompile()
+        # Calibrate on the float model's activations (as torch.ao's observers do), then round weights.
+        _calibrate(qmodel, quantizers, calib_data)
         for name, bits in layer_bits.items():
             layer = qmodel.get_submodule(name)
             with torch.no_grad():
                 layer.weight.copy_(quantize_weight(layer.weight, bits, config.per_channel))
-        quantizers = _insert_quantizers(qmodel, layer_bits, config)
-        qmodel.graph.lint()
-        qmodel.recompile()
-        _calibrate(qmodel, quantizers, calib_data)
         kind, placement, observer = "fake-quant", config.placement, config.observer
         c_true = compression_true(bits_list, list(sizes.values()), other)
     qmodel.ptq_info = PTQInfo(layer_bits=layer_bits, kind=kind, C_paper=c_paper, C_true=c_true,

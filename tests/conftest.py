@@ -33,6 +33,24 @@ def cifar10():
     return _need("cifar10")
 
 
+@pytest.fixture(scope="session")
+def mnist_trained(mnist, tmp_path_factory):
+    """SimpleCNN trained 1 epoch on 20k MNIST images (CPU, ~15 s); 2k test images.
+
+    Returns (data subset, splits, Trained). Shared by the end-to-end and the torch.ao peer tests.
+    """
+    import dataclasses
+
+    from quide import sweep as qs
+    from quide import train as qt
+    small = dataclasses.replace(mnist, x_train=mnist.x_train[:20000], y_train=mnist.y_train[:20000],
+                                x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000])
+    splits = qd.device_splits(small, "cpu", val_size=1000, seed=0)
+    trained = qs.train_or_load("simplecnn", small, splits, qt.SIMPLECNN.replace(epochs=1, val_size=1000),
+                               seed=0, checkpoint_dir=tmp_path_factory.mktemp("ckpt"))
+    return small, splits, trained
+
+
 @pytest.fixture
 def synthetic_root(tmp_path):
     """A data root holding a small synthetic 'cifar100'-shaped npz (100 classes, 32x32x3)."""
