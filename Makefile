@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv data test book clean
+.PHONY: venv data test book clean smoke-notebook
 .DEFAULT_GOAL := book
 
 $(VENV)/.installed: pyproject.toml
@@ -46,3 +46,10 @@ book: venv
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
+
+# The executed smoke copy that nbval re-runs in `make test`; regenerate after editing the notebook.
+tests/notebooks/ptq_sweep_smoke.ipynb: notebooks/ptq_sweep.ipynb
+	QUIDE_RESULTS=$$(mktemp -d) QUIDE_CHECKPOINTS=$$(mktemp -d) $(VENV)/bin/papermill -k python3 \
+		$< $@ -p profile smoke -p device cpu -p dataset mnist
+
+smoke-notebook: tests/notebooks/ptq_sweep_smoke.ipynb

@@ -385,3 +385,54 @@ def device_splits(data: ImageData, device="cpu", val_size: int = 0, seed: int = 
     val = make(data.x_train[val_idx], data.y_train[val_idx]) if val_size else None
     return Splits(make(data.x_train[train_idx], data.y_train[train_idx]), val,
                   make(data.x_test, data.y_test), mean, std)
+
+
+# --- ImageNet (ImageFolder) -----------------------------------------------------------------
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)   # torchvision's ImageNet weights expect these
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FolderData:
+    """An ImageFolder split with torchvision's eval transform (resize 256, centre crop 224).
+
+    Offers the same interface the sweep uses on :class:`DeviceData`: ``len``, ``images(indices)``
+    and ``batches(batch_size)``, with tensors delivered on ``device``.
+    """
+
+    def __init__(self, folder: Path, device="cpu", workers: int = 0, resize: int = 256, crop: int = 224):
+        import torchvision.transforms as T
+        from torchvision.datasets import ImageFolder
+        transform = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(),
+                               T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        self.dataset = ImageFolder(str(folder), transform=transform)
+        self.device, self.workers = torch.device(device), workers
+        self.y = torch.tensor(self.dataset.targets, device=self.device)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.dataset.classes)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def images(self, indices=None) -> torch.Tensor:
+        indices = range(len(self)) if indices is None else indices
+        return torch.stack([self.dataset[int(i)][0] for i in indices]).to(self.device)
+
+    def batches(self, batch_size: int, **_):
+        loader = torch.utils.data.DataLoader(self.dataset, batch_size=batch_size, shuffle=False,
+                                             num_workers=self.workers,
+                                             pin_memory=self.device.type == "cuda")
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def folder_hash(folder: Path) -> str:
+    """sha256 over the relative paths and sizes of an ImageFolder tree (cheap, content-sensitive
+    enough to tell two trees apart; hashing every JPEG of ImageNet would take minutes)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            h.update(f"{path.relative_to(folder)}|{path.stat().st_size}\n".encode())
+    return h.hexdigest()

@@ -1,6 +1,12 @@
-"""EXP-1/EXP-2 as functions: train (or load) the FP32 model, then the PTQ sweep over bit-widths."""
+"""EXP-1/EXP-2 as functions: train (or load) the FP32 model, then the PTQ sweep over bit-widths.
+
+The sweep notebook is a thin shell around this module: :class:`SweepParams` validates its
+parameters (one clear message per bad value), :func:`load_condition` gets the data,
+:func:`train_or_load` the FP32 model, :func:`ptq_sweep` the records.
+"""
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,14 +15,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from . import data as qd
 from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, measure_latency
-from .models import build_model
-from .quant import PTQConfig, quantize
-from .results import make_record, provenance
+from .models import MODELS, build_model
+from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
+from .results import make_record, paper_delta, provenance
 from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
-                    seed_everything, train)
+                    paper_recipe, seed_everything, train)
 
 PAPER_BITS = (32, 16, 8, 4, 2)
 
@@ -47,6 +54,186 @@ class SweepConfig:
                          per_channel=self.per_channel, placement=self.placement)
 
 
+# Which data sets each model is run on (the paper's conditions plus Fashion-MNIST and CIFAR-100).
+MODEL_DATASETS = {
+    "simplecnn": ("mnist", "fashion_mnist", "cifar10", "cifar100"),
+    "resnet18_cifar": ("cifar10", "cifar100"),
+    "resnet18_imagenet": ("imagenet",),
+}
+PROFILES = ("smoke", "paper")
+# smoke: a CPU-sized run of the same code path (tests, CI); paper: the paper's protocol.
+SMOKE = {"n_train": 2000, "n_test": 500, "val_size": 200, "epochs": 1, "calib_size": 64,
+         "warmup": 2, "timed": 5}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """The sweep notebook's parameters, validated; a bad one raises ValueError naming it."""
+    model: str = "simplecnn"
+    dataset: str = "mnist"
+    seed: int = 0
+    bits: tuple = PAPER_BITS
+    epochs: int | None = None        # None: the recipe's (50 SimpleCNN, 100 ResNet-18)
+    delta: float | None = None       # None: the paper's delta for the condition
+    calib_size: int = 512
+    warmup: int = WARMUP
+    timed: int = TIMED
+    observer: str = "minmax"
+    per_channel: bool = False
+    placement: str = "graph"
+    compare_placements: bool = True  # also sweep the other placement on the same trained model
+    cuda_graphs: bool = True         # training steps replayed as CUDA graphs (CUDA, constant lr)
+    device: str = "auto"             # auto | cpu | cuda | cuda:N
+    profile: str = "paper"           # smoke | paper
+
+    def __post_init__(self):
+        def bad(name, why):
+            raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
+        if self.model not in MODELS:
+            bad("model", f"unknown model, choose one of {list(MODELS)}")
+        if self.dataset not in qd.DATASETS:
+            bad("dataset", f"unknown dataset, choose one of {list(qd.DATASETS)}")
+        if self.dataset not in MODEL_DATASETS[self.model]:
+            bad("dataset", f"{self.model} runs on {list(MODEL_DATASETS[self.model])}")
+        if not _is_int(self.seed):
+            bad("seed", "must be an int")
+        if isinstance(self.bits, (str, bytes)) or not hasattr(self.bits, "__iter__") or not list(self.bits):
+            bad("bits", "must be a non-empty list of bit-widths")
+        if not all(_is_int(b) and b in SUPPORTED_BITS for b in self.bits):
+            bad("bits", "every entry must be an int in 2..16 or 32")
+        object.__setattr__(self, "bits", tuple(int(b) for b in self.bits))
+        if self.epochs is not None and not (_is_int(self.epochs) and self.epochs >= 1):
+            bad("epochs", "must be None or an int >= 1")
+        if self.delta is not None and not (isinstance(self.delta, numbers.Real) and 0 <= self.delta <= 1):
+            bad("delta", "must be None or a number in [0, 1]")
+        for name, low in (("calib_size", 1), ("warmup", 0), ("timed", 1)):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= low):
+                bad(name, f"must be an int >= {low}")
+        if self.observer not in OBSERVERS:
+            bad("observer", f"choose one of {list(OBSERVERS)}")
+        if self.placement not in PLACEMENTS:
+            bad("placement", f"choose one of {list(PLACEMENTS)}")
+        for name in ("per_channel", "compare_placements", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "must be True or False")
+        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
+            bad("device", "choose auto, cpu, cuda or cuda:N")
+        if self.profile not in PROFILES:
+            bad("profile", f"choose one of {list(PROFILES)}")
+        if self.profile == "smoke":
+            object.__setattr__(self, "calib_size", min(self.calib_size, SMOKE["calib_size"]))
+            object.__setattr__(self, "warmup", min(self.warmup, SMOKE["warmup"]))
+            object.__setattr__(self, "timed", min(self.timed, SMOKE["timed"]))
+            object.__setattr__(self, "epochs", min(self.epochs or SMOKE["epochs"], SMOKE["epochs"]))
+
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"parameter 'device': {self.device!r} asked for, but no CUDA device is visible")
+        return torch.device(self.device)
+
+    @property
+    def resolved_delta(self) -> float:
+        return float(self.delta) if self.delta is not None else paper_delta(self.model, self.dataset)
+
+    def recipe(self) -> Recipe | None:
+        """The paper's training recipe (None for resnet18_imagenet: torchvision's weights)."""
+        if self.model == "resnet18_imagenet":
+            return None
+        recipe = paper_recipe(self.model, self.dataset).replace(cuda_graphs=self.cuda_graphs)
+        if self.epochs is not None:
+            recipe = recipe.replace(epochs=self.epochs)
+        if self.profile == "smoke":
+            recipe = recipe.replace(val_size=SMOKE["val_size"])
+        return recipe
+
+    def sweep_config(self, placement: str | None = None) -> "SweepConfig":
+        return SweepConfig(bits=self.bits, calib_size=self.calib_size, observer=self.observer,
+                           per_channel=self.per_channel, placement=placement or self.placement,
+                           warmup=self.warmup, timed=self.timed)
+
+    @property
+    def placements(self) -> list[str]:
+        """The main placement first, then the other one if ``compare_placements``."""
+        others = [p for p in PLACEMENTS if p != self.placement] if self.compare_placements else []
+        return [self.placement, *others]
+
+    def run_id(self, placement: str | None = None) -> str:
+        place = placement or self.placement
+        return f"{self.model}-{self.dataset}-seed{self.seed}-{place}-{self.profile}"
+
+
+@dataclass
+class DataInfo:
+    """What a record needs to know about a data set that is not held as arrays (ImageNet)."""
+    name: str
+    source: str
+    num_classes: int
+    sha256: str
+
+
+@dataclass
+class Condition:
+    """A (model, dataset) condition ready to run: data on the device and how to describe it."""
+    params: SweepParams
+    info: ImageData | DataInfo
+    splits: Splits
+
+
+def load_condition(params: SweepParams) -> Condition:
+    """Load (and for the smoke profile, subsample) the data of ``params`` onto its device."""
+    device = params.torch_device
+    if params.dataset == "imagenet":
+        folder = qd.imagenet_folder()
+        train = qd.FolderData(folder / "train", device)
+        test = qd.FolderData(folder / "val", device)
+        info = DataInfo("imagenet", "ImageNet-1K", train.num_classes, qd.folder_hash(folder))
+        return Condition(params, info, Splits(train, None, test, None, None))
+    data = qd.load_dataset(params.dataset)
+    if params.profile == "smoke":
+        n_train, n_test = min(SMOKE["n_train"], len(data.y_train)), min(SMOKE["n_test"], len(data.y_test))
+        data = ImageData(data.name, data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test],
+                         data.y_test[:n_test], data.num_classes, data.source, data.path, data.sha256)
+    recipe = params.recipe()
+    splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
+    return Condition(params, data, splits)
+
+
+def model_for(condition: Condition, checkpoint_dir: Path | str | None = None, log=None) -> "Trained":
+    """The FP32 model: trained (or loaded) by the recipe, or torchvision's for ImageNet.
+
+    For ImageNet the paper profile loads torchvision's IMAGENET1K_V1 weights (a download); the
+    smoke profile uses a randomly initialised network of the same architecture (labelled so).
+    """
+    p = condition.params
+    if p.model == "resnet18_imagenet":
+        pretrained = p.profile == "paper"
+        seed_everything(p.seed)
+        model = build_model(p.model, condition.info.num_classes, pretrained=pretrained)
+        meta = {"weights": "torchvision IMAGENET1K_V1" if pretrained else "random init (smoke profile)"}
+        return Trained(model.to(p.torch_device).eval(), meta, loaded=pretrained)
+    return train_or_load(p.model, condition.info, condition.splits, p.recipe(), p.seed,
+                         checkpoint_dir=checkpoint_dir, log=log)
+
+
+def describe(condition: Condition) -> str:
+    """One line per fact about the data a condition runs on (stable across runs: nbval checks it)."""
+    p, info, sp = condition.params, condition.info, condition.splits
+    lines = [f"data: {info.source} ({info.name}), {info.num_classes} classes",
+             f"train {len(sp.train)} images, validation {len(sp.val) if sp.val is not None else 0}, "
+             f"test {len(sp.test)}; profile {p.profile}",
+             f"data sha256 {info.sha256[:16]}"]
+    if getattr(info, "is_stand_in", False):
+        lines.append("NOTE: lossy JPEG re-encoding of CIFAR-10: results are for the stand-in, not CIFAR-10")
+    return "\n".join(lines)
+
+
 @dataclass
 class Trained:
     model: nn.Module
@@ -75,7 +262,7 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     return Trained(result.model, meta)
 
 
-def ptq_sweep(model: nn.Module, data: ImageData, splits: Splits, *, model_name: str, seed: int,
+def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
               delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
               train_meta: dict | None = None, log=None) -> list[dict]:
     """Quantize ``model`` at each bit-width of ``config``; measure P, T; return one record each.
@@ -102,7 +289,8 @@ def ptq_sweep(model: nn.Module, data: ImageData, splits: Splits, *, model_name: 
             seed=seed, bits=bits, P=P, T_ms=lat.median_ms, T_kind="simulated",
             C_paper=info.C_paper, C_true=info.C_true, num_classes=data.num_classes, p_fp=p_fp, delta=delta,
             T_p10_ms=lat.p10_ms, T_p90_ms=lat.p90_ms, latency_passes=lat.passes, latency_warmup=lat.warmup,
-            latency_batch=lat.batch, quant_kind=info.kind, placement=info.placement, observer=info.observer,
+            latency_batch=lat.batch, quant_kind=info.kind, placement=config.placement,
+            quantized_placement=info.placement, observer=info.observer,
             per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(splits.test),
             layer_bits=info.layer_bits, train=_train_summary(train_meta),
             provenance=provenance(device=lat.device, driver=lat.driver, data_sha256=data.sha256,
@@ -115,6 +303,34 @@ def ptq_sweep(model: nn.Module, data: ImageData, splits: Splits, *, model_name: 
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return records
+
+
+def run_sweeps(condition: Condition, trained: "Trained", experiment: str = "ptq_sweep",
+               root: Path | str | None = None, log=None) -> dict:
+    """Sweep every placement of ``condition.params`` and write one record file per placement.
+
+    Returns {placement: (records, path)}.
+    """
+    from .results import write_records
+    p = condition.params
+    runs = {}
+    for placement in p.placements:
+        records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,
+                            seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
+                            experiment=experiment, train_meta=trained.meta, log=log)
+        for rec in records:
+            rec["profile"] = p.profile
+        runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root))
+    return runs
+
+
+def placement_comparison(runs: dict) -> "pd.DataFrame":
+    """P (fraction) per bit-width under each placement, side by side."""
+    import pandas as pd
+    table = {placement: {r["bits"]: r["P"] for r in records} for placement, (records, _) in runs.items()}
+    out = pd.DataFrame(table)
+    out.index.name = "bits"
+    return out.add_prefix("P_")
 
 
 def _train_summary(meta: dict | None) -> dict | None:

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import DeviceData, Splits
+from .data import Splits
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-def evaluate(model: nn.Module, data: DeviceData | object, batch_size: int = 1000) -> float:
-    """Top-1 accuracy as a fraction. ``data``: a DeviceData, or any iterable of (x, y) batches."""
-    batches = data.batches(batch_size) if isinstance(data, DeviceData) else data
+def evaluate(model: nn.Module, data, batch_size: int = 1000) -> float:
+    """Top-1 accuracy as a fraction. ``data``: anything with ``batches(batch_size)`` (DeviceData,
+    FolderData) or an iterable of (x, y) batches."""
+    batches = data.batches(batch_size) if hasattr(data, "batches") else data
     correct, total = None, 0
     model.eval()
     with torch.inference_mode():

@@ -14,6 +14,15 @@ from quide import data as qd
 from helpers import synthetic_arrays
 
 
+def pytest_configure(config):
+    """Runs (notebooks re-executed by nbval included) write records and checkpoints to a scratch
+    folder, never into the repository's committed results."""
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="quide-test-")
+    os.environ.setdefault("QUIDE_RESULTS", os.path.join(scratch, "results"))
+    os.environ.setdefault("QUIDE_CHECKPOINTS", os.path.join(scratch, "checkpoints"))
+
+
 def _need(name):
     try:
         return qd.load_dataset(name, download=False)

@@ -1,0 +1,123 @@
+"""From result records to the paper's tables.
+
+- :func:`sweep_table`: one run's records as a table with the rank of each bit-width per metric.
+- :func:`table1`: the paper's Table 1: mean and std over seeds per condition and bit-width, the
+  Pareto Knee (argmax of mean I') marked.
+- :func:`rankings`: the paper's Table 4: rank of each bit-width under I, I', ACP and ALS, computed
+  on the seed means.
+
+Accuracy stays a fraction here; formatting to percent is the caller's (see :func:`mean_std`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .index import rank, ranking
+from .results import bits_label
+
+METRICS = {"I": "I", "I_gated": "I'", "ACP": "ACP", "ALS": "ALS"}
+CONDITION = ["model", "dataset", "data_source", "placement", "T_kind"]
+
+
+def _records_frame(records) -> pd.DataFrame:
+    df = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+    if df.empty:
+        raise ValueError("no records")
+    if "bits_label" not in df:
+        df["bits_label"] = df["bits"].map(bits_label)
+    for key in CONDITION:
+        if key not in df:
+            df[key] = None
+    return df
+
+
+def _bit_order(labels) -> list:
+    """Uniform bit-widths from high to low (32, 16, 8, 4, 2), mixed labels after them."""
+    def key(label):
+        return (0, -int(label)) if str(label).isdigit() else (1, str(label))
+    return sorted(set(labels), key=key)
+
+
+def sweep_table(records) -> pd.DataFrame:
+    """One run: bits, C (both), P, T, I, I', ACP, ALS and the rank (1 = best) under each metric."""
+    df = _records_frame(records)
+    cols = ["bits_label", "C_paper", "C_true", "P", "T_ms", "I", "I_gated", "ACP", "ALS"]
+    out = df[cols].rename(columns={"bits_label": "bits"}).reset_index(drop=True)
+    for metric in METRICS:
+        out[f"rank_{metric}"] = rank(out[metric])
+    return out
+
+
+def _condition_groups(df):
+    keys = [k for k in CONDITION if df[k].notna().any()]
+    return keys, (df.groupby(keys, dropna=False, sort=False) if keys else [((), df)])
+
+
+def table1(records) -> pd.DataFrame:
+    """Mean and std over seeds per condition and bit-width; ``knee`` marks the argmax of mean I'."""
+    df = _records_frame(records)
+    keys, groups = _condition_groups(df)
+    rows = []
+    for cond, g in groups:
+        cond = cond if isinstance(cond, tuple) else (cond,)
+        for label in _bit_order(g["bits_label"]):
+            s = g[g["bits_label"] == label]
+            row = dict(zip(keys, cond))
+            row.update({"bits": label, "n_seeds": s["seed"].nunique(),
+                        "C_paper": s["C_paper"].mean(), "C_true": s["C_true"].mean(),
+                        "p_thresh": s["p_thresh"].mean()})
+            for m in ("P", "T_ms", "I", "I_gated", "ACP", "ALS"):
+                row[f"{m}_mean"] = s[m].mean()
+                row[f"{m}_std"] = s[m].std(ddof=1) if len(s) > 1 else np.nan
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    out["knee"] = False
+    for _, g in out.groupby(keys, dropna=False, sort=False) if keys else [((), out)]:
+        if g["I_gated_mean"].max() > 0:
+            out.loc[g["I_gated_mean"].idxmax(), "knee"] = True
+    return out
+
+
+def knees(records) -> pd.DataFrame:
+    """The Pareto Knee (bit-width of peak mean I') per condition."""
+    t = table1(records)
+    keys = [k for k in CONDITION if k in t and t[k].notna().any()]
+    return t[t["knee"]][keys + ["bits", "I_gated_mean", "I_gated_std", "P_mean"]].reset_index(drop=True)
+
+
+def rankings(records) -> pd.DataFrame:
+    """Table 4: per condition and bit-width, the rank under each metric (on seed means), plus
+    ``order_<metric>``: the bit-widths best first, as the paper writes them ([4, 8, 16, 32, 2])."""
+    t = table1(records)
+    keys = [k for k in CONDITION if k in t and t[k].notna().any()]
+    parts = []
+    for _, g in t.groupby(keys, dropna=False, sort=False) if keys else [((), t)]:
+        g = g.copy()
+        for m in METRICS:
+            g[f"rank_{m}"] = rank(g[f"{m}_mean"])
+        parts.append(g[keys + ["bits"] + [f"rank_{m}" for m in METRICS]])
+    return pd.concat(parts, ignore_index=True)
+
+
+def orders(records) -> pd.DataFrame:
+    """Per condition, the bit-widths ordered best first under each metric (seed means)."""
+    t = table1(records)
+    keys = [k for k in CONDITION if k in t and t[k].notna().any()]
+    rows = []
+    for cond, g in t.groupby(keys, dropna=False, sort=False) if keys else [((), t)]:
+        cond = cond if isinstance(cond, tuple) else (cond,)
+        row = dict(zip(keys, cond))
+        labels = [int(b) if str(b).isdigit() else b for b in g["bits"]]
+        for m, name in METRICS.items():
+            row[name] = ranking(labels, g[f"{m}_mean"])
+        row["I and I' agree"] = row["I"] == row["I'"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mean_std(mean, std, scale: float = 1.0, digits: int = 3) -> str:
+    """'79.81 ± 0.19' style; ``scale=100`` turns fractions into percent."""
+    if pd.isna(std):
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"

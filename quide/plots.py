@@ -1,0 +1,49 @@
+"""Figures shared by the notebooks and the book (matplotlib). Each takes a :func:`table1` frame
+(or a :func:`sweep_table` frame for one run) and returns the matplotlib Figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _col(df, name):
+    """``name_mean``/``name_std`` of a table1 frame, or the plain column of a sweep table."""
+    if f"{name}_mean" in df:
+        return df[f"{name}_mean"].to_numpy(float), df[f"{name}_std"].to_numpy(float)
+    return df[name].to_numpy(float), np.full(len(df), np.nan)
+
+
+def index_vs_gated(df, title: str = ""):
+    """I and I' across bit-widths (error bars: std over seeds where there are several)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    x = np.arange(len(df))
+    for name, label, marker in (("I", "I (raw)", "o"), ("I_gated", "I' (gated)", "s")):
+        mean, std = _col(df, name)
+        ax.errorbar(x, mean, yerr=np.nan_to_num(std), marker=marker, capsize=3, label=label)
+    ax.set_xticks(x, [str(b) for b in df["bits"]])
+    ax.set_xlabel("bit-width")
+    ax.set_ylabel("index")
+    ax.set_title(title or "I vs I' across bit-widths")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_and_latency(df, title: str = "", t_label: str = "T (ms per batch of 64)"):
+    """P (percent) and T across bit-widths on twin axes."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    x = np.arange(len(df))
+    p_mean, p_std = _col(df, "P")
+    t_mean, t_std = _col(df, "T_ms")
+    ax.errorbar(x, 100 * p_mean, yerr=100 * np.nan_to_num(p_std), marker="o", capsize=3, color="C0")
+    ax.set_ylabel("P (% top-1)", color="C0")
+    ax2 = ax.twinx()
+    ax2.errorbar(x, t_mean, yerr=np.nan_to_num(t_std), marker="s", capsize=3, color="C3")
+    ax2.set_ylabel(t_label, color="C3")
+    ax.set_xticks(x, [str(b) for b in df["bits"]])
+    ax.set_xlabel("bit-width")
+    ax.set_title(title or "Accuracy and latency across bit-widths")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
