@@ -58,6 +58,9 @@ def git_state(root: Path | None = None) -> dict:
             return None
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
+    if commit is None and os.environ.get("QUIDE_GIT_COMMIT"):
+        # a copy of the tree without .git (e.g. the GPU machine): the launcher names the commit
+        return {"git_commit": os.environ["QUIDE_GIT_COMMIT"], "git_dirty": None, "git_source": "QUIDE_GIT_COMMIT"}
     return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
 
 

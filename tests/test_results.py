@@ -81,3 +81,9 @@ def test_paper_delta():
     with pytest.raises(ValueError, match="no delta"):
         qr.paper_delta("resnet18_cifar", "mnist")
     assert json.loads(json.dumps(_record(bits=[8, 4, 4, 2])))["bits"] == [8, 4, 4, 2]
+
+
+def test_commit_from_env_where_git_cannot_tell(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUIDE_GIT_COMMIT", "abc123")
+    state = qr.git_state(tmp_path)          # not a repository
+    assert state["git_commit"] == "abc123" and state["git_source"] == "QUIDE_GIT_COMMIT"
