@@ -121,3 +121,31 @@ def mean_std(mean, std, scale: float = 1.0, digits: int = 3) -> str:
     if pd.isna(std):
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def placement_table(records, bits=None) -> pd.DataFrame:
+    """P (mean and std over seeds) per condition and bit-width under each quantizer placement,
+    beside the paper's reported P where it states one, and which placement lies closer to it.
+    ``bits``: the uniform bit-widths to show (default: all in the records)."""
+    from .paper import reported
+    df = _records_frame(records)
+    df = df[df["bits"].map(np.isscalar)]
+    bits = [int(b) for b in _bit_order(df["bits_label"])] if bits is None else list(bits)
+    rows = []
+    for (model, dataset, source), g in df.groupby(["model", "dataset", "data_source"], sort=False):
+        paper_p = reported(model, dataset).get("P", {})
+        for b in bits:
+            s = g[g["bits"] == b]
+            if s.empty:
+                continue
+            row = {"model": model, "dataset": dataset, "data_source": source, "bits": b}
+            means = {}
+            for placement, sp in s.groupby("placement"):
+                means[placement] = sp["P"].mean()
+                row[f"P_{placement}_mean"] = means[placement]
+                row[f"P_{placement}_std"] = sp["P"].std(ddof=1) if len(sp) > 1 else np.nan
+            row["P_paper"] = paper_p.get(b, np.nan)
+            row["closer_to_paper"] = (min(means, key=lambda k: abs(means[k] - row["P_paper"]))
+                                      if b in paper_p and means else None)
+            rows.append(row)
+    return pd.DataFrame(rows)

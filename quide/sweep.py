@@ -324,15 +324,6 @@ def run_sweeps(condition: Condition, trained: "Trained", experiment: str = "ptq_
     return runs
 
 
-def placement_comparison(runs: dict) -> "pd.DataFrame":
-    """P (fraction) per bit-width under each placement, side by side."""
-    import pandas as pd
-    table = {placement: {r["bits"]: r["P"] for r in records} for placement, (records, _) in runs.items()}
-    out = pd.DataFrame(table)
-    out.index.name = "bits"
-    return out.add_prefix("P_")
-
-
 def _train_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None

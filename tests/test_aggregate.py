@@ -1,5 +1,6 @@
 """Aggregation into the paper's Table 1 and Table 4, on synthetic records with known answers."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from quide import aggregate as qa
@@ -69,3 +70,15 @@ def test_mean_std_format():
 def test_no_records():
     with pytest.raises(ValueError, match="no records"):
         qa.table1([])
+
+
+def test_placement_table_names_the_placement_closer_to_the_paper():
+    recs = synthetic_records("cifar10", "graph")
+    for r in synthetic_records("cifar10", "inputs"):
+        r["P"] = r["P"] + (0.05 if r["bits"] == 4 else 0.0)     # inputs: 4-bit further from 0.5818
+        recs.append(r)
+    t = qa.placement_table(recs, bits=(4, 2)).set_index("bits")
+    assert t.loc[4, "P_paper"] == 0.5818                       # the paper's reported CIFAR-10 4-bit P
+    assert t.loc[4, "P_graph_mean"] == pytest.approx(0.58) and t.loc[4, "P_inputs_mean"] == pytest.approx(0.63)
+    assert t.loc[4, "closer_to_paper"] == "graph"
+    assert pd.isna(t.loc[2, "closer_to_paper"])               # the paper states no 2-bit P here

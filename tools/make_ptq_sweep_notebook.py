@@ -75,9 +75,12 @@ print(table[["bits", "C_paper", "C_true", "P"]].to_string(index=False, float_for
 
 `graph` puts activation quantizers where torch.ao's FX graph mode puts observers (model input and
 every Conv/Linear output after its ReLU, logits included); `inputs` quantizes only the inputs of
-Conv/Linear layers. The paper used a graph-mode framework."""),
+Conv/Linear layers. The paper used a graph-mode framework. `P_paper` is the paper's reported value
+where its text states one (not ours), and `closer_to_paper` names the placement nearer to it."""),
     code("""# NBVAL_CHECK_OUTPUT
-print(sweep.placement_comparison(runs).to_string(float_format="%.4f"))"""),
+both = [r for recs, _ in runs.values() for r in recs]
+print(aggregate.placement_table(both).drop(columns=["model", "dataset", "data_source"])
+      .to_string(index=False, float_format="%.4f"))"""),
     code("""prov = records[0]["provenance"]
 print(f"commit {str(prov['git_commit'])[:10]}{' (dirty)' if prov['git_dirty'] else ''} | "
       f"{prov['device']} | torch {prov['torch']} | {prov['created_utc']}")"""),
