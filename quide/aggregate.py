@@ -50,8 +50,12 @@ def sweep_table(records) -> pd.DataFrame:
 
 
 def _condition_groups(df):
-    keys = [k for k in CONDITION if df[k].notna().any()]
-    return keys, (df.groupby(keys, dropna=False, sort=False) if keys else [((), df)])
+    """(condition keys present in ``df``, [(key values tuple, rows), ...])."""
+    keys = [k for k in CONDITION if k in df and df[k].notna().any()]
+    if not keys:
+        return keys, [((), df)]
+    return keys, [(c if isinstance(c, tuple) else (c,), g)
+                  for c, g in df.groupby(keys, dropna=False, sort=False)]
 
 
 def table1(records) -> pd.DataFrame:
@@ -60,7 +64,6 @@ def table1(records) -> pd.DataFrame:
     keys, groups = _condition_groups(df)
     rows = []
     for cond, g in groups:
-        cond = cond if isinstance(cond, tuple) else (cond,)
         for label in _bit_order(g["bits_label"]):
             s = g[g["bits_label"] == label]
             row = dict(zip(keys, cond))
@@ -73,7 +76,7 @@ def table1(records) -> pd.DataFrame:
             rows.append(row)
     out = pd.DataFrame(rows)
     out["knee"] = False
-    for _, g in out.groupby(keys, dropna=False, sort=False) if keys else [((), out)]:
+    for _, g in _condition_groups(out)[1]:
         if g["I_gated_mean"].max() > 0:
             out.loc[g["I_gated_mean"].idxmax(), "knee"] = True
     return out
@@ -82,17 +85,16 @@ def table1(records) -> pd.DataFrame:
 def knees(records) -> pd.DataFrame:
     """The Pareto Knee (bit-width of peak mean I') per condition."""
     t = table1(records)
-    keys = [k for k in CONDITION if k in t and t[k].notna().any()]
+    keys = _condition_groups(t)[0]
     return t[t["knee"]][keys + ["bits", "I_gated_mean", "I_gated_std", "P_mean"]].reset_index(drop=True)
 
 
 def rankings(records) -> pd.DataFrame:
     """Table 4: per condition and bit-width, the rank under each metric (on seed means), plus
     ``order_<metric>``: the bit-widths best first, as the paper writes them ([4, 8, 16, 32, 2])."""
-    t = table1(records)
-    keys = [k for k in CONDITION if k in t and t[k].notna().any()]
+    keys, groups = _condition_groups(table1(records))
     parts = []
-    for _, g in t.groupby(keys, dropna=False, sort=False) if keys else [((), t)]:
+    for _, g in groups:
         g = g.copy()
         for m in METRICS:
             g[f"rank_{m}"] = rank(g[f"{m}_mean"])
@@ -102,11 +104,9 @@ def rankings(records) -> pd.DataFrame:
 
 def orders(records) -> pd.DataFrame:
     """Per condition, the bit-widths ordered best first under each metric (seed means)."""
-    t = table1(records)
-    keys = [k for k in CONDITION if k in t and t[k].notna().any()]
+    keys, groups = _condition_groups(table1(records))
     rows = []
-    for cond, g in t.groupby(keys, dropna=False, sort=False) if keys else [((), t)]:
-        cond = cond if isinstance(cond, tuple) else (cond,)
+    for cond, g in groups:
         row = dict(zip(keys, cond))
         labels = [int(b) if str(b).isdigit() else b for b in g["bits"]]
         for m, name in METRICS.items():

@@ -11,7 +11,9 @@ working directory itself.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -38,3 +40,23 @@ def results_root() -> Path:
 
 def checkpoint_root() -> Path:
     return _from_env("QUIDE_CHECKPOINTS", "data/checkpoints")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str, suffix: str = ".tmp"):
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
+
+    A reader sees the old file or the complete new one, never half a file (rename is atomic
+    within a file system). The temporary name is hidden (leading dot) and ends in ``suffix``
+    (writers that insist on an extension, like ``np.savez``, pass theirs).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import data_root
+from .config import atomic_path, data_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 STAND_IN_LABEL = "CIFAR-10 (JPEG stand-in)"
@@ -163,17 +161,10 @@ def _read_npz(spec: DatasetSpec, path: Path) -> ImageData:
 
 
 def save_npz(path: Path, x_train, y_train, x_test, y_test, source: str = "") -> None:
-    """Write the npz layout atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz")
-    os.close(fd)
-    try:
+    """Write the npz layout atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                  **({"source": np.array(source)} if source else {}))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -12,14 +12,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import index as qi
-from .config import project_root, results_root
+from .config import atomic_path, project_root, results_root
 
 REQUIRED_KEYS = ("experiment", "model", "dataset", "data_source", "seed", "bits", "P", "T_ms", "T_kind",
                  "C_paper", "C_true", "I", "I_gated", "p_thresh", "delta", "num_classes", "provenance")
@@ -123,19 +122,12 @@ def _json_default(obj):
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
+    """Write ``text`` to ``path`` atomically, flushed to disk before the rename."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_records(records: list[dict], experiment: str, run_id: str, root: Path | str | None = None) -> Path:
@@ -163,6 +155,8 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
         raise FileNotFoundError(f"no results folder at {folder}")
     rows = []
     for path in sorted(folder.rglob("*.json")):
+        if path.name.startswith("."):   # a writer's temporary file
+            continue
         try:
             records = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:

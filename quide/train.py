@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import atomic_path
 from .data import Splits
 
 
@@ -235,19 +234,11 @@ def checkpoint_key(model_name: str, dataset: str, seed: int, recipe: Recipe, dat
 
 
 def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> None:
-    """Atomic: written to a temp file in the same folder, then renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".pt")
-    os.close(fd)
-    try:
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    """Atomic: an interrupted save leaves no file (or the previous one)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
         # metadata as JSON text, so that loading needs no pickle (weights_only=True)
         torch.save({"state_dict": state, "meta_json": json.dumps(meta, default=float)}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> dict:

@@ -87,3 +87,10 @@ def test_commit_from_env_where_git_cannot_tell(tmp_path, monkeypatch):
     monkeypatch.setenv("QUIDE_GIT_COMMIT", "abc123")
     state = qr.git_state(tmp_path)          # not a repository
     assert state["git_commit"] == "abc123" and state["git_source"] == "QUIDE_GIT_COMMIT"
+
+
+def test_leftover_temporary_file_is_not_read(tmp_path):
+    qr.write_records([_record()], "ptq_sweep", "run", root=tmp_path)
+    (tmp_path / "ptq_sweep" / ".run.json-abc.tmp").write_text("[{")     # a killed writer's leftover
+    (tmp_path / "ptq_sweep" / ".other.json-x.json").write_text("[{")
+    assert len(qr.load_records(tmp_path)) == 1
