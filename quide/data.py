@@ -38,16 +38,14 @@ class DatasetSpec:
     name: str
     label: str           # how the book names it
     num_classes: int
-    image_shape: tuple   # (H, W, C)
-    n_train: int         # canonical sizes; smaller sets (tests) are accepted and recorded
-    n_test: int
+    image_shape: tuple   # (H, W, C); any number of images is accepted (tests use small sets)
 
 
 SPECS = {
-    "mnist": DatasetSpec("mnist", "MNIST", 10, (28, 28, 1), 60000, 10000),
-    "fashion_mnist": DatasetSpec("fashion_mnist", "Fashion-MNIST", 10, (28, 28, 1), 60000, 10000),
-    "cifar10": DatasetSpec("cifar10", "CIFAR-10", 10, (32, 32, 3), 50000, 10000),
-    "cifar100": DatasetSpec("cifar100", "CIFAR-100", 100, (32, 32, 3), 50000, 10000),
+    "mnist": DatasetSpec("mnist", "MNIST", 10, (28, 28, 1)),
+    "fashion_mnist": DatasetSpec("fashion_mnist", "Fashion-MNIST", 10, (28, 28, 1)),
+    "cifar10": DatasetSpec("cifar10", "CIFAR-10", 10, (32, 32, 3)),
+    "cifar100": DatasetSpec("cifar100", "CIFAR-100", 100, (32, 32, 3)),
 }
 IMAGE_FOLDER_DATASETS = ("imagenet",)
 DATASETS = tuple(SPECS) + IMAGE_FOLDER_DATASETS
@@ -312,7 +310,11 @@ class DeviceData:
         return len(self.y)
 
     def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
-        return (x_uint8.float() / 255.0 - self.mean) / self.std
+        return self._standardize(x_uint8.float() / 255.0)
+
+    def _standardize(self, x01: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] to the training split's zero mean, unit std."""
+        return (x01 - self.mean) / self.std
 
     def images(self, indices=None) -> torch.Tensor:
         """Normalized images (all, or at ``indices``), e.g. the calibration set."""
@@ -333,7 +335,7 @@ class DeviceData:
             x = self.x[idx].float() / 255.0
             if augment:
                 x = random_crop_flip(x, pad=4, generator=generator)
-            x = (x - self.mean) / self.std
+            x = self._standardize(x)
             y = self.y[idx]
             for start in range(0, len(idx), batch_size):
                 yield x[start:start + batch_size], y[start:start + batch_size]
@@ -364,8 +366,6 @@ class Splits:
     train: DeviceData
     val: DeviceData | None
     test: DeviceData
-    mean: np.ndarray
-    std: np.ndarray
 
 
 def device_splits(data: ImageData, device="cpu", val_size: int = 0, seed: int = 0) -> Splits:
@@ -374,8 +374,7 @@ def device_splits(data: ImageData, device="cpu", val_size: int = 0, seed: int = 
     train_idx, val_idx = validation_split(len(data.y_train), val_size, seed)
     make = lambda x, y: DeviceData(x, y, mean, std, device)  # noqa: E731
     val = make(data.x_train[val_idx], data.y_train[val_idx]) if val_size else None
-    return Splits(make(data.x_train[train_idx], data.y_train[train_idx]), val,
-                  make(data.x_test, data.y_test), mean, std)
+    return Splits(make(data.x_train[train_idx], data.y_train[train_idx]), val, make(data.x_test, data.y_test))
 
 
 # --- ImageNet (ImageFolder) -----------------------------------------------------------------

@@ -6,6 +6,7 @@ parameters (one clear message per bad value), :func:`load_condition` gets the da
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, measure_latency
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import make_record, paper_delta, provenance
+from .results import make_record, paper_delta, provenance, write_records
 from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
                     paper_recipe, seed_everything, train)
 
@@ -194,12 +195,12 @@ def load_condition(params: SweepParams) -> Condition:
         train = qd.FolderData(folder / "train", device)
         test = qd.FolderData(folder / "val", device)
         info = DataInfo("imagenet", "ImageNet-1K", train.num_classes, qd.folder_hash(folder))
-        return Condition(params, info, Splits(train, None, test, None, None))
+        return Condition(params, info, Splits(train, None, test))
     data = qd.load_dataset(params.dataset)
     if params.profile == "smoke":
         n_train, n_test = min(SMOKE["n_train"], len(data.y_train)), min(SMOKE["n_test"], len(data.y_test))
-        data = ImageData(data.name, data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test],
-                         data.y_test[:n_test], data.num_classes, data.source, data.path, data.sha256)
+        data = dataclasses.replace(data, x_train=data.x_train[:n_train], y_train=data.y_train[:n_train],
+                                   x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
     recipe = params.recipe()
     splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
     return Condition(params, data, splits)
@@ -264,7 +265,7 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
 
 def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
               delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
-              train_meta: dict | None = None, log=None) -> list[dict]:
+              train_meta: dict | None = None, extra: dict | None = None, log=None) -> list[dict]:
     """Quantize ``model`` at each bit-width of ``config``; measure P, T; return one record each.
 
     P is top-1 accuracy (fraction) on the whole test split. T is the latency protocol on the
@@ -292,7 +293,7 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
             latency_batch=lat.batch, quant_kind=info.kind, placement=config.placement,
             quantized_placement=info.placement, observer=info.observer,
             per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(splits.test),
-            layer_bits=info.layer_bits, train=_train_summary(train_meta),
+            layer_bits=info.layer_bits, train=_train_summary(train_meta), **(extra or {}),
             provenance=provenance(device=lat.device, driver=lat.driver, data_sha256=data.sha256,
                                   calib_hash=index_hash(calib_idx), wall_s=time.perf_counter() - start),
         )
@@ -311,15 +312,13 @@ def run_sweeps(condition: Condition, trained: "Trained", experiment: str = "ptq_
 
     Returns {placement: (records, path)}.
     """
-    from .results import write_records
     p = condition.params
     runs = {}
     for placement in p.placements:
         records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,
                             seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
-                            experiment=experiment, train_meta=trained.meta, log=log)
-        for rec in records:
-            rec["profile"] = p.profile
+                            experiment=experiment, train_meta=trained.meta,
+                            extra={"profile": p.profile}, log=log)
         runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root))
     return runs
 
