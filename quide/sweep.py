@@ -87,7 +87,7 @@ class SweepParams:
     per_channel: bool = False
     placement: str = "graph"
     compare_placements: bool = True  # also sweep the other placement on the same trained model
-    cuda_graphs: bool = True         # training steps replayed as CUDA graphs (CUDA, constant lr)
+    cuda_graphs: bool = True         # training steps replayed as CUDA graphs (CUDA only)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     profile: str = "paper"           # smoke | paper
 

@@ -36,7 +36,7 @@ class Recipe:
     bf16: bool = False             # autocast to bfloat16 on CUDA
     channels_last: bool = False    # NHWC memory format on CUDA
     deterministic: bool = True     # cuDNN deterministic kernels, so a seed reproduces a run
-    cuda_graphs: bool = True       # replay each step as a CUDA graph (CUDA, constant lr only)
+    cuda_graphs: bool = True       # replay each step as a CUDA graph (CUDA only)
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
@@ -177,13 +177,17 @@ def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None)
     model.to(device)
     if recipe.channels_last and on_cuda:
         model.to(memory_format=torch.channels_last)
-    # CUDA graphs bake the learning rate into the graph, so they serve constant-lr recipes only.
-    use_graphs = on_cuda and recipe.cuda_graphs and recipe.schedule == "constant"
+    use_graphs = on_cuda and recipe.cuda_graphs
+    # A captured graph would bake a Python-float learning rate in; a scheduled lr therefore lives in
+    # a device tensor that the scheduler fills in place. Eager CUDA steps use the same tensor, so
+    # graph and eager steps do the same arithmetic (benchmarks/train_speed.py checks the weights).
+    lr = (torch.tensor(recipe.lr, device=device) if on_cuda and recipe.schedule != "constant"
+          else recipe.lr)
     if recipe.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=recipe.weight_decay,
                                fused=on_cuda, capturable=use_graphs)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=recipe.momentum,
                               weight_decay=recipe.weight_decay, fused=on_cuda)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs)
              if recipe.schedule == "cosine" else None)
