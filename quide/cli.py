@@ -1,0 +1,48 @@
+"""The ``quide`` command line (``python -m quide``).
+
+``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
+checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
+notebook's, written as for papermill, and validated by the same ``SweepParams``; parameters that
+only the sweep uses (placement, observer, ...) are accepted and ignored. ``tools/gpu_grid.sh`` uses
+it to train several seeds at once and then run the notebooks one at a time, so that latency is
+measured with the GPU to itself.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+
+
+def parse_value(text: str):
+    """A ``-p`` value as papermill reads it: True/False/None, numbers, lists; else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _train(args) -> int:
+    from .sweep import SweepParams, load_condition, model_for
+    try:
+        params = SweepParams(**{name: parse_value(value) for name, value in args.parameter})
+    except (TypeError, ValueError) as err:
+        print(f"quide train: {err}", file=sys.stderr)
+        return 2
+    trained = model_for(load_condition(params))
+    meta = trained.meta
+    state = "loaded" if trained.loaded else f"trained in {meta.get('train_wall_s', 0):.1f} s"
+    print(f"{params.model} {params.dataset} seed {params.seed}: {state}, "
+          f"test accuracy {meta.get('test_accuracy')}, epoch {meta.get('epoch')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="quide", description="QuIDE companion command line")
+    sub = ap.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or find) the checkpoint a sweep notebook would load")
+    train.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                       metavar=("NAME", "VALUE"), help="a notebook parameter, as for papermill")
+    train.set_defaults(run=_train)
+    args = ap.parse_args(argv)
+    return args.run(args)
