@@ -47,3 +47,37 @@ def accuracy_and_latency(df, title: str = "", t_label: str = "T (ms per batch of
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def search_landscape(land, picks, title: str = ""):
+    """I' of every configuration, best first (``mixed_precision.landscape``), with the configuration
+    each search returned marked (``mixed_precision.summary``)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    ax.plot(np.arange(1, len(land) + 1), land["I_gated"].to_numpy(float), color="0.5", lw=1,
+            label="all configurations")
+    rank = {b: i + 1 for i, b in enumerate(land["bits"])}
+    for k, (method, group) in enumerate(picks.groupby("search", sort=False)):
+        xs = [rank[b] for b in group["bits"]]
+        ax.scatter(xs, group["I_gated"], marker="osD^v"[k % 5], s=40, zorder=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("rank among all configurations (1 = best)")
+    ax.set_ylabel("I' (C = 32/mean bits)")
+    ax.set_title(title or "Mixed-precision landscape")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def ga_history(results, title: str = ""):
+    """Best fitness per generation of GA runs (``quide.search.SearchResult``)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for r in results:
+        ax.plot(np.arange(1, len(r.history) + 1), r.history, marker=".", label=f"{r.method}, seed {r.seed}")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("best fitness so far")
+    ax.set_title(title or "GA convergence")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

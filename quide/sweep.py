@@ -263,46 +263,66 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     return Trained(result.model, meta)
 
 
+class Bench:
+    """One FP32 model on one condition's test data, ready to measure any bit configuration.
+
+    Set up once per model (P_FP, the seeded calibration images, the latency batch); each
+    :meth:`measure` quantizes, evaluates P on the whole test split, times T by the latency protocol
+    on the first ``latency_batch`` test images and returns one record. T is the simulated model's
+    latency (``T_kind``). Used by the PTQ sweep (uniform bits) and the mixed-precision searches.
+    """
+
+    def __init__(self, model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str,
+                 seed: int, delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
+                 train_meta: dict | None = None, extra: dict | None = None):
+        self.device = splits.test.device
+        self.model = model.to(self.device).eval()
+        self.data, self.splits, self.config = data, splits, config
+        self.model_name, self.seed, self.delta, self.experiment = model_name, seed, delta, experiment
+        self.train_meta, self.extra = train_meta, extra or {}
+        self.p_fp = evaluate(self.model, splits.test)
+        self.calib_idx = calibration_indices(len(splits.train), config.calib_size, seed)
+        self.calib = splits.train.images(self.calib_idx)
+        self.example = splits.test.images(np.arange(min(config.latency_batch, len(splits.test))))
+
+    def measure(self, bits, **extra) -> dict:
+        """``bits``: an int (uniform) or a per-layer list; ``extra`` goes into the record."""
+        config, data = self.config, self.data
+        start = time.perf_counter()
+        qmodel = quantize(self.model, config.ptq(bits), self.calib)
+        P = self.p_fp if bits == 32 else evaluate(qmodel, self.splits.test)
+        lat = measure_latency(qmodel, self.example, warmup=config.warmup, timed=config.timed)
+        info = qmodel.ptq_info
+        rec = make_record(
+            experiment=self.experiment, model=self.model_name, dataset=data.name, data_source=data.source,
+            seed=self.seed, bits=bits, P=P, T_ms=lat.median_ms, T_kind="simulated",
+            C_paper=info.C_paper, C_true=info.C_true, num_classes=data.num_classes, p_fp=self.p_fp,
+            delta=self.delta, T_p10_ms=lat.p10_ms, T_p90_ms=lat.p90_ms, latency_passes=lat.passes,
+            latency_warmup=lat.warmup, latency_batch=lat.batch, quant_kind=info.kind,
+            placement=config.placement, quantized_placement=info.placement, observer=info.observer,
+            per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(self.splits.test),
+            layer_bits=info.layer_bits, train=_train_summary(self.train_meta), **self.extra, **extra,
+            provenance=provenance(device=lat.device, driver=lat.driver, data_sha256=data.sha256,
+                                  calib_hash=index_hash(self.calib_idx), wall_s=time.perf_counter() - start),
+        )
+        del qmodel
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return rec
+
+
 def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
               delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
               train_meta: dict | None = None, extra: dict | None = None, log=None) -> list[dict]:
-    """Quantize ``model`` at each bit-width of ``config``; measure P, T; return one record each.
-
-    P is top-1 accuracy (fraction) on the whole test split. T is the latency protocol on the
-    first ``latency_batch`` test images; it is the simulated model's latency (``T_kind``).
-    P_FP for Pthresh is the accuracy of the unquantized model.
-    """
-    device = splits.test.device
-    model = model.to(device).eval()
-    p_fp = evaluate(model, splits.test)
-    calib_idx = calibration_indices(len(splits.train), config.calib_size, seed)
-    calib = splits.train.images(calib_idx)
-    example = splits.test.images(np.arange(min(config.latency_batch, len(splits.test))))
+    """Quantize ``model`` at each bit-width of ``config``; one record each (see :class:`Bench`).
+    P_FP for Pthresh is the accuracy of the unquantized model."""
+    bench = Bench(model, data, splits, model_name=model_name, seed=seed, delta=delta, config=config,
+                  experiment=experiment, train_meta=train_meta, extra=extra)
     records = []
     for bits in config.bits:
-        start = time.perf_counter()
-        qmodel = quantize(model, config.ptq(bits), calib)
-        P = p_fp if bits == 32 else evaluate(qmodel, splits.test)
-        lat = measure_latency(qmodel, example, warmup=config.warmup, timed=config.timed)
-        info = qmodel.ptq_info
-        rec = make_record(
-            experiment=experiment, model=model_name, dataset=data.name, data_source=data.source,
-            seed=seed, bits=bits, P=P, T_ms=lat.median_ms, T_kind="simulated",
-            C_paper=info.C_paper, C_true=info.C_true, num_classes=data.num_classes, p_fp=p_fp, delta=delta,
-            T_p10_ms=lat.p10_ms, T_p90_ms=lat.p90_ms, latency_passes=lat.passes, latency_warmup=lat.warmup,
-            latency_batch=lat.batch, quant_kind=info.kind, placement=config.placement,
-            quantized_placement=info.placement, observer=info.observer,
-            per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(splits.test),
-            layer_bits=info.layer_bits, train=_train_summary(train_meta), **(extra or {}),
-            provenance=provenance(device=lat.device, driver=lat.driver, data_sha256=data.sha256,
-                                  calib_hash=index_hash(calib_idx), wall_s=time.perf_counter() - start),
-        )
-        records.append(rec)
+        records.append(bench.measure(bits))
         if log:
-            log({k: rec[k] for k in ("bits", "P", "T_ms", "I", "I_gated")})
-        del qmodel
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+            log({k: records[-1][k] for k in ("bits", "P", "T_ms", "I", "I_gated")})
     return records
 
 

@@ -28,7 +28,7 @@ observer = "minmax"        # minmax (paper) | percentile | mse
 per_channel = False        # per-channel weight scales (beyond the paper)
 placement = "graph"        # graph (torch.ao FX style, logits quantized) | inputs
 compare_placements = True  # also sweep the other placement on the same trained model
-cuda_graphs = True         # replay training steps as CUDA graphs (CUDA, constant learning rate)
+cuda_graphs = True         # replay training steps as CUDA graphs (CUDA only)
 device = "auto"            # auto | cpu | cuda | cuda:N
 profile = "paper"          # paper | smoke (a tiny CPU run of the same code path)
 experiment = "ptq_sweep"   # records go to <results root>/<experiment>/""", metadata={"tags": ["parameters"]}),
