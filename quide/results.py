@@ -55,11 +55,12 @@ def git_state(root: Path | None = None) -> dict:
             return out.stdout.strip() if out.returncode == 0 else None
         except (OSError, subprocess.SubprocessError):
             return None
+    if os.environ.get("QUIDE_GIT_COMMIT"):
+        # A copy of the tree on another machine (the GPU machine's copy may even carry a stale
+        # .git that disagrees with the files): the launcher, who committed first, names the commit.
+        return {"git_commit": os.environ["QUIDE_GIT_COMMIT"], "git_dirty": None, "git_source": "QUIDE_GIT_COMMIT"}
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    if commit is None and os.environ.get("QUIDE_GIT_COMMIT"):
-        # a copy of the tree without .git (e.g. the GPU machine): the launcher names the commit
-        return {"git_commit": os.environ["QUIDE_GIT_COMMIT"], "git_dirty": None, "git_source": "QUIDE_GIT_COMMIT"}
     return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
 
 

@@ -48,12 +48,12 @@ def test_searches_run_on_a_real_model_and_share_measurements(mnist, tmp_path, mo
     assert all(len(r.config) == 4 and set(r.config) <= {16, 8, 4, 2} for r in run.results)
     paths = mp.write(run, root=tmp_path / "results")
     names = sorted(p.name for p in paths)
-    assert names == sorted(["simplecnn-mnist-seed0-ga-s0-paper-smoke.json",
-                            "simplecnn-mnist-seed0-random-s0-paper-smoke.json",
-                            "simplecnn-mnist-seed0-haq-s0-paper-smoke.json",
-                            "simplecnn-mnist-seed0-greedy-paper-smoke.json",
+    assert names == sorted(["simplecnn-mnist-seed0-ga-s0-smoke.json",
+                            "simplecnn-mnist-seed0-random-s0-smoke.json",
+                            "simplecnn-mnist-seed0-haq-s0-smoke.json",
+                            "simplecnn-mnist-seed0-greedy-smoke.json",
                             "simplecnn-mnist-seed0-fp32-smoke.json"])
-    ga = json.loads((tmp_path / "results" / "mixed_precision" / "simplecnn-mnist-seed0-ga-s0-paper-smoke.json").read_text())[0]
+    ga = json.loads((tmp_path / "results" / "mixed_precision" / "simplecnn-mnist-seed0-ga-s0-smoke.json").read_text())[0]
     assert ga["bits"] == list(by["ga"].config) and ga["search"] == "ga" and ga["evaluations"] == by["ga"].evaluations
     assert ga["rank_of_n"] is None                  # no exhaustive pass in this run
     assert ga["C_paper"] == pytest.approx(32 / (sum(ga["bits"]) / 4))
@@ -69,3 +69,37 @@ def test_notebook_refuses_bad_search_in_its_first_cells(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "parameter 'search'" in proc.stderr + proc.stdout
+
+
+def _records_for_tables():
+    """An exhaustive pass over {8,4}^2 and a GA record, as records (synthetic numbers)."""
+    import itertools
+
+    import pandas as pd
+
+    from quide import results as qr
+    recs = []
+    for bits in itertools.product((8, 4), repeat=2):
+        P = {8: 0.9, 4: 0.7}[bits[0]] - (0.05 if bits[1] == 4 else 0.0)
+        recs.append(qr.make_record(experiment="mixed_precision", model="simplecnn", dataset="mnist",
+                                   data_source="MNIST", seed=0, bits=list(bits), P=P, T_ms=1.0, T_kind="simulated",
+                                   C_paper=32 / (sum(bits) / 2), C_true=32 / bits[1], num_classes=10,
+                                   p_fp=0.9, delta=0.19, provenance={}, search="exhaustive", search_seed=None))
+    ga = dict(recs[1], search="ga", search_seed=0, evaluations=3)
+    df = pd.DataFrame(recs + [ga])
+    df["bits_label"] = df["bits"].map(qr.bits_label)
+    return df
+
+
+def test_table2_ranks_against_the_exhaustive_pass():
+    t = mp.table2(_records_for_tables())
+    ga = t[t["search"] == "ga"].iloc[0]
+    # I' = C*(P-0.71): 8-8: 4*0.19=0.76; 8-4: 5.33*0.14=0.747; 4-8: 0; 4-4: 0  -> 8-4 ranks 2nd
+    assert ga["bits"] == "8-4" and ga["rank"] == 2 and ga["n_configs"] == 4 and ga["evaluations"] == 3
+    assert list(t["search"]) == ["ga", "uniform 4-bit"]
+
+
+def test_optima_under_paper_and_true_compression():
+    o = mp.optima(_records_for_tables()).set_index("fitness C")
+    assert o.loc["paper", "bits"] == "8-8"      # 0.76 > 0.747
+    assert o.loc["true", "bits"] == "8-4"       # C_true 8: 8*0.14 = 1.12 > 4*0.19

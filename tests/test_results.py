@@ -94,3 +94,16 @@ def test_leftover_temporary_file_is_not_read(tmp_path):
     (tmp_path / "ptq_sweep" / ".run.json-abc.tmp").write_text("[{")     # a killed writer's leftover
     (tmp_path / "ptq_sweep" / ".other.json-x.json").write_text("[{")
     assert len(qr.load_records(tmp_path)) == 1
+
+
+def test_commit_from_env_wins_over_a_stale_git(tmp_path, monkeypatch):
+    # the GPU machine's copy carried a .git of an older commit beside newer files: the launcher's
+    # QUIDE_GIT_COMMIT names the code that ran
+    import subprocess
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                    "--allow-empty", "-m", "old"], check=True)
+    monkeypatch.delenv("QUIDE_GIT_COMMIT", raising=False)
+    assert qr.git_state(tmp_path)["git_commit"] not in (None, "abc123")
+    monkeypatch.setenv("QUIDE_GIT_COMMIT", "abc123")
+    assert qr.git_state(tmp_path)["git_commit"] == "abc123"
