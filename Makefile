@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv data test book clean smoke-notebook
+.PHONY: venv data test book book-pages clean smoke-notebook
 .DEFAULT_GOAL := book
 
 $(VENV)/.installed: pyproject.toml
@@ -36,13 +36,21 @@ else
 	@echo "shared/data not found: tests that need MNIST or CIFAR-10 will be skipped (set SHARED_DATA)"
 endif
 
+# Then the book's summary notebooks, strictly: re-executed from the committed records and compared
+# with their committed outputs (a record changed without `make book-pages` fails here).
 test: data
 	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) $(PY) -m pytest
+	$(PY) -m pytest -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
 
 book: venv
 	$(VENV)/bin/jupyter-book clean . >/dev/null
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "open _build/html/index.html"
+
+# Re-execute the book's summary notebooks from book/src/*.md after records or pages change.
+book-pages: venv
+	$(PY) tools/build_pages.py
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

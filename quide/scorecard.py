@@ -47,10 +47,8 @@ def _row(cond, quantity, paper, ours="—", difference="—", verdict="not run h
 
 
 def _why(data_source: str) -> str:
-    causes = ["different GPU and software (the paper: RTX 3090, PyTorch 2.1)"]
-    if "stand-in" in data_source:
-        causes.insert(0, "our CIFAR-10 is the lossy JPEG stand-in")
-    return "; ".join(causes)
+    return ("JPEG stand-in data; other GPU and software" if "stand-in" in data_source
+            else "other GPU and software")
 
 
 def _accuracy_row(cond, quantity, paper, mean, std, source):
@@ -101,7 +99,7 @@ def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None) -> list[
         ok = abs(ours_lo - lo) <= REL_TOL * lo and abs(ours_hi - hi) <= REL_TOL * hi
         rows.append(_row(cond, "T range over bit-widths (ms)", f"{lo:.2f} to {hi:.2f}", f"{ours_lo:.2f} to {ours_hi:.2f}",
                          "—", "reproduced" if ok else "differs",
-                         "" if ok else "our T is the simulated model on an H100/H200: " + _why(src)))
+                         "" if ok else _why(src)))
     if "knee" in rep:
         knee = int(table.loc[table["knee"], "bits"].iloc[0])
         rows.append(_exact_row(cond, "Pareto Knee (argmax mean I')", rep["knee"], knee, src))
