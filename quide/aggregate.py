@@ -69,7 +69,8 @@ def table1(records) -> pd.DataFrame:
             row = dict(zip(keys, cond))
             row.update({"bits": label, "n_seeds": s["seed"].nunique(),
                         "C_paper": s["C_paper"].mean(), "C_true": s["C_true"].mean(),
-                        "p_thresh": s["p_thresh"].mean()})
+                        "p_thresh": s["p_thresh"].mean(),
+                        "num_classes": int(s["num_classes"].iloc[0]) if "num_classes" in s else None})
             for m in ("P", "T_ms", "I", "I_gated", "ACP", "ALS"):
                 row[f"{m}_mean"] = s[m].mean()
                 row[f"{m}_std"] = s[m].std(ddof=1) if len(s) > 1 else np.nan
@@ -149,3 +150,42 @@ def placement_table(records, bits=None) -> pd.DataFrame:
                                       if b in paper_p and means else None)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def knee_vs_delta(table, deltas) -> pd.DataFrame:
+    """The Pthresh ablation: for each condition of a :func:`table1` frame and each delta, the Knee
+    (argmax of I' over bit-widths) and its I'. I' is recomputed from the seed means of P and T, with
+    P_FP = mean P at 32 bits; a delta where every bit-width is gated to 0 has no Knee (None)."""
+    from .index import gated_index, p_thresh
+    rows = []
+    for _, g in _condition_groups(table)[1]:
+        g = g[g["bits"].astype(str).str.isdigit()]
+        p_fp = float(g.loc[g["bits"].astype(str) == "32", "P_mean"].iloc[0])
+        k = int(g["num_classes"].iloc[0])
+        for delta in deltas:
+            scores = gated_index(g["C_paper"].to_numpy(float), g["P_mean"].to_numpy(float),
+                                 g["T_ms_mean"].to_numpy(float), p_thresh(k, p_fp, float(delta)))
+            best = int(np.argmax(scores))
+            rows.append({"model": g["model"].iloc[0], "dataset": g["dataset"].iloc[0],
+                         "data_source": g["data_source"].iloc[0], "delta": float(delta),
+                         "knee": int(g["bits"].iloc[best]) if scores[best] > 0 else None,
+                         "I_gated": float(scores[best])})
+    return pd.DataFrame(rows)
+
+
+def knee_segments(knees: pd.DataFrame) -> dict:
+    """From :func:`knee_vs_delta`: per (model, data_source), the delta ranges over which the Knee
+    stays put, as "delta lo-hi: bits" strings ("none" where every bit-width is gated)."""
+    out = {}
+    for key, g in knees.groupby(["model", "data_source"], sort=False):
+        parts, start, prev = [], None, object()
+        rows = list(g.itertuples())
+        for i, r in enumerate(rows):
+            knee = None if pd.isna(r.knee) else int(r.knee)
+            if knee != prev:
+                if start is not None:
+                    parts.append((start, rows[i - 1].delta, prev))
+                start, prev = r.delta, knee
+        parts.append((start, rows[-1].delta, prev))
+        out[key] = [f"{lo:.2f}-{hi:.2f}: {'none' if b is None else b}" for lo, hi, b in parts]
+    return out

@@ -195,8 +195,6 @@ def scorecard(sweep: pd.DataFrame, mps: pd.DataFrame | None = None) -> pd.DataFr
     records = sweep[sweep["placement"] == "graph"]
     t1 = aggregate.table1(records)
     t1["bits"] = t1["bits"].astype(int)   # the sweep's bit-widths are uniform
-    classes = records.groupby(["model", "dataset"])["num_classes"].first()
-    t1["num_classes"] = [classes[(m, d)] for m, d in zip(t1["model"], t1["dataset"])]
     orders = aggregate.orders(records)
     rows = []
     for (model, dataset), t in t1.groupby(["model", "dataset"], sort=False):
