@@ -18,6 +18,7 @@ the signed range [-2^(b-1), 2^(b-1)-1] with scale = max|w| / ((qmax - qmin) / 2)
 into it before the weights are quantized, as graph-mode frameworks do.
 
 ``placement`` says where activation quantizers sit:
+
 - ``"graph"`` (default): where torch.ao's FX graph mode puts observers: the model input and the
   output of every Conv2d/Linear (after a directly following ReLU, which FX fuses), the logits
   included; residual adds likewise; average pools reuse their input's quantizer.
@@ -55,8 +56,8 @@ def _check_bits(value, where: str) -> int:
 class PTQConfig:
     """How to quantize. Validates itself; a bad field raises ValueError naming it.
 
-    bits: one int for uniform precision, a list in the order of :func:`quantizable_layers`,
-        or a mapping from layer name to bits.
+    bits: one int for uniform precision, a list in the order of :func:`quantizable_layers`, or a
+    mapping from layer name to bits.
     calib_size: calibration images (the paper: 512, drawn per seed; see ``quide.data``).
     observer: activation range estimator: ``minmax`` (paper), ``percentile``, ``mse``.
     percentile: for ``observer="percentile"``, in percent (99.99 clips the top 0.01%).

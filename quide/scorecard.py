@@ -6,7 +6,7 @@ and names the likely cause), ``not run here`` (the data, weights or model cannot
 paper's value stands alone, "reported, not reproduced here").
 
 Tolerances (stated once, used everywhere):
-- accuracy P: |ours - paper| <= max(2 x std over our seeds, 0.5 points);
+- accuracy P: abs(ours - paper) <= max(2 x std over our seeds, 0.5 points);
 - an index (I, I'), latency T: within 10% of the paper's value (T also depends on the GPU);
 - orders, Knees, configurations: equal.
 """
