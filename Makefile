@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv data test book book-pages clean smoke-notebook
+.PHONY: venv data browser test book book-pages clean smoke-notebook
 .DEFAULT_GOAL := book
 
 $(VENV)/.installed: pyproject.toml
@@ -36,10 +36,17 @@ else
 	@echo "shared/data not found: tests that need MNIST or CIFAR-10 will be skipped (set SHARED_DATA)"
 endif
 
+# Headless Chromium for the book's browser test (Debian package `chromium`).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }
+
 # Then the book's summary notebooks, strictly: re-executed from the committed records and compared
 # with their committed outputs (a record changed without `make book-pages` fails here).
-test: data
-	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) $(PY) -m pytest
+test: data browser
+	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) QUIDE_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) -m pytest -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
 
