@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e '.[test,book]'
+	$(PY) -m pip install -q -e '.[test,book,llm]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,6 +30,7 @@ ifneq ($(SHARED_DATA),)
 	mkdir -p $(QUIDE_DATA)
 	cd $(SHARED_DATA) && sha256sum --quiet -c SHA256SUMS
 	[ -f $(QUIDE_DATA)/mnist.npz ] || cp $(SHARED_DATA)/mnist.npz $(QUIDE_DATA)/mnist.npz
+	[ -f $(QUIDE_DATA)/mmlu_dev_test.jsonl.gz ] || cp $(SHARED_DATA)/mmlu_dev_test.jsonl.gz $(QUIDE_DATA)/
 	[ -f $(QUIDE_DATA)/cifar10.npz ] || $(PY) $(SHARED_DATA)/prepare_cifar10_jpeg.py \
 		$(SHARED_DATA)/cifar10_jpeg_q75_yoongikim.tar.xz $(QUIDE_DATA)/cifar10.npz
 else

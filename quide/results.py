@@ -92,11 +92,16 @@ def provenance(*, device: str | None = None, driver: str | None = None, data_sha
 
 def make_record(*, experiment: str, model: str, dataset: str, data_source: str, seed: int, bits,
                 P: float, T_ms: float, T_kind: str, C_paper: float, C_true: float, num_classes: int,
-                p_fp: float, delta: float, provenance: dict, **extra) -> dict:
-    """A record with I, I', ACP, ALS and Pthresh computed from the raw P, T_ms and C_paper."""
+                p_fp: float, delta: float | None, provenance: dict, p_thresh: float | None = None,
+                **extra) -> dict:
+    """A record with I, I', ACP, ALS and Pthresh computed from the raw P, T_ms and C_paper.
+    Pthresh = max(1/K, P_FP - delta), unless ``p_thresh`` sets it directly (the paper's LLM case:
+    60%), in which case ``delta`` may be None."""
     if T_kind not in T_KINDS:
         raise ValueError(f"T_kind must be one of {T_KINDS}; got {T_kind!r}")
-    thresh = float(qi.p_thresh(num_classes, p_fp, delta))
+    if p_thresh is None and delta is None:
+        raise ValueError("make_record needs delta or p_thresh")
+    thresh = float(p_thresh) if p_thresh is not None else float(qi.p_thresh(num_classes, p_fp, delta))
     rec = {
         "experiment": experiment, "model": model, "dataset": dataset, "data_source": data_source,
         "seed": int(seed), "bits": bits if np.isscalar(bits) else [int(b) for b in bits],
@@ -105,7 +110,8 @@ def make_record(*, experiment: str, model: str, dataset: str, data_source: str, 
         "I": float(qi.intelligence_index(C_paper, P, T_ms)),
         "I_gated": float(qi.gated_index(C_paper, P, T_ms, thresh)),
         "ACP": float(qi.acp(C_paper, P)), "ALS": float(qi.als(P, T_ms)),
-        "p_thresh": thresh, "p_fp": float(p_fp), "delta": float(delta), "num_classes": int(num_classes),
+        "p_thresh": thresh, "p_fp": float(p_fp), "delta": None if delta is None else float(delta),
+        "num_classes": int(num_classes),
         **extra,
         "provenance": provenance,
     }

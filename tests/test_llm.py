@@ -1,0 +1,144 @@
+"""The LLM case study (quide.llm) on CPU: MMLU prompts, scoring, group-wise RTN, and the whole path
+on a tiny randomly initialised Llama saved in the layout of a real checkpoint."""
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from quide import llm
+
+transformers = pytest.importorskip("transformers")
+
+
+def test_prompt_matches_lm_eval_format():
+    it = llm.MMLUItem("high_school_physics", " What is 2+2? ", ("3", "4", "5", "6"), 1)
+    shot = llm.MMLUItem("high_school_physics", "1+1?", ("2", "3", "4", "5"), 0)
+    assert llm.prompt(it) == ("The following are multiple choice questions (with answers) about high school physics.\n\n"
+                              "What is 2+2?\nA. 3\nB. 4\nC. 5\nD. 6\nAnswer:")
+    assert llm.prompt(it, [shot]).split("\n\n")[1] == "1+1?\nA. 2\nB. 3\nC. 4\nD. 5\nAnswer: A"
+
+
+def test_load_mmlu_counts_and_refuses(tmp_path):
+    rows = [{"split": s, "subject": sub, "question": f"q{i}", "choices": ["a", "b", "c", "d"], "answer": "C"}
+            for s in ("dev", "test") for sub in ("anatomy", "virology") for i in range(4)]
+    with gzip.open(tmp_path / llm.MMLU_FILE, "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    items = llm.load_mmlu("test", limit=3, root=tmp_path)
+    assert len(items) == 6 and items[0].answer == 2
+    assert len(llm.load_mmlu("dev", ["virology"], root=tmp_path)) == 4
+    assert [len(v) for v in llm.few_shot(llm.load_mmlu("dev", root=tmp_path), 2).values()] == [2, 2]
+    with pytest.raises(ValueError, match="unknown MMLU subjects"):
+        llm.load_mmlu("test", ["astrology"], root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="MMLU not found"):
+        llm.load_mmlu(root=tmp_path / "nowhere")
+
+
+def test_the_real_mmlu_file_has_the_full_test_split():
+    try:
+        items = llm.load_mmlu("test")
+    except FileNotFoundError:
+        pytest.skip("MMLU not in QUIDE_DATA")
+    assert len(items) == 14042 and len({i.subject for i in items}) == 57
+
+
+def test_wilson_interval():
+    lo, hi = llm.wilson_interval(25, 100)
+    assert lo == pytest.approx(0.1754, abs=1e-3) and hi == pytest.approx(0.3430, abs=1e-3)
+    assert llm.wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("bits", [8, 4, 3, 2])
+def test_group_rtn_levels_and_error(bits):
+    torch.manual_seed(0)
+    w = torch.randn(6, 300)
+    q = llm.quantize_group_rtn(w, bits, group_size=128)
+    assert q.shape == w.shape
+    for g in range(0, 300, 128):
+        block = w[:, g:g + 128]
+        qb = q[:, g:g + 128]
+        step = block.abs().amax(1, keepdim=True) / ((2 ** bits - 1) / 2)
+        assert all(len(torch.unique(r)) <= 2 ** bits for r in qb)
+        inside = block.abs() <= step * (2 ** (bits - 1) - 1)
+        assert ((qb - block).abs()[inside] <= step.expand_as(block)[inside] / 2 + 1e-6).all()
+
+
+def tiny_llama(folder, vocab_words):
+    """A 2-layer Llama and a BPE tokenizer trained on a few MMLU-like strings, saved like a hub model."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(vocab_words, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    try:
+        words = [llm.prompt(i) + " A B C D" for i in llm.load_mmlu("dev")][:200]
+    except FileNotFoundError:
+        pytest.skip("MMLU not in QUIDE_DATA")
+    tiny_llama(folder, words)
+    return folder
+
+
+def test_whole_path_on_a_tiny_llama(tiny):
+    params = llm.LLMParams(model=str(tiny), bits=[16, 4, 2], subjects=["anatomy", "virology"], limit=3, n_shot=1,
+                           dtype="float32", device="cpu", batch_size=4, latency_new_tokens=4, latency_repeats=2)
+    records = llm.run(params, log=None)
+    assert [r["bits"] for r in records] == [16, 4, 2]
+    for r in records:
+        assert r["n_questions"] == 6 and r["n_shot"] == 1 and r["T_kind"] == "simulated"
+        assert 0 <= r["P_ci95"][0] <= r["P"] <= r["P_ci95"][1] <= 1 and r["T_unit"] == llm.T_UNIT
+        assert r["p_thresh"] == pytest.approx(max(0.25, records[0]["P"] - 0.07))
+    assert records[1]["C_paper"] == 8 and records[1]["C_true"] < 8   # embeddings stay at 16 bits
+    from quide import results
+    path = results.write_records(records, "llm_case_study", "tiny", root=tiny / "results")
+    assert len(results.load_records(tiny / "results", "llm_case_study")) == 3 and path.is_file()
+
+
+def test_quantization_changes_weights_and_run_restores_them(tiny):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(str(tiny), dtype=torch.float32)
+    before = model.model.layers[0].mlp.up_proj.weight.clone()
+    info = llm.quantize_weights_(model, 2, group_size=32)
+    after = model.model.layers[0].mlp.up_proj.weight
+    assert not torch.equal(before, after) and info["layers"] == 14   # 7 per layer, LM head kept
+    assert torch.equal(model.get_output_embeddings().weight, model.get_input_embeddings().weight)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"bits": [16, 1]}, "bits"), ({"bits": [4, 16]}, "start with 16"),
+                                             ({"n_shot": 6}, "n_shot"), ({"delta": None}, "delta"),
+                                             ({"group_size": 0}, "group_size"), ({"limit": 0}, "limit")])
+def test_parameters_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        llm.LLMParams(**kwargs)
+
+
+def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_path):
+    """The notebook runs any checkpoint folder in the Llama layout (as Llama-3-8B's would be)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out.ipynb"
+    cmd = [sys.executable, "-m", "papermill", "-k", "python3", str(root / "notebooks" / "llm_case_study.ipynb"),
+           str(out), "--cwd", str(root), "-p", "model", str(tiny), "-y", json.dumps(
+               {"bits": [16, 4], "subjects": ["anatomy"], "limit": 2, "dtype": "float32", "device": "cpu",
+                "latency_new_tokens": 2, "latency_repeats": 1})]
+    env = {**os.environ, "QUIDE_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = list((tmp_path / "results" / "llm_case_study").glob("*.json"))
+    assert len(files) == 1 and [r["bits"] for r in json.loads(files[0].read_text())] == [16, 4]
