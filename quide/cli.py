@@ -1,5 +1,7 @@
 """The ``quide`` command line (``python -m quide``).
 
+``quide verify`` recomputes every committed record's derived numbers (``quide.verify``).
+
 ``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
 checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
 notebook's, written as for papermill, and validated by the same ``SweepParams``; parameters that
@@ -37,6 +39,19 @@ def _train(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from .verify import verify
+    try:
+        n, problems = verify(args.root)
+    except FileNotFoundError as err:
+        print(f"quide verify: {err}", file=sys.stderr)
+        return 2
+    for p in problems:
+        print(p)
+    print(f"quide verify: {n} records, {len(problems)} problems")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="quide", description="QuIDE companion command line")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -44,5 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                        metavar=("NAME", "VALUE"), help="a notebook parameter, as for papermill")
     train.set_defaults(run=_train)
+    verify = sub.add_parser("verify", help="recompute every record's derived numbers and check them")
+    verify.add_argument("--root", default=None, help="results folder (default: $QUIDE_RESULTS or data/results)")
+    verify.set_defaults(run=_verify)
     args = ap.parse_args(argv)
     return args.run(args)
