@@ -95,60 +95,62 @@ def few_shot(dev: list[MMLUItem], n_shot: int) -> dict:
     return out
 
 
-def _encode_pair(tokenizer, context: str, continuation: str):
-    """As lm-eval: encode context+continuation whole, split where the context's encoding ends."""
-    whole = tokenizer(context + continuation).input_ids
-    ctx = tokenizer(context).input_ids
-    return ctx, whole[len(ctx):]
+def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048) -> list:
+    """Token sequences to score, per item, as lm-eval splits them: context+continuation encoded
+    whole, the continuation being what follows the context's own encoding. Each entry is
+    ("last", [context tokens], [4 letter tokens]) when every letter is one token after the same
+    context (one forward scores all four), else ("each", [4 token lists], [4 continuation lengths]).
+    Independent of the weights, so a sweep over bit-widths encodes once."""
+    contexts = [prompt(it, (shots or {}).get(it.subject, [])) for it in items]
+    ctx_ids = tokenizer(contexts).input_ids
+    whole = [tokenizer([c + f" {L}" for c in contexts]).input_ids for L in LETTERS]
+    encoded = []
+    for i, ctx in enumerate(ctx_ids):
+        conts = [w[i][len(ctx):] for w in whole]
+        same_context = all(w[i][:len(ctx)] == ctx for w in whole)
+        if same_context and all(len(c) == 1 for c in conts):
+            encoded.append(("last", ctx[-max_length:], [c[0] for c in conts]))
+        else:
+            encoded.append(("each", [(w[i])[-max_length:] for w in whole], [len(c) for c in conts]))
+    return encoded
 
 
 @torch.inference_mode()
-def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 8, max_length: int | None = None) -> pd.DataFrame:
-    """Log-likelihood of " A" ... " D" after each item's prompt; one row per item with the
-    prediction. One forward per item when every continuation is a single token after the same
-    context (the usual case); otherwise one per choice."""
+def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 8, encoded: list | None = None) -> pd.DataFrame:
+    """Log-likelihood of " A" ... " D" after each item's prompt (see :func:`encode`); one row per
+    item with the prediction."""
     device = next(model.parameters()).device
-    max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
-    seqs, spans = [], []   # per item: 4 (tokens, start, end) or 1 shared sequence
-    for it in items:
-        context = prompt(it, (shots or {}).get(it.subject, []))
-        pairs = [_encode_pair(tokenizer, context, f" {L}") for L in LETTERS]
-        if all(len(c) == 1 for _, c in pairs) and all(p[0] == pairs[0][0] for p in pairs):
-            ctx = pairs[0][0][-max_length:]
-            seqs.append([ctx])
-            spans.append(("last", [c[0] for _, c in pairs]))
-        else:
-            group = []
-            for ctx, cont in pairs:
-                tokens = (ctx + cont)[-max_length:]
-                group.append(tokens)
-            seqs.append(group)
-            spans.append(("each", [len(c) for _, c in pairs]))
-    flat = [(i, s) for i, group in enumerate(seqs) for s in group]
-    results = {i: [] for i in range(len(items))}
+    if encoded is None:
+        encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
+    # (item, choice slot, tokens); "last" items have one sequence for all four choices
+    flat = [(i, k, seq) for i, (kind, seqs, _) in enumerate(encoded)
+            for k, seq in enumerate([seqs] if kind == "last" else seqs)]
+    order = sorted(range(len(flat)), key=lambda j: -len(flat[j][2]))   # similar lengths batch together
+    results = {i: [None] * (1 if encoded[i][0] == "last" else 4) for i in range(len(items))}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    for start in range(0, len(flat), batch_size):
-        chunk = flat[start:start + batch_size]
-        width = max(len(s) for _, s in chunk)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(flat[j][2]) for j in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, (_, s) in enumerate(chunk):
-            ids[r, :len(s)] = torch.tensor(s)
-            mask[r, :len(s)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits, dim=-1)
-        for r, (i, s) in enumerate(chunk):
-            kind, info = spans[i]
+        for r, j in enumerate(chunk):
+            seq = flat[j][2]
+            ids[r, :len(seq)] = torch.tensor(seq)
+            mask[r, :len(seq)] = 1
+        logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+        for r, j in enumerate(chunk):
+            i, k, seq = flat[j]
+            kind, _, info = encoded[i]
             if kind == "last":
-                results[i] = logp[r, len(s) - 1, info].tolist()
+                results[i][0] = logp[r, len(seq) - 1, info].tolist()
             else:
-                n_cont = info[len(results[i])]
-                positions = torch.arange(len(s) - n_cont - 1, len(s) - 1, device=logp.device)
-                targets = torch.tensor(s[len(s) - n_cont:], device=logp.device)
-                results[i].append(float(logp[r, positions, targets].sum()))
+                n_cont = info[k]
+                positions = torch.arange(len(seq) - n_cont - 1, len(seq) - 1, device=logp.device)
+                targets = torch.tensor(seq[len(seq) - n_cont:], device=logp.device)
+                results[i][k] = float(logp[r, positions, targets].sum())
     rows = []
     for i, it in enumerate(items):
-        ll = results[i]
+        ll = results[i][0] if encoded[i][0] == "last" else results[i]
         pred = int(np.argmax(ll))
         rows.append({"subject": it.subject, "answer": it.answer, "pred": pred, "correct": pred == it.answer,
                      "loglik": ll})
@@ -339,6 +341,7 @@ def run(params: LLMParams, log=print) -> list[dict]:
     model, tokenizer = load_model(params)
     original = {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     name = Path(params.model).name + (f"/{params.gguf_file}" if params.gguf_file else "")
+    encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
     base = None
     records = []
     for bits in params.bits:
@@ -348,7 +351,7 @@ def run(params: LLMParams, log=print) -> list[dict]:
                     m.weight.copy_(original[n])
         start = time.perf_counter()
         info = quantize_weights_(model, bits, params.group_size, params.include_lm_head)
-        scored = score(model, tokenizer, items, shots, params.batch_size)
+        scored = score(model, tokenizer, items, batch_size=params.batch_size, encoded=encoded)
         summary = summarize(scored)
         lat = decode_latency(model, new_tokens=params.latency_new_tokens, repeats=params.latency_repeats,
                              vocab_size=len(tokenizer))
