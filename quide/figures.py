@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import plots
 from .index import pareto_front
 
 METRIC_LABELS = {"I": "I", "I_gated": "I'", "ACP": "ACP", "ALS": "ALS"}
@@ -34,13 +35,8 @@ def index_vs_gated_all(table):
     conds = _conditions(table)
     fig, axes = _grid(len(conds))
     for ax, ((model, source), g) in zip(axes, conds):
-        x = np.arange(len(g))
-        for col, label, marker in (("I", "I", "o"), ("I_gated", "I'", "s")):
-            ax.errorbar(x, g[f"{col}_mean"], yerr=g[f"{col}_std"].fillna(0), marker=marker, capsize=3, label=label)
-        ax.set_xticks(x, g["bits"].astype(str))
-        ax.set_xlabel("bits")
+        plots.draw_index_vs_gated(ax, g)
         ax.set_title(_title(model, source), fontsize=9)
-        ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
     return fig
@@ -51,16 +47,8 @@ def accuracy_latency_all(table):
     conds = _conditions(table)
     fig, axes = _grid(len(conds))
     for ax, ((model, source), g) in zip(axes, conds):
-        x = np.arange(len(g))
-        ax.errorbar(x, 100 * g["P_mean"], yerr=100 * g["P_std"].fillna(0), marker="o", capsize=3, color="C0")
-        ax.set_ylabel("P (%)", color="C0")
-        ax2 = ax.twinx()
-        ax2.errorbar(x, g["T_ms_mean"], yerr=g["T_ms_std"].fillna(0), marker="s", capsize=3, color="C3")
-        ax2.set_ylabel("T (ms, simulated)", color="C3")
-        ax.set_xticks(x, g["bits"].astype(str))
-        ax.set_xlabel("bits")
+        plots.draw_accuracy_latency(ax, g, "T (ms, simulated)")
         ax.set_title(_title(model, source), fontsize=9)
-        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

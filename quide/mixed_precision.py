@@ -199,9 +199,9 @@ def summary(run: SearchRun) -> pd.DataFrame:
     """One row per search: its configuration, P, both C, T, I' (paper C and true C), its own
     fitness, rank among all configurations (when the exhaustive pass ran), evaluations."""
     rows = []
+    scores_paper, scores_true = run.exhaustive_scores("paper"), run.exhaustive_scores("true")
     for result in run.results:
         rec = run.evaluator.records[result.config]
-        scores_paper, scores_true = run.exhaustive_scores("paper"), run.exhaustive_scores("true")
         rows.append({
             "search": result.method, "seed": result.seed, "bits": bits_label(result.config),
             "P": rec["P"], "C_paper": rec["C_paper"], "C_true": rec["C_true"], "T_ms": rec["T_ms"],

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import index as qi
 from .config import results_root
 from .results import REQUIRED_KEYS, T_KINDS
+from .search import gated_fitness
 
 REL_TOL = 1e-9
 
@@ -51,11 +52,6 @@ def check_record(rec: dict) -> list[str]:
     return problems
 
 
-def _fitness(rec: dict, name: str) -> float:
-    C = rec["C_true"] if "true" in name else rec["C_paper"]
-    return float(qi.gated_index(C, rec["P"], rec["T_ms"], rec["p_thresh"]))
-
-
 def check_searches(files: dict[Path, list]) -> list[str]:
     """EXP-3: exhaustive passes complete and unique; ranks of search results recomputed."""
     problems, passes = [], {}
@@ -77,8 +73,9 @@ def check_searches(files: dict[Path, list]) -> list[str]:
             name = rec.get("fitness_name", "")
             if rec["search"] == "haq":   # HAQ's own fitness is accuracy; its rank is under the run's I'
                 name = "true" if "trueC" in path.name else "paper"
-            scores = [_fitness(r, name) for r in exh]
-            mine = _fitness(rec, name)
+            fitness = gated_fitness("true" if "true" in name else "paper")
+            scores = [fitness(r) for r in exh]
+            mine = fitness(rec)
             rank = 1 + sum(1 for s in scores if s > mine + 1e-12)
             if list(rec["rank_of_n"]) != [rank, len(exh)]:
                 problems.append(f"{path.name}: rank_of_n {rec['rank_of_n']} != {[rank, len(exh)]} recomputed")
