@@ -17,9 +17,16 @@ scored on MMLU.
   simulated model's.
 - T: median milliseconds per generated token at batch 1 (greedy decoding with the KV cache, after a
   prefill), not the CNNs' ms per batch of 64.
+- Deployed T (``T_deployed_ms``): the same unit, for a copy of the model whose Linear weights are
+  stored in a real low-bit format by torchao (int8 weight-only per output row; int4 weight-only in
+  groups, tinygemm kernel, CUDA only) and decoded through ``generate``; on CUDA with a static KV
+  cache, which transformers compiles (torch.compile, CUDA graphs). 3 and 2 bits have no kernel in
+  torchao: their deployed T is None with the reason recorded. The P of a record is always the
+  simulated model's.
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import math
@@ -265,6 +272,106 @@ def decode_latency(model, prompt_tokens: int = 64, new_tokens: int = 32, warmup:
             "new_tokens": new_tokens, "repeats": repeats, "T_unit": T_UNIT}
 
 
+def _median_ms(fn, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+@torch.inference_mode()
+def generate_latency(model, prompt_tokens: int = 64, new_tokens: int = 32, warmup: int = 3, repeats: int = 10,
+                     compiled: bool = False, vocab_size: int | None = None, seed: int = 0) -> float:
+    """Milliseconds per generated token at batch 1 through ``model.generate`` (greedy, exactly
+    ``new_tokens`` tokens): (median time for ``new_tokens`` - median time for 1) / (new_tokens - 1),
+    so that the prefill and ``generate``'s fixed costs cancel. ``compiled`` uses a static KV cache,
+    which transformers compiles on CUDA (torch.compile, mode reduce-overhead); otherwise eager."""
+    if new_tokens < 2:
+        raise ValueError(f"new_tokens must be >= 2; got {new_tokens!r}")
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab_size or model.config.vocab_size, (1, prompt_tokens), generator=gen).to(device)
+    kw = {"cache_implementation": "static"} if compiled else {"disable_compile": True}
+
+    def generate(n):
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                             min_new_tokens=n, do_sample=False, pad_token_id=0, **kw)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if out.shape[1] != prompt_tokens + n:
+            raise RuntimeError(f"generate made {out.shape[1] - prompt_tokens} tokens, not {n}")
+
+    t_many = _median_ms(lambda: generate(new_tokens), warmup, repeats)
+    t_one = _median_ms(lambda: generate(1), warmup, repeats)
+    return (t_many - t_one) / (new_tokens - 1)
+
+
+def deploy_weights(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False):
+    """A copy of ``model`` whose Linear weights (LM head excepted, as in quantize_weights_) are
+    stored in torchao's real low-bit formats: ``(model, kind)``, or ``(None, reason)`` where no
+    kernel exists. 16 is the model as loaded; 8 is int8 weight-only per output row (torchao's
+    group-wise int8 dequantizes before the matmul, so it would time no kernel); 4 is int4
+    weight-only in groups of ``group_size`` packed for tinygemm (CUDA, BF16)."""
+    if bits not in LLM_BITS:
+        raise ValueError(f"bits must be one of {LLM_BITS}; got {bits!r}")
+    dtype = next(model.parameters()).dtype
+    if bits == 16:
+        return copy.deepcopy(model), f"{str(dtype).removeprefix('torch.')} as loaded"
+    if bits in (3, 2):
+        return None, f"no {bits}-bit kernel in torchao"
+    try:
+        from torchao.quantization import Int4WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
+    except ImportError:
+        return None, "torchao is not installed"
+    device = next(model.parameters()).device
+    if bits == 4 and (device.type != "cuda" or dtype != torch.bfloat16):
+        return None, "torchao's int4 weight-only kernel (tinygemm) needs CUDA and BF16"
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    deployed = copy.deepcopy(model)
+    head_name = {id(m): n for n, m in model.named_modules()}.get(id(head))
+
+    def is_target(module, fqn):
+        return isinstance(module, nn.Linear) and (include_lm_head or fqn != head_name)
+
+    if bits == 8:
+        config, kind = Int8WeightOnlyConfig(), "torchao int8 weight-only, per output row"
+    else:
+        config = Int4WeightOnlyConfig(group_size=group_size, int4_packing_format="tile_packed_to_4d")
+        kind = f"torchao int4 weight-only, groups of {group_size}, tinygemm"
+    quantize_(deployed, config, filter_fn=is_target)
+    return deployed, kind
+
+
+def deployed_latency(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False,
+                     new_tokens: int = 32, repeats: int = 10, vocab_size: int | None = None) -> dict:
+    """T_deployed_ms (ms per generated token, batch 1) of ``deploy_weights(model, bits)``: compiled
+    with a static cache on CUDA, eager on CPU; None with ``T_deployed_reason`` where there is no
+    kernel or the compiled path fails (then the eager time is kept as ``T_deployed_eager_ms``)."""
+    deployed, kind = deploy_weights(model, bits, group_size, include_lm_head)
+    if deployed is None:
+        return {"T_deployed_ms": None, "T_deployed_kind": None, "T_deployed_reason": kind}
+    device = next(deployed.parameters()).device
+    kw = {"new_tokens": new_tokens, "repeats": repeats, "vocab_size": vocab_size}
+    out = {"T_deployed_eager_ms": generate_latency(deployed, **kw), "T_deployed_reason": None}
+    if device.type == "cuda":
+        try:
+            out["T_deployed_ms"] = generate_latency(deployed, compiled=True, **kw)
+            out["T_deployed_kind"] = kind + "; static KV cache, torch.compile (reduce-overhead)"
+        except Exception as err:   # a compile failure is a finding to record, not a reason to lose the run
+            out.update(T_deployed_ms=None, T_deployed_kind=None,
+                       T_deployed_reason=f"compiled decode failed: {type(err).__name__}: {str(err)[:200]}")
+    else:
+        out.update(T_deployed_ms=out["T_deployed_eager_ms"], T_deployed_kind=kind + "; eager")
+    del deployed
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
 # --- the case study ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -285,6 +392,7 @@ class LLMParams:
     device: str = "auto"
     latency_new_tokens: int = 32
     latency_repeats: int = 10
+    deployed: bool = True             # also time torchao's real low-bit kernels (T_deployed_ms)
 
     def __post_init__(self):
         def bad(name, why):
@@ -295,7 +403,7 @@ class LLMParams:
         object.__setattr__(self, "bits", bits)
         if self.subjects is not None:
             object.__setattr__(self, "subjects", (self.subjects,) if isinstance(self.subjects, str) else tuple(self.subjects))
-        for name, low in (("group_size", 1), ("batch_size", 1), ("latency_new_tokens", 1), ("latency_repeats", 1)):
+        for name, low in (("group_size", 1), ("batch_size", 1), ("latency_new_tokens", 2), ("latency_repeats", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 bad(name, f"an int >= {low}")
@@ -350,6 +458,10 @@ def run(params: LLMParams, log=print) -> list[dict]:
                 if n in original:
                     m.weight.copy_(original[n])
         start = time.perf_counter()
+        dep = (deployed_latency(model, bits, params.group_size, params.include_lm_head, params.latency_new_tokens,
+                                params.latency_repeats, vocab_size=len(tokenizer))
+               if params.deployed else {"T_deployed_ms": None, "T_deployed_kind": None,
+                                        "T_deployed_reason": "not measured (deployed=False)"})
         info = quantize_weights_(model, bits, params.group_size, params.include_lm_head)
         scored = score(model, tokenizer, items, batch_size=params.batch_size, encoded=encoded)
         summary = summarize(scored)
@@ -363,7 +475,7 @@ def run(params: LLMParams, log=print) -> list[dict]:
             seed=0, bits=bits, P=summary["P"], T_ms=lat["T_ms"], T_kind="simulated",
             C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=base, delta=params.delta,
             p_thresh=params.p_thresh, n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
-            **{k: v for k, v in lat.items() if k != "T_ms"},
+            **{k: v for k, v in lat.items() if k != "T_ms"}, **dep,
             quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
             **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
             per_subject=scored.groupby("subject")["correct"].mean().round(6).to_dict(),
@@ -371,5 +483,7 @@ def run(params: LLMParams, log=print) -> list[dict]:
         records.append(rec)
         if log:
             log(f"{bits:>2} bits: P {rec['P']:.4f} [{rec['P_ci95'][0]:.4f}, {rec['P_ci95'][1]:.4f}] "
-                f"T {rec['T_ms']:.2f} ms/token  I {rec['I']:.3f}  I' {rec['I_gated']:.3f}")
+                f"T {rec['T_ms']:.2f} ms/token  I {rec['I']:.3f}  I' {rec['I_gated']:.3f}  deployed: "
+                + (f"T {rec['T_deployed_ms']:.2f} ms/token ({rec['T_deployed_kind']})" if rec["T_deployed_ms"] is not None
+                   else rec["T_deployed_reason"]))
     return records

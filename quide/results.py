@@ -115,6 +115,10 @@ def make_record(*, experiment: str, model: str, dataset: str, data_source: str, 
         **extra,
         "provenance": provenance,
     }
+    if "T_deployed_ms" in extra:   # the same index under the deployed latency; None where none exists
+        t_dep = extra["T_deployed_ms"]
+        rec["I_deployed"] = None if t_dep is None else float(qi.intelligence_index(C_paper, P, t_dep))
+        rec["I_gated_deployed"] = None if t_dep is None else float(qi.gated_index(C_paper, P, t_dep, thresh))
     return rec
 
 

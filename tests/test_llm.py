@@ -102,6 +102,11 @@ def test_whole_path_on_a_tiny_llama(tiny):
         assert 0 <= r["P_ci95"][0] <= r["P"] <= r["P_ci95"][1] <= 1 and r["T_unit"] == llm.T_UNIT
         assert r["p_thresh"] == pytest.approx(max(0.25, records[0]["P"] - 0.07))
     assert records[1]["C_paper"] == 8 and records[1]["C_true"] < 8   # embeddings stay at 16 bits
+    # deployed T on CPU: FP32 as loaded is timed; 4 and 2 bits have no CPU kernel, and say so
+    assert records[0]["T_deployed_ms"] > 0 and records[0]["I_deployed"] > 0
+    assert records[1]["T_deployed_ms"] is None and "CUDA" in records[1]["T_deployed_reason"]
+    assert records[2]["T_deployed_ms"] is None and records[2]["I_gated_deployed"] is None
+    assert "no 2-bit kernel" in records[2]["T_deployed_reason"]
     from quide import results
     path = results.write_records(records, "llm_case_study", "tiny", root=tiny / "results")
     assert len(results.load_records(tiny / "results", "llm_case_study")) == 3 and path.is_file()
@@ -117,9 +122,42 @@ def test_quantization_changes_weights_and_run_restores_them(tiny):
     assert torch.equal(model.get_output_embeddings().weight, model.get_input_embeddings().weight)
 
 
+def test_deployed_int8_weights_are_real_int8_and_close_to_the_rounded_model(tiny):
+    """torchao's int8 weight-only copy stores int8 (not rounded floats), leaves the original and
+    the LM head alone, and its logits agree with the simulated int8 model's (SNR > 30 dB)."""
+    pytest.importorskip("torchao")
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(str(tiny), dtype=torch.float32).eval()
+    deployed, kind = llm.deploy_weights(model, 8)
+    assert "int8" in kind
+    w = deployed.model.layers[0].mlp.up_proj.weight
+    assert w.qdata.dtype == torch.int8 and type(model.model.layers[0].mlp.up_proj.weight) is torch.nn.Parameter
+    assert type(deployed.get_output_embeddings().weight) is torch.nn.Parameter   # the LM head is kept
+    ids = torch.randint(0, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model(ids).logits
+        llm.quantize_weights_(model, 8, group_size=model.config.hidden_size)   # per row, as deployed
+        sim, dep = model(ids).logits, deployed(ids).logits
+    snr_db = 10 * torch.log10(ref.pow(2).mean() / (dep - sim).pow(2).mean())
+    assert snr_db > 30, snr_db
+    assert llm.generate_latency(deployed, prompt_tokens=4, new_tokens=3, warmup=0, repeats=1) > 0
+
+
+def test_deploy_refuses_what_has_no_kernel(tiny):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(str(tiny), dtype=torch.float32)
+    assert llm.deploy_weights(model, 3) == (None, "no 3-bit kernel in torchao")
+    assert llm.deploy_weights(model, 4)[0] is None   # tinygemm: CUDA and BF16 only
+    with pytest.raises(ValueError, match="bits"):
+        llm.deploy_weights(model, 5)
+    with pytest.raises(ValueError, match="new_tokens"):
+        llm.generate_latency(model, new_tokens=1)
+
+
 @pytest.mark.parametrize("kwargs, message", [({"bits": [16, 1]}, "bits"), ({"bits": [4, 16]}, "start with 16"),
                                              ({"n_shot": 6}, "n_shot"), ({"delta": None}, "delta"),
-                                             ({"group_size": 0}, "group_size"), ({"limit": 0}, "limit")])
+                                             ({"group_size": 0}, "group_size"), ({"limit": 0}, "limit"),
+                                             ({"latency_new_tokens": 1}, "latency_new_tokens")])
 def test_parameters_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         llm.LLMParams(**kwargs)
@@ -136,7 +174,7 @@ def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", str(root / "notebooks" / "llm_case_study.ipynb"),
            str(out), "--cwd", str(root), "-p", "model", str(tiny), "-y", json.dumps(
                {"bits": [16, 4], "subjects": ["anatomy"], "limit": 2, "dtype": "float32", "device": "cpu",
-                "latency_new_tokens": 2, "latency_repeats": 1})]
+                "latency_new_tokens": 2, "latency_repeats": 1, "deployed": False})]
     env = {**os.environ, "QUIDE_RESULTS": str(tmp_path / "results")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -19,7 +19,9 @@ $P$ is MMLU accuracy over all questions (micro average; the macro average over s
 too), with a 95% Wilson interval. $T$ is **ms per generated token at batch 1** (greedy decoding with
 the KV cache), simulated: rounded weights stored in the model's dtype, BF16 arithmetic. It is not the
 CNNs' ms per batch of 64, and the paper's Llama numbers fit only $T$ in seconds per token
-(see the book's limits page)."""),
+(see the book's limits page). Beside it, $T_{deployed}$ times a copy whose Linear weights torchao
+stores in real int8 or int4 formats (with their kernels; compiled decoding on CUDA); 3 and 2 bits
+have no such kernel and get none."""),
     code("""model = "HuggingFaceTB/SmolLM2-135M-Instruct"   # a local folder or a hub id
 gguf_file = None             # a GGUF file inside `model`, or None
 bits = [16, 8, 4, 3, 2]      # 16: the model as loaded (the baseline, its P is P_FP)
@@ -34,14 +36,16 @@ batch_size = 16
 dtype = "bfloat16"
 device = "auto"
 latency_new_tokens = 32      # decoding steps timed per run
-latency_repeats = 10         # runs; the median per token is reported""", metadata={"tags": ["parameters"]}),
+latency_repeats = 10         # runs; the median per token is reported
+deployed = True              # also time torchao's real int8/int4 kernels (T_deployed)""", metadata={"tags": ["parameters"]}),
     code("""# NBVAL_CHECK_OUTPUT
 from quide import llm, results
 
 params = llm.LLMParams(model=model, gguf_file=gguf_file, bits=bits, group_size=group_size,
                        include_lm_head=include_lm_head, n_shot=n_shot, subjects=subjects, limit=limit,
                        delta=delta, p_thresh=p_thresh, batch_size=batch_size, dtype=dtype, device=device,
-                       latency_new_tokens=latency_new_tokens, latency_repeats=latency_repeats)
+                       latency_new_tokens=latency_new_tokens, latency_repeats=latency_repeats,
+                       deployed=deployed)
 items = llm.load_mmlu("test", params.subjects, params.limit)
 print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot; "
       f"bits {list(params.bits)}, group size {params.group_size}")"""),
@@ -53,7 +57,9 @@ print("records:", path.name)"""),
     code("""import pandas as pd
 table = pd.DataFrame([{"bits": r["bits"], "P": r["P"], "95% CI": f"{r['P_ci95'][0]:.4f}-{r['P_ci95'][1]:.4f}",
                        "above chance": r["above_chance"], "P (macro)": r["P_macro"], "C": r["C_paper"],
-                       "C (true)": r["C_true"], "T (ms/token)": r["T_ms"], "I": r["I"], "I'": r["I_gated"]}
+                       "C (true)": r["C_true"], "T (ms/token)": r["T_ms"], "I": r["I"], "I'": r["I_gated"],
+                       "T deployed (ms/token)": r["T_deployed_ms"], "I deployed": r["I_deployed"],
+                       "deployed as": r["T_deployed_kind"] or r["T_deployed_reason"]}
                       for r in records])
 table.style.format(precision=4).hide(axis="index")"""),
     code("""prov = records[0]["provenance"]
