@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv data browser test book book-pages clean smoke-notebook
+.PHONY: venv data browser test book book-pages clean smoke-notebook reproduce
 .DEFAULT_GOAL := book
 
 $(VENV)/.installed: pyproject.toml
@@ -69,3 +69,10 @@ tests/notebooks/ptq_sweep_smoke.ipynb: notebooks/ptq_sweep.ipynb
 		$< $@ -p profile smoke -p device cpu -p dataset mnist
 
 smoke-notebook: tests/notebooks/ptq_sweep_smoke.ipynb
+
+# A grid of notebook runs (quide reproduce): finished runs are skipped by content key. For a GPU
+# grid, CONFIG=reproduce/paper.toml; WORKERS empty = one worker per visible GPU.
+CONFIG  ?= reproduce/smoke.toml
+WORKERS ?=
+reproduce: data
+	$(PY) -m quide reproduce $(CONFIG) $(if $(WORKERS),--workers $(WORKERS))

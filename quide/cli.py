@@ -2,6 +2,10 @@
 
 ``quide verify`` recomputes every committed record's derived numbers (``quide.verify``).
 
+``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
+(by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
+config or its data is refused before anything runs.
+
 ``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
 checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
 notebook's, written as for papermill, and validated by the same ``SweepParams``; parameters that
@@ -52,6 +56,28 @@ def _verify(args) -> int:
     return 1 if problems else 0
 
 
+def _reproduce(args) -> int:
+    from .reproduce import ConfigError, reproduce
+    try:
+        outcomes = reproduce(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
+                             dry_run=args.dry_run)
+    except ConfigError as err:
+        print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
+        return 2
+    counts = {}
+    for o in outcomes:
+        counts[o["status"]] = counts.get(o["status"], 0) + 1
+    if args.dry_run:
+        for o in outcomes:
+            print(f"{o['status']:8} {o['key']}  {o['label']}")
+    failed = [o for o in outcomes if o["status"] == "failed"]
+    for o in failed:
+        print(f"FAILED {o['label']}\n  log: {o['log']}\n  {o['error']}", file=sys.stderr)
+    print("quide reproduce: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+          + f"; runs in {args.out}/runs/<key>/")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="quide", description="QuIDE companion command line")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -62,5 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     verify = sub.add_parser("verify", help="recompute every record's derived numbers and check them")
     verify.add_argument("--root", default=None, help="results folder (default: $QUIDE_RESULTS or data/results)")
     verify.set_defaults(run=_verify)
+    rep = sub.add_parser("reproduce", help="run a grid of notebooks (skipping finished runs) on Dask")
+    rep.add_argument("config", help="grid config (TOML), e.g. reproduce/smoke.toml")
+    rep.add_argument("--out", default="data/reproduce", help="runs, logs and records (default: data/reproduce)")
+    rep.add_argument("--workers", type=int, default=None,
+                     help="local CPU workers (default: one per visible GPU, else 1)")
+    rep.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    rep.add_argument("--dry-run", action="store_true", help="plan and validate only")
+    rep.set_defaults(run=_reproduce)
     args = ap.parse_args(argv)
     return args.run(args)
