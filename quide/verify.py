@@ -2,7 +2,7 @@
 and C, and check it against what the record says.
 
 Per record: Pthresh from (K, P_FP, delta) unless the record fixed it (delta None), then I, I', ACP
-and ALS; P within [0, 1], T > 0, a known T_kind. Per EXP-3 run: each exhaustive pass holds every
+and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); P within [0, 1], T > 0, a known T_kind. Per EXP-3 run: each exhaustive pass holds every
 configuration once, and each search record's rank among them is recomputed under its fitness.
 The book's tables are checked in CI by nbval against their committed outputs.
 """
@@ -46,6 +46,12 @@ def check_record(rec: dict) -> list[str]:
             problems.append(f"p_thresh {thresh} != {expected} from K, P_FP, delta")
     derived = {"I": qi.intelligence_index(C, P, T), "I_gated": qi.gated_index(C, P, T, thresh),
                "ACP": qi.acp(C, P), "ALS": qi.als(P, T)}
+    if rec.get("T_deployed_ms") is not None:   # the same index under the deployed latency
+        t_dep = rec["T_deployed_ms"]
+        derived.update(I_deployed=qi.intelligence_index(C, P, t_dep),
+                       I_gated_deployed=qi.gated_index(C, P, t_dep, thresh))
+    elif "T_deployed_ms" in rec and (rec.get("I_deployed") is not None or rec.get("T_deployed_reason") is None):
+        problems.append("T_deployed_ms is None but the record gives I_deployed or no T_deployed_reason")
     for key, value in derived.items():
         if key in rec and not _close(rec[key], value):
             problems.append(f"{key} {rec[key]} != {float(value)} recomputed")

@@ -34,3 +34,19 @@ def test_tampered_records_are_caught(tmp_path):
 def test_missing_folder_is_refused(tmp_path, capsys):
     assert cli.main(["verify", "--root", str(tmp_path / "nowhere")]) == 2
     assert "no results folder" in capsys.readouterr().err
+
+
+def test_deployed_index_is_checked():
+    from quide.results import make_record
+    from quide.verify import check_record
+    rec = make_record(experiment="x", model="m", dataset="d", data_source="d", seed=0, bits=8, P=0.9, T_ms=2.0,
+                      T_kind="simulated", C_paper=4.0, C_true=4.0, num_classes=10, p_fp=0.9, delta=0.1,
+                      provenance={}, T_deployed_ms=1.0, T_deployed_reason=None)
+    assert check_record(rec) == [] and rec["I_deployed"] > rec["I"]   # a faster T, a larger I
+    assert check_record({**rec, "I_gated_deployed": rec["I_gated_deployed"] * 1.01})[0].startswith("I_gated_deployed")
+    none = make_record(**{**{k: rec[k] for k in ("experiment", "model", "dataset", "data_source", "seed", "bits", "P",
+                                                  "T_ms", "T_kind", "C_paper", "C_true", "num_classes", "p_fp",
+                                                  "delta", "provenance")}, "T_deployed_ms": None,
+                          "T_deployed_reason": "no kernel"})
+    assert none["I_deployed"] is None and check_record(none) == []
+    assert check_record({**none, "T_deployed_reason": None})   # None needs a reason
