@@ -1,0 +1,75 @@
+"""The paper's GA with quide's memo (each configuration measured once) vs without (every fitness
+call quantizes, evaluates and times again): measurements and wall time, same seed, same model.
+
+The search runs on the seed-0 SimpleCNN of the PTQ sweep (trained or loaded as the notebooks do),
+with the latency protocol's counts from ``--warmup``/``--timed`` and the test split as the profile
+gives it. Without the memo every call measures afresh, so P is the same but T is re-timed and the
+GA may follow a different path on near-ties; the script prints both results. From the repo root::
+
+    QUIDE_DATA=/tmp/quide-data python benchmarks/ga_memo.py                       # GPU, paper profile
+    QUIDE_DATA=/tmp/quide-data python benchmarks/ga_memo.py --profile smoke --device cpu
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from quide import search as qs
+from quide.latency import describe_device
+from quide.mixed_precision import SearchParams
+from quide.quant import quantizable_layers
+from quide.sweep import Bench, SweepConfig, load_condition, model_for
+
+
+class Unmemoized(qs.Evaluator):
+    """An evaluator that forgets: every request measures again (what a GA without a cache does)."""
+
+    def __init__(self, measure):
+        super().__init__(measure)
+        self.calls = 0
+
+    def record(self, config):
+        self.calls += 1
+        return self.measure(tuple(int(b) for b in config))
+
+
+class Uncached(qs.Tally):
+    """A tally that asks its evaluator on every call (no per-search cache either)."""
+
+    def __call__(self, config):
+        return float(self.fitness(self.evaluator.record(config)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--profile", default="paper", choices=["paper", "smoke"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0, help="GA seed")
+    args = ap.parse_args()
+    params = SearchParams(dataset=args.dataset, profile=args.profile, device=args.device, search=["ga"])
+    sp = params.sweep_params()
+    condition = load_condition(sp)
+    trained = model_for(condition)
+    bench = Bench(trained.model, condition.info, condition.splits, model_name=params.model, seed=params.model_seed,
+                  delta=sp.resolved_delta, experiment="ga_memo_benchmark",
+                  config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
+                                     warmup=sp.warmup, timed=sp.timed))
+    n_layers = len(list(quantizable_layers(trained.model)))
+    fitness = qs.gated_fitness(params.compression)
+    print(f"GA (pop {params.population}, {params.generations} generations, seed {args.seed}) on "
+          f"{condition.info.source}, {params.profile} profile, {describe_device(sp.torch_device)[0]}; "
+          f"latency protocol {sp.warmup} + {sp.timed} passes")
+    for name, evaluator, tally_cls in (("memo", qs.Evaluator(lambda c: bench.measure(list(c))), qs.Tally),
+                                       ("no memo", Unmemoized(lambda c: bench.measure(list(c))), Uncached)):
+        start = time.perf_counter()
+        res = qs.genetic_search(tally_cls(evaluator, fitness), n_layers, params.ga_config(), args.seed)
+        wall = time.perf_counter() - start
+        n = evaluator.calls if isinstance(evaluator, Unmemoized) else evaluator.measurements
+        print(f"{name:8}: {n:4d} measurements, {wall:7.1f} s wall; best {'-'.join(map(str, res.config))} "
+              f"(I' {res.fitness:.3f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
