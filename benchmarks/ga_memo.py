@@ -16,9 +16,7 @@ import time
 
 from quide import search as qs
 from quide.latency import describe_device
-from quide.mixed_precision import SearchParams
-from quide.quant import quantizable_layers
-from quide.sweep import Bench, SweepConfig, load_condition, model_for
+from quide.mixed_precision import SearchParams, search_bench
 
 
 class Unmemoized(qs.Evaluator):
@@ -49,16 +47,11 @@ def main() -> int:
     args = ap.parse_args()
     params = SearchParams(dataset=args.dataset, profile=args.profile, device=args.device, search=["ga"])
     sp = params.sweep_params()
-    condition = load_condition(sp)
-    trained = model_for(condition)
-    bench = Bench(trained.model, condition.info, condition.splits, model_name=params.model, seed=params.model_seed,
-                  delta=sp.resolved_delta, experiment="ga_memo_benchmark",
-                  config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
-                                     warmup=sp.warmup, timed=sp.timed))
-    n_layers = len(list(quantizable_layers(trained.model)))
+    bench = search_bench(params)   # what quide.mixed_precision.run measures through
+    n_layers = len(bench.extra["layers"])
     fitness = qs.gated_fitness(params.compression)
     print(f"GA (pop {params.population}, {params.generations} generations, seed {args.seed}) on "
-          f"{condition.info.source}, {params.profile} profile, {describe_device(sp.torch_device)[0]}; "
+          f"{bench.data.source}, {params.profile} profile, {describe_device(sp.torch_device)[0]}; "
           f"latency protocol {sp.warmup} + {sp.timed} passes")
     for name, evaluator, tally_cls in (("memo", qs.Evaluator(lambda c: bench.measure(list(c))), qs.Tally),
                                        ("no memo", Unmemoized(lambda c: bench.measure(list(c))), Uncached)):

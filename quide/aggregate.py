@@ -75,12 +75,17 @@ def table1(records) -> pd.DataFrame:
                 row[f"{m}_mean"] = s[m].mean()
                 row[f"{m}_std"] = s[m].std(ddof=1) if len(s) > 1 else np.nan
             rows.append(row)
-    out = pd.DataFrame(rows)
-    out["knee"] = False
-    for _, g in _condition_groups(out)[1]:
-        if g["I_gated_mean"].max() > 0:
-            out.loc[g["I_gated_mean"].idxmax(), "knee"] = True
-    return out
+    return mark_knee(pd.DataFrame(rows), "I_gated_mean", "knee")
+
+
+def mark_knee(table: pd.DataFrame, column: str, flag: str) -> pd.DataFrame:
+    """Set ``flag`` True on the row of peak ``column`` in each condition (rows where it is NaN do
+    not compete); no row is marked where the peak is not above 0 (every configuration gated)."""
+    table[flag] = False
+    for _, g in _condition_groups(table)[1]:
+        if g[column].max() > 0:
+            table.loc[g[column].idxmax(), flag] = True
+    return table
 
 
 def knees(records) -> pd.DataFrame:

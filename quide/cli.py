@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from collections import Counter
 
 
 def parse_value(text: str):
@@ -64,9 +65,7 @@ def _reproduce(args) -> int:
     except ConfigError as err:
         print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
         return 2
-    counts = {}
-    for o in outcomes:
-        counts[o["status"]] = counts.get(o["status"], 0) + 1
+    counts = Counter(o["status"] for o in outcomes)
     if args.dry_run:
         for o in outcomes:
             print(f"{o['status']:8} {o['key']}  {o['label']}")

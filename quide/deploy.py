@@ -21,9 +21,13 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn as nn
 
+from .aggregate import mark_knee
+from .index import gated_index, intelligence_index
 from .latency import TIMED, WARMUP, measure_latency
 
 NO_LOW_BIT_KERNEL = ("no {bits}-bit convolution kernel on CUDA in PyTorch or torchao "
@@ -82,15 +86,11 @@ def deployed_latency(model: nn.Module, bits: int, example: torch.Tensor, warmup:
             "candidates_ms": timings}
 
 
-def with_deployed(table: "pd.DataFrame", deployed: "pd.DataFrame") -> "pd.DataFrame":
+def with_deployed(table: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:
     """Table 1 rows (``quide.aggregate.table1``) joined with deployed latencies (columns model,
-    image_shape or dataset, bits, T_deployed_ms, T_deployed_kind, T_deployed_reason): I and I'
-    recomputed from the seed-mean P and C with T_deployed, and ``knee_deployed`` marking the argmax
-    of that I' among the bit-widths that can be deployed (none where no row has a T)."""
-    import numpy as np
-    import pandas as pd
-
-    from .index import gated_index, intelligence_index
+    dataset, bits, T_deployed_ms, T_deployed_kind, T_deployed_reason): I and I' recomputed from the
+    seed-mean P and C with T_deployed, and ``knee_deployed`` marking the argmax of that I' among the
+    bit-widths that can be deployed, by the same rule as Table 1's Knee."""
     keys = ["model", "dataset", "bits"]
     dep = deployed.assign(bits=deployed["bits"].astype(str))[keys + ["T_deployed_ms", "T_deployed_kind",
                                                                     "T_deployed_reason"]]
@@ -101,9 +101,4 @@ def with_deployed(table: "pd.DataFrame", deployed: "pd.DataFrame") -> "pd.DataFr
     t = d["T_deployed_ms"].astype(float)
     out.loc[has_t, "I_deployed"] = intelligence_index(d["C_paper"], d["P_mean"], t)
     out.loc[has_t, "I_gated_deployed"] = gated_index(d["C_paper"], d["P_mean"], t, d["p_thresh"])
-    out["knee_deployed"] = False
-    group = [k for k in ("model", "dataset", "data_source", "placement") if k in out]
-    for _, g in out[has_t].groupby(group, dropna=False, sort=False):
-        if g["I_gated_deployed"].notna().any():
-            out.loc[g["I_gated_deployed"].idxmax(), "knee_deployed"] = True
-    return pd.DataFrame(out)
+    return mark_knee(out, "I_gated_deployed", "knee_deployed")

@@ -202,6 +202,14 @@ def quantize_group_rtn(w: torch.Tensor, bits: int, group_size: int) -> torch.Ten
     return q.to(w.dtype)
 
 
+def target_linears(model: nn.Module, include_lm_head: bool = False) -> list:
+    """(name, module) of the Linear layers weight quantization touches: all, the LM head only if
+    ``include_lm_head`` (the simulated and the deployed paths both select through here)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, nn.Linear) and (include_lm_head or m is not head)]
+
+
 @torch.no_grad()
 def quantize_weights_(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False) -> dict:
     """Round every Linear weight in place (see the module docstring); 16 leaves the model as loaded.
@@ -210,9 +218,7 @@ def quantize_weights_(model: nn.Module, bits: int, group_size: int = 128, includ
         raise ValueError(f"bits must be one of {LLM_BITS}; got {bits!r}")
     if not (isinstance(group_size, int) and group_size >= 1):
         raise ValueError(f"group_size must be an int >= 1; got {group_size!r}")
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    layers = [(n, m) for n, m in model.named_modules()
-              if isinstance(m, nn.Linear) and (include_lm_head or m is not head)]
+    layers = target_linears(model, include_lm_head)
     if bits != 16:
         for _, m in layers:
             m.weight.copy_(quantize_group_rtn(m.weight, bits, group_size))
@@ -330,19 +336,14 @@ def deploy_weights(model: nn.Module, bits: int, group_size: int = 128, include_l
     device = next(model.parameters()).device
     if bits == 4 and (device.type != "cuda" or dtype != torch.bfloat16):
         return None, "torchao's int4 weight-only kernel (tinygemm) needs CUDA and BF16"
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     deployed = copy.deepcopy(model)
-    head_name = {id(m): n for n, m in model.named_modules()}.get(id(head))
-
-    def is_target(module, fqn):
-        return isinstance(module, nn.Linear) and (include_lm_head or fqn != head_name)
-
+    targets = {id(m) for _, m in target_linears(deployed, include_lm_head)}
     if bits == 8:
         config, kind = Int8WeightOnlyConfig(), "torchao int8 weight-only, per output row"
     else:
         config = Int4WeightOnlyConfig(group_size=group_size, int4_packing_format="tile_packed_to_4d")
         kind = f"torchao int4 weight-only, groups of {group_size}, tinygemm"
-    quantize_(deployed, config, filter_fn=is_target)
+    quantize_(deployed, config, filter_fn=lambda module, fqn: id(module) in targets)
     return deployed, kind
 
 

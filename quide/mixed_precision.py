@@ -107,9 +107,24 @@ class SearchRun:
         return {cfg: fit(rec) for cfg, rec in self.evaluator.records.items()}
 
 
-def run(params: SearchParams, log=print) -> SearchRun:
+def search_bench(params: SearchParams, trained=None, condition=None) -> Bench:
+    """The Bench every search of ``params`` measures through: the PTQ-sweep checkpoint of the
+    condition and ``model_seed`` (trained or loaded unless given), the sweep's calibration and
+    latency settings; its records carry the profile, model seed and layer names."""
     sp = params.sweep_params()
-    condition = load_condition(sp)
+    condition = condition or load_condition(sp)
+    trained = trained or model_for(condition)
+    extra = {"profile": params.profile, "model_seed": params.model_seed,
+             "layers": list(quantizable_layers(trained.model))}
+    return Bench(trained.model, condition.info, condition.splits, model_name=params.model,
+                 seed=params.model_seed, delta=sp.resolved_delta, experiment=EXPERIMENT,
+                 config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
+                                    warmup=sp.warmup, timed=sp.timed),
+                 train_meta=trained.meta, extra=extra)
+
+
+def run(params: SearchParams, log=print) -> SearchRun:
+    condition = load_condition(params.sweep_params())
     trained = model_for(condition)
     layers = list(quantizable_layers(trained.model))
     n_layers = len(layers)
@@ -117,16 +132,11 @@ def run(params: SearchParams, log=print) -> SearchRun:
     if "exhaustive" in params.search and space > MAX_EXHAUSTIVE:
         raise ValueError(f"parameter 'search': exhaustive over {space} configurations of {params.model} "
                          f"is refused (limit {MAX_EXHAUSTIVE})")
-    extra = {"profile": params.profile, "model_seed": params.model_seed, "layers": layers}
-    bench = Bench(trained.model, condition.info, condition.splits, model_name=params.model,
-                  seed=params.model_seed, delta=sp.resolved_delta, experiment=EXPERIMENT,
-                  config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
-                                     warmup=sp.warmup, timed=sp.timed),
-                  train_meta=trained.meta, extra=extra)
+    bench = search_bench(params, trained, condition)
     evaluator = qs.Evaluator(lambda cfg: bench.measure(list(cfg)))
     fitness = qs.gated_fitness(params.compression)
     haq = qs.haq_fitness(params.haq_min_compression, compression=params.compression)
-    out = SearchRun(params, evaluator, layers=layers, base_extra=extra,
+    out = SearchRun(params, evaluator, layers=layers, base_extra=bench.extra,
                     fitness_of={"exhaustive": fitness, "ga": fitness, "random": fitness,
                                 "greedy": fitness, "haq": haq})
 

@@ -85,9 +85,10 @@ def notebook_defaults(notebook: Path) -> dict:
     raise ConfigError(f"{notebook}: no cell tagged 'parameters'")
 
 
-def _check_parameters(notebook: Path, params: dict, where: str) -> dict:
-    """Resolved parameters (defaults + ``params``), or ConfigError saying what is wrong."""
-    defaults = notebook_defaults(notebook)
+def _check_parameters(notebook: Path, params: dict, where: str, defaults: dict | None = None) -> dict:
+    """Resolved parameters (``defaults``, the notebook's unless given, + ``params``), or ConfigError
+    saying what is wrong."""
+    defaults = notebook_defaults(notebook) if defaults is None else defaults
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise ConfigError(f"{where}: unknown parameter(s) {unknown} for {notebook.name}; "
@@ -181,12 +182,12 @@ def plan(config: Path | str, root: Path | None = None) -> list[Run]:
         notebook = root / exp.get("notebook", f"notebooks/{exp['name']}.ipynb")
         if not notebook.is_file():
             raise ConfigError(f"experiment {exp['name']!r}: notebook {notebook} not found")
-        nb_hash = notebook_hash(notebook)
+        nb_hash, defaults = notebook_hash(notebook), notebook_defaults(notebook)
         grid = exp.get("grid", {})
         for values in itertools.product(*grid.values()):
             params = {**exp.get("parameters", {}), **dict(zip(grid, values))}
             where = f"experiment {exp['name']!r} run {params}"
-            resolved = _check_parameters(notebook, params, where)
+            resolved = _check_parameters(notebook, params, where, defaults)
             try:
                 hashes = data_hashes(resolved, cache)
             except (data.DataNotFoundError, data.CorruptDataError) as err:
