@@ -1,5 +1,6 @@
 """Writes notebooks/llm_case_study.ipynb (outputs stripped). Edit here, rerun, commit both."""
 import nbformat as nbf
+from notebook_source import write_notebook
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -67,8 +68,4 @@ print(f"commit {str(prov['git_commit'])[:10]} | {prov['device']} | torch {prov['
       f"Pthresh {records[0]['p_thresh']:.4f}")"""),
 ]
 
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-nbf.write(nb, "notebooks/llm_case_study.ipynb")
-print("wrote notebooks/llm_case_study.ipynb")
+write_notebook(cells, "notebooks/llm_case_study.ipynb")

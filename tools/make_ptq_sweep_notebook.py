@@ -1,5 +1,6 @@
 """Writes notebooks/ptq_sweep.ipynb (outputs stripped). Edit here, rerun, commit both."""
 import nbformat as nbf
+from notebook_source import write_notebook
 
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
@@ -86,8 +87,4 @@ print(f"commit {str(prov['git_commit'])[:10]}{' (dirty)' if prov['git_dirty'] el
       f"{prov['device']} | torch {prov['torch']} | {prov['created_utc']}")"""),
 ]
 
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-nbf.write(nb, "notebooks/ptq_sweep.ipynb")
-print("wrote notebooks/ptq_sweep.ipynb")
+write_notebook(cells, "notebooks/ptq_sweep.ipynb")
