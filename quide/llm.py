@@ -195,7 +195,7 @@ def quantize_group_rtn(w: torch.Tensor, bits: int, group_size: int) -> torch.Ten
     pad = (-in_features) % group_size
     if pad:
         wf = torch.nn.functional.pad(wf, (0, pad))
-    groups = wf.reshape(out_features, -1, group_size)
+    groups = wf.reshape(-1, group_size)   # one row per group: the fused kernel's per-channel axis 0
     scale, zp = symmetric_qparams(groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True), bits)
     qmin, qmax = weight_qrange(bits)
     q = fake_quantize(groups, scale, zp, qmin, qmax).reshape(out_features, -1)[:, :in_features]

@@ -10,6 +10,7 @@ evaluations. ``write(run)`` writes one record file per search.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 import time
 from collections.abc import Sequence
@@ -119,7 +120,8 @@ def search_bench(params: SearchParams, trained=None, condition=None) -> Bench:
     return Bench(trained.model, condition.info, condition.splits, model_name=params.model,
                  seed=params.model_seed, delta=sp.resolved_delta, experiment=EXPERIMENT,
                  config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
-                                    warmup=sp.warmup, timed=sp.timed),
+                                    warmup=sp.warmup, timed=sp.timed, timer=sp.timer_config,
+                                    host_timing="graph"),
                  train_meta=trained.meta, extra=extra)
 
 
@@ -133,6 +135,11 @@ def run(params: SearchParams, log=print) -> SearchRun:
         raise ValueError(f"parameter 'search': exhaustive over {space} configurations of {params.model} "
                          f"is refused (limit {MAX_EXHAUSTIVE})")
     bench = search_bench(params, trained, condition)
+    if space <= MAX_EXHAUSTIVE:   # every graph of the space (and FP32) timed in one interleaved block
+        bench.time_configs([32, *itertools.product(qs.SEARCH_BITS, repeat=n_layers)])
+        if log:
+            log(f"timed {len(bench.timings)} distinct graphs for {space + 1} configurations "
+                f"in {bench.timing_wall_s:.1f} s")
     evaluator = qs.Evaluator(lambda cfg: bench.measure(list(cfg)))
     fitness = qs.gated_fitness(params.compression)
     haq = qs.haq_fitness(params.haq_min_compression, compression=params.compression)

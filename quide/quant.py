@@ -119,16 +119,21 @@ def activation_qrange(bits: int) -> tuple[int, int]:
 
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
                   qmin: int, qmax: int) -> torch.Tensor:
-    """Quantize then dequantize, bit-identical to ``torch.fake_quantize_per_tensor_affine``.
-
-    ``scale``/``zero_point`` broadcast against ``x`` (a scalar tensor, or shaped for per-channel).
-    The multiply by a float32 reciprocal (not a divide) is what torch's kernel does.
-    """
+    """Quantize then dequantize through PyTorch's fused kernels, as a framework builds the
+    simulated model: one ``torch.fake_quantize_per_tensor_affine`` (``scale`` a single value) or
+    ``torch.fake_quantize_per_channel_affine`` (``scale`` shaped to broadcast along one dim of
+    ``x``, e.g. (-1, 1, 1, 1) for output channels) instead of six elementwise kernels.
+    ``tests/test_quant.py`` shows it bit-identical to the elementwise arithmetic it replaced
+    (multiply by the float32 reciprocal of the scale, round half to even, clamp, dequantize)."""
     scale = scale.to(torch.float32)
-    inv_scale = 1.0 / scale
-    zp = zero_point.to(torch.float32)
-    q = torch.clamp(torch.round(x * inv_scale) + zp, qmin, qmax)
-    return (q - zp) * scale
+    zero_point = zero_point.to(torch.int32)
+    if scale.numel() == 1:
+        return torch.fake_quantize_per_tensor_affine(x, scale.reshape(()), zero_point.reshape(()), qmin, qmax)
+    axes = [d for d, n in enumerate(scale.shape) if n > 1]
+    if len(axes) != 1 or scale.dim() != x.dim() or scale.shape[axes[0]] != x.shape[axes[0]]:
+        raise ValueError(f"fake_quantize: scale of shape {tuple(scale.shape)} is neither one value nor "
+                         f"one per slice along a single dim of x {tuple(x.shape)}")
+    return torch.fake_quantize_per_channel_affine(x, scale.reshape(-1), zero_point.reshape(-1), axes[0], qmin, qmax)
 
 
 def symmetric_qparams(min_val: torch.Tensor, max_val: torch.Tensor, bits: int):
@@ -181,7 +186,7 @@ class ActivationQuantizer(nn.Module):
         self.register_buffer("min_val", torch.tensor(float("inf")))
         self.register_buffer("max_val", torch.tensor(float("-inf")))
         self.register_buffer("scale", torch.tensor(1.0))
-        self.register_buffer("zero_point", torch.tensor(0, dtype=torch.int64))
+        self.register_buffer("zero_point", torch.tensor(0, dtype=torch.int32))
         self._samples: list[torch.Tensor] = []
 
     def extra_repr(self) -> str:
@@ -202,7 +207,8 @@ class ActivationQuantizer(nn.Module):
         if self.bits == 16:
             return x.half().to(x.dtype)
         qmin, qmax = activation_qrange(self.bits)
-        return fake_quantize(x, self.scale, self.zero_point, qmin, qmax)
+        # one fused kernel; scale (float32) and zero point (int32) are stored as the kernel takes them
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, qmin, qmax)
 
     def finish_calibration(self) -> None:
         if not torch.isfinite(self.min_val) or not torch.isfinite(self.max_val):
@@ -214,7 +220,8 @@ class ActivationQuantizer(nn.Module):
                 lo, hi = self._percentile_range(samples)
             else:
                 lo, hi = self._mse_range(samples)
-        self.scale, self.zero_point = affine_qparams(lo, hi, self.bits)
+        scale, zero_point = affine_qparams(lo, hi, self.bits)
+        self.scale, self.zero_point = scale.to(torch.float32), zero_point.to(torch.int32)
         self._samples = []
         self.calibrating = False
 

@@ -19,7 +19,7 @@ import torch.nn as nn
 from . import data as qd
 from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
-from .latency import BATCH, TIMED, WARMUP, measure_latency
+from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_callables
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
 from .results import make_record, paper_delta, provenance, write_records
@@ -37,9 +37,11 @@ class SweepConfig:
     observer: str = "minmax"
     per_channel: bool = False
     placement: str = "graph"
-    warmup: int = WARMUP            # latency: untimed passes
-    timed: int = TIMED              # latency: timed passes (median reported)
+    warmup: int = WARMUP            # T_host_ms, the paper's protocol: untimed passes
+    timed: int = TIMED              # T_host_ms: timed passes (median reported)
     latency_batch: int = BATCH      # images per timed pass
+    timer: TimerConfig = TimerConfig()   # T_ms: interleaved rounds of graph replays (quide.latency)
+    host_timing: str = "configuration"   # T_host_ms per "configuration", or per "graph" (shared)
 
     def __post_init__(self):
         if not self.bits:
@@ -49,6 +51,10 @@ class SweepConfig:
             self.ptq(b)
         if self.latency_batch < 1:
             raise ValueError(f"SweepConfig.latency_batch must be >= 1; got {self.latency_batch}")
+        if not isinstance(self.timer, TimerConfig):
+            raise ValueError(f"SweepConfig.timer must be a TimerConfig; got {self.timer!r}")
+        if self.host_timing not in ("configuration", "graph"):
+            raise ValueError(f"SweepConfig.host_timing must be 'configuration' or 'graph'; got {self.host_timing!r}")
 
     def ptq(self, bits) -> PTQConfig:
         return PTQConfig(bits=bits, calib_size=self.calib_size, observer=self.observer,
@@ -64,7 +70,7 @@ MODEL_DATASETS = {
 PROFILES = ("smoke", "paper")
 # smoke: a CPU-sized run of the same code path (tests, CI); paper: the paper's protocol.
 SMOKE = {"n_train": 2000, "n_test": 500, "val_size": 200, "epochs": 1, "calib_size": 64,
-         "warmup": 2, "timed": 5}
+         "warmup": 2, "timed": 5, "timer": TimerConfig(rounds=6, passes=2, warmup=1)}
 
 
 def _is_int(value) -> bool:
@@ -157,7 +163,12 @@ class SweepParams:
     def sweep_config(self, placement: str | None = None) -> "SweepConfig":
         return SweepConfig(bits=self.bits, calib_size=self.calib_size, observer=self.observer,
                            per_channel=self.per_channel, placement=placement or self.placement,
-                           warmup=self.warmup, timed=self.timed)
+                           warmup=self.warmup, timed=self.timed, timer=self.timer_config)
+
+    @property
+    def timer_config(self) -> TimerConfig:
+        """The T_ms timer: quide.latency's defaults, or the smoke profile's few short rounds."""
+        return SMOKE["timer"] if self.profile == "smoke" else TimerConfig()
 
     @property
     def placements(self) -> list[str]:
@@ -263,13 +274,21 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     return Trained(result.model, meta)
 
 
+def _config_key(bits):
+    return int(bits) if np.isscalar(bits) else tuple(int(b) for b in bits)
+
+
 class Bench:
     """One FP32 model on one condition's test data, ready to measure any bit configuration.
 
-    Set up once per model (P_FP, the seeded calibration images, the latency batch); each
-    :meth:`measure` quantizes, evaluates P on the whole test split, times T by the latency protocol
-    on the first ``latency_batch`` test images and returns one record. T is the simulated model's
-    latency (``T_kind``). Used by the PTQ sweep (uniform bits) and the mixed-precision searches.
+    Set up once per model (P_FP, the seeded calibration images, the latency batch). Latency is
+    measured per distinct graph, not per configuration: :meth:`time_configs` quantizes each
+    configuration, groups them by :func:`quide.latency.graph_signature` and times one model per
+    group, all groups in one interleaved block (T_ms), plus the paper's host protocol (T_host_ms)
+    per configuration or per graph (``config.host_timing``). :meth:`measure` quantizes, evaluates
+    P on the whole test split and returns one record with its group's T; a configuration not timed
+    yet is timed first, in a block of its own. T is the simulated model's latency (``T_kind``).
+    Used by the PTQ sweep (uniform bits) and the mixed-precision searches.
     """
 
     def __init__(self, model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str,
@@ -284,25 +303,66 @@ class Bench:
         self.calib_idx = calibration_indices(len(splits.train), config.calib_size, seed)
         self.calib = splits.train.images(self.calib_idx)
         self.example = splits.test.images(np.arange(min(config.latency_batch, len(splits.test))))
+        self.signature_of: dict = {}    # configuration -> graph signature
+        self.timings: dict = {}         # graph signature -> (Timing, Latency of the paper's protocol)
+        self.timed_config: dict = {}    # graph signature -> the configuration whose model was timed
+        self.timing_wall_s = 0.0        # seconds spent timing, all blocks
+
+    def _quantize(self, bits) -> nn.Module:
+        return quantize(self.model, self.config.ptq(bits), self.calib)
+
+    def _host_latency(self, qmodel):
+        return measure_latency(qmodel, self.example, warmup=self.config.warmup, timed=self.config.timed)
+
+    def time_configs(self, configs) -> None:
+        """Time every configuration of ``configs`` whose graph is not timed yet, in one block."""
+        start = time.perf_counter()
+        new = {}
+        for bits in configs:
+            key = _config_key(bits)
+            if key in self.signature_of:
+                continue
+            qmodel = self._quantize(list(key) if isinstance(key, tuple) else key)
+            sig = graph_signature(lambda: qmodel(self.example))
+            self.signature_of[key] = sig
+            if sig not in self.timings and sig not in new:
+                new[sig] = qmodel
+                self.timed_config[sig] = key
+        if new:
+            fns = {sig: (lambda m: lambda: m(self.example))(m) for sig, m in new.items()}
+            timings = time_callables(fns, self.device, self.config.timer, signatures={s: s for s in new})
+            for sig, qmodel in new.items():
+                self.timings[sig] = (timings[sig], self._host_latency(qmodel))
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.timing_wall_s += time.perf_counter() - start
 
     def measure(self, bits, **extra) -> dict:
         """``bits``: an int (uniform) or a per-layer list; ``extra`` goes into the record."""
         config, data = self.config, self.data
         start = time.perf_counter()
-        qmodel = quantize(self.model, config.ptq(bits), self.calib)
+        key = _config_key(bits)
+        if key not in self.signature_of:
+            self.time_configs([key])
+        sig = self.signature_of[key]
+        timing, host = self.timings[sig]
+        qmodel = self._quantize(bits)
         P = self.p_fp if bits == 32 else evaluate(qmodel, self.splits.test)
-        lat = measure_latency(qmodel, self.example, warmup=config.warmup, timed=config.timed)
+        if config.host_timing == "configuration" and self.timed_config[sig] != key:
+            host = self._host_latency(qmodel)   # the paper times every configuration by itself
         info = qmodel.ptq_info
         rec = make_record(
             experiment=self.experiment, model=self.model_name, dataset=data.name, data_source=data.source,
-            seed=self.seed, bits=bits, P=P, T_ms=lat.median_ms, T_kind="simulated",
+            seed=self.seed, bits=bits, P=P, T_kind="simulated", **timing.record_fields(),
+            T_host_ms=host.median_ms, T_host_p10_ms=host.p10_ms, T_host_p90_ms=host.p90_ms,
+            T_host_scope=config.host_timing, latency_passes=host.passes, latency_warmup=host.warmup,
+            latency_batch=host.batch,
             C_paper=info.C_paper, C_true=info.C_true, num_classes=data.num_classes, p_fp=self.p_fp,
-            delta=self.delta, T_p10_ms=lat.p10_ms, T_p90_ms=lat.p90_ms, latency_passes=lat.passes,
-            latency_warmup=lat.warmup, latency_batch=lat.batch, quant_kind=info.kind,
+            delta=self.delta, quant_kind=info.kind,
             placement=config.placement, quantized_placement=info.placement, observer=info.observer,
             per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(self.splits.test),
             layer_bits=info.layer_bits, train=_train_summary(self.train_meta), **self.extra, **extra,
-            provenance=provenance(device=lat.device, driver=lat.driver, data_sha256=data.sha256,
+            provenance=provenance(device=timing.device, driver=timing.driver, data_sha256=data.sha256,
                                   calib_hash=index_hash(self.calib_idx), wall_s=time.perf_counter() - start),
         )
         del qmodel
@@ -318,6 +378,7 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
     P_FP for Pthresh is the accuracy of the unquantized model."""
     bench = Bench(model, data, splits, model_name=model_name, seed=seed, delta=delta, config=config,
                   experiment=experiment, train_meta=train_meta, extra=extra)
+    bench.time_configs(config.bits)   # every bit-width's graph in one interleaved block
     records = []
     for bits in config.bits:
         records.append(bench.measure(bits))

@@ -51,3 +51,82 @@ def test_runs_under_inference_mode():
 def test_bad_counts(warmup, timed):
     with pytest.raises(ValueError, match="warmup"):
         measure_latency(Sleeper(0), torch.zeros(1), warmup=warmup, timed=timed)
+
+
+# --- the timer that measures the model ---------------------------------------------------------
+
+from quide import latency as ql
+from quide import quant as qq
+from quide.models import SimpleCNN
+
+
+def test_median_ci_is_the_sign_test_interval():
+    median, lo, hi = ql.median_ci(range(1, 22))   # n = 21: x_(6) and x_(16), 97.3% coverage
+    assert (median, lo, hi) == (11.0, 6.0, 16.0)
+    assert ql.median_ci([5, 1, 3, 2, 4, 6]) == (3.5, 1.0, 6.0)
+    with pytest.raises(ValueError, match="too few"):
+        ql.median_ci([1, 2, 3, 4, 5])
+
+
+@pytest.mark.parametrize("field, value", [("rounds", 5), ("passes", 0), ("warmup", -1), ("seed", -1),
+                                          ("rounds", 6.0), ("cuda_graphs", 1)])
+def test_timer_config_refuses_bad_values(field, value):
+    with pytest.raises(ValueError, match=f"TimerConfig.{field}"):
+        ql.TimerConfig(**{field: value})
+
+
+def test_time_callables_on_cpu_uses_the_host_clock_and_times_every_round():
+    calls = {"a": 0, "b": 0}
+
+    def make(key, seconds):
+        def fn():
+            calls[key] += 1
+            time.sleep(seconds)
+            return torch.zeros(1) + 1 if key == "a" else torch.zeros(1) * 2
+        return fn
+    cfg = ql.TimerConfig(rounds=6, passes=2, warmup=1)
+    out = ql.time_callables({"a": make("a", 0.003), "b": make("b", 0.0)}, "cpu", cfg)
+    assert out["a"].method == "host" and out["a"].reason is None
+    assert len(out["a"].rounds_ms) == 6 and out["a"].passes == 2
+    assert calls == {"a": 1 + 1 + 6 * 2, "b": 1 + 1 + 6 * 2}   # signature, warm-up, rounds
+    lo, hi = out["a"].ci_ms
+    assert lo <= out["a"].median_ms <= hi and lo >= 3.0   # a sleep of 3 ms takes at least 3 ms
+    assert out["a"].signature != out["b"].signature       # add vs mul: different graphs
+    fields = out["a"].record_fields()
+    assert fields["T_ms"] == out["a"].median_ms and fields["T_ci_ms"] == [lo, hi] and fields["T_method"] == "host"
+
+
+def test_variants_with_one_graph_share_one_measurement():
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k) or torch.ones(3) * 2) for k in ("x", "y", "z")}
+    out = ql.time_callables(fns, "cpu", ql.TimerConfig(rounds=6, passes=1, warmup=0))
+    assert out["x"] is out["y"] is out["z"] and out["x"].shared_by == 3
+    assert calls.count("y") == 1 and calls.count("z") == 1   # traced once each, never timed
+    with pytest.raises(ValueError, match="nothing to time"):
+        ql.time_callables({}, "cpu")
+
+
+def _quantized(bits, model, calib):
+    return qq.quantize(model, qq.PTQConfig(bits=bits, calib_size=len(calib)), calib)
+
+
+def test_fake_quant_bit_widths_run_one_graph_and_other_precisions_do_not():
+    torch.manual_seed(0)
+    model = SimpleCNN(in_channels=1, num_classes=10, image_size=28).eval()
+    calib, example = torch.randn(16, 1, 28, 28), torch.randn(4, 1, 28, 28)
+    sig = {b: ql.graph_signature(lambda m=_quantized(b, model, calib): m(example))
+           for b in (32, 16, 8, 4, 2, (8, 4, 8, 4), (16, 8, 8, 8))}
+    assert sig[8] == sig[4] == sig[2] == sig[(8, 4, 8, 4)]   # only clamp bounds differ
+    assert len({sig[32], sig[16], sig[8], sig[(16, 8, 8, 8)]}) == 4
+    other_batch = ql.graph_signature(lambda m=_quantized(8, model, calib): m(torch.randn(5, 1, 28, 28)))
+    assert other_batch != sig[8]
+
+
+def test_time_models_times_under_inference_mode():
+    seen = []
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(torch.is_inference_mode_enabled())
+            return x + 1
+    out = ql.time_models({"p": Probe()}, torch.zeros(2), ql.TimerConfig(rounds=6, passes=1, warmup=1))
+    assert all(seen) and len(seen) == 1 + 1 + 6 and out["p"].device.startswith("CPU")

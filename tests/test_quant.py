@@ -31,19 +31,46 @@ def small_trained():
 
 # --- arithmetic -------------------------------------------------------------------------------
 
+def elementwise_fake_quantize(x, scale, zero_point, qmin, qmax):
+    """The arithmetic quide used before the fused kernels (six elementwise ops): multiply by the
+    float32 reciprocal, round half to even, add the zero point, clamp, dequantize."""
+    scale = scale.to(torch.float32)
+    zp = zero_point.to(torch.float32)
+    q = torch.clamp(torch.round(x * (1.0 / scale)) + zp, qmin, qmax)
+    return (q - zp) * scale
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("bits", [2, 3, 4, 8, 12])
-def test_fake_quantize_matches_torch_to_the_bit(bits):
-    x = torch.randn(10_000) * 3
+def test_fused_fake_quantize_is_bit_identical_to_the_elementwise_arithmetic(bits, device):
+    gen = torch.Generator().manual_seed(bits)
+    x = (torch.randn(20_000, generator=gen) * 3).to(device)
     qmin, qmax = qq.activation_qrange(bits)
     scale, zp = qq.affine_qparams(x.min(), x.max(), bits)
-    ours = qq.fake_quantize(x, scale, zp, qmin, qmax)
-    ref = torch.fake_quantize_per_tensor_affine(x, float(scale), int(zp), qmin, qmax)
-    assert torch.equal(ours, ref)
+    ties = (torch.arange(-50, 50, device=device) + 0.5) * scale   # exact half steps: rounding mode shows
+    for v in (x, ties, torch.cat([x, torch.tensor([1e9, -1e9], device=device)])):
+        assert torch.equal(qq.fake_quantize(v, scale, zp, qmin, qmax), elementwise_fake_quantize(v, scale, zp, qmin, qmax))
+    act = qq.ActivationQuantizer(bits).to(device)
+    act(x)
+    act.finish_calibration()
+    assert torch.equal(act(x), elementwise_fake_quantize(x, act.scale, act.zero_point, qmin, qmax))
+    w_scale, w_zp = qq.symmetric_qparams(x.min(), x.max(), bits)
     wmin, wmax = qq.weight_qrange(bits)
-    w_ours = qq.quantize_weight(x, bits)
-    w_scale, _ = qq.symmetric_qparams(x.min(), x.max(), bits)
-    w_ref = torch.fake_quantize_per_tensor_affine(x, float(w_scale), 0, wmin, wmax)
-    assert torch.equal(w_ours, w_ref)
+    assert torch.equal(qq.quantize_weight(x, bits), elementwise_fake_quantize(x, w_scale, w_zp, wmin, wmax))
+    w = (torch.randn(16, 8, 3, 3, generator=gen) * torch.linspace(0.1, 3, 16).view(-1, 1, 1, 1)).to(device)
+    flat = w.reshape(16, -1)
+    c_scale, c_zp = qq.symmetric_qparams(flat.min(1).values, flat.max(1).values, bits)
+    shape = (-1, 1, 1, 1)
+    assert torch.equal(qq.quantize_weight(w, bits, per_channel=True),
+                       elementwise_fake_quantize(w, c_scale.view(shape), c_zp.view(shape), wmin, wmax))
+
+
+def test_fake_quantize_refuses_a_scale_it_cannot_place():
+    with pytest.raises(ValueError, match="scale of shape"):
+        qq.fake_quantize(torch.randn(4, 6), torch.ones(2, 3), torch.zeros(2, 3), -8, 7)
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])

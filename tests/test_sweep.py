@@ -5,6 +5,7 @@ import pytest
 
 from quide import results as qr
 from quide import sweep as qs
+from quide.latency import TimerConfig
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +13,7 @@ def mnist_run(mnist_trained):
     # A subset keeps this under a minute on 2 CPU cores: 20k training, 2k test images, 1 epoch.
     small, splits, trained = mnist_trained
     start = time.perf_counter()
-    config = qs.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5)
+    config = qs.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5, timer=TimerConfig(rounds=6, passes=2, warmup=1))
     records = qs.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
                            delta=qr.paper_delta("simplecnn", "mnist"), config=config, train_meta=trained.meta)
     return records, time.perf_counter() - start
@@ -36,11 +37,23 @@ def test_records_are_complete_and_consistent(mnist_run, tmp_path):
     assert by_bits[4]["C_paper"] == 8.0 and 7.5 < by_bits[4]["C_true"] < 8.0
     assert all(r["p_thresh"] == pytest.approx(by_bits[32]["P"] - 0.19) for r in records)
     assert by_bits[4]["provenance"]["data_sha256"] and by_bits[4]["provenance"]["calib_indices_sha256"]
-    assert by_bits[8]["train"]["epoch"] == 1 and by_bits[8]["n_test"] == 2000
+
     qr.write_records(records, "ptq_sweep", "simplecnn-mnist-seed0", root=tmp_path)
     df = qr.load_records(tmp_path)
     assert df["I_gated"].tolist() == [r["I_gated"] for r in records]
     assert df.loc[df.bits_label == "2", "I_gated"].item() < df.loc[df.bits_label == "4", "I_gated"].item()
+
+
+def test_fake_quant_bit_widths_share_one_timing_and_keep_their_own_host_figure(mnist_run):
+    records, _ = mnist_run
+    by_bits = {r["bits"]: r for r in records}
+    assert all(r["T_method"] == "host" and r["T_method_reason"] is None for r in records)   # CPU
+    assert all(r["T_ci_ms"][0] <= r["T_ms"] <= r["T_ci_ms"][1] and r["T_rounds"] == 6 for r in records)
+    assert by_bits[8]["T_signature"] == by_bits[4]["T_signature"] == by_bits[2]["T_signature"]
+    assert by_bits[8]["T_ms"] == by_bits[4]["T_ms"] == by_bits[2]["T_ms"]
+    assert len({by_bits[b]["T_signature"] for b in (32, 16, 8)}) == 3
+    assert all(r["T_host_ms"] > 0 and r["T_host_scope"] == "configuration" and r["latency_passes"] == 5
+               for r in records)
 
 
 def test_sweep_config_validates():
@@ -48,3 +61,7 @@ def test_sweep_config_validates():
         qs.SweepConfig(bits=(32, 1))
     with pytest.raises(ValueError, match="empty"):
         qs.SweepConfig(bits=())
+    with pytest.raises(ValueError, match="host_timing"):
+        qs.SweepConfig(host_timing="never")
+    with pytest.raises(ValueError, match="timer"):
+        qs.SweepConfig(timer={"rounds": 3})
