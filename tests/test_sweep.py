@@ -37,7 +37,7 @@ def test_records_are_complete_and_consistent(mnist_run, tmp_path):
     assert by_bits[4]["C_paper"] == 8.0 and 7.5 < by_bits[4]["C_true"] < 8.0
     assert all(r["p_thresh"] == pytest.approx(by_bits[32]["P"] - 0.19) for r in records)
     assert by_bits[4]["provenance"]["data_sha256"] and by_bits[4]["provenance"]["calib_indices_sha256"]
-
+    assert by_bits[8]["train"]["epoch"] == 1 and by_bits[8]["n_test"] == 2000
     qr.write_records(records, "ptq_sweep", "simplecnn-mnist-seed0", root=tmp_path)
     df = qr.load_records(tmp_path)
     assert df["I_gated"].tolist() == [r["I_gated"] for r in records]
