@@ -15,14 +15,13 @@ scored on MMLU.
   and kept in 16 bits by the usual weight-only methods; ``include_lm_head=True`` quantizes it too).
   Weights are rounded and stored back in the model's dtype: the arithmetic stays BF16, so T is the
   simulated model's.
-- T: median milliseconds per generated token at batch 1 (greedy decoding with the KV cache, after a
-  prefill), not the CNNs' ms per batch of 64.
-- Deployed T (``T_deployed_ms``): the same unit, for a copy of the model whose Linear weights are
-  stored in a real low-bit format by torchao (int8 weight-only per output row; int4 weight-only in
-  groups, tinygemm kernel, CUDA only) and decoded through ``generate``; on CUDA with a static KV
-  cache, which transformers compiles (torch.compile, CUDA graphs). 3 and 2 bits have no kernel in
-  torchao: their deployed T is None with the reason recorded. The P of a record is always the
-  simulated model's.
+- T: milliseconds per generated token at batch 1 (one greedy decoding step with a static KV cache
+  of ``latency_context_tokens`` tokens, timed by quide.latency's timer: CUDA-graph replays on CUDA,
+  median of interleaved rounds with a 95% CI), not the CNNs' ms per batch of 64.
+- Deployed T (``T_deployed_ms``): the same unit and timer, for a copy of the model whose Linear
+  weights are stored in a real low-bit format by torchao (int8 weight-only per output row; int4
+  weight-only in groups, tinygemm kernel, CUDA only). 3 and 2 bits have no kernel in torchao: their
+  deployed T is None with the reason recorded. The P of a record is always the simulated model's.
 """
 from __future__ import annotations
 
@@ -39,7 +38,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from . import latency
 from .config import data_root
+from .latency import TimerConfig
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 
 MMLU_FILE = "mmlu_dev_test.jsonl.gz"
@@ -238,82 +239,49 @@ def quantize_weights_(model: nn.Module, bits: int, group_size: int = 128, includ
 
 # --- latency ---------------------------------------------------------------------------------
 
-@torch.inference_mode()
-def decode_latency(model, prompt_tokens: int = 64, new_tokens: int = 32, warmup: int = 3, repeats: int = 10,
-                   vocab_size: int | None = None, seed: int = 0) -> dict:
-    """Median ms per generated token at batch 1: a prefill of ``prompt_tokens`` random tokens, then
-    ``new_tokens`` greedy steps with the KV cache, timed per run (device synchronized)."""
-    device = next(model.parameters()).device
-    vocab = vocab_size or model.config.vocab_size
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, vocab, (1, prompt_tokens), generator=gen).to(device)
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    # transformers 5 renamed the KV cache (argument and output) from past_key_values to cache
+def _cache_argument(model) -> str:
+    """transformers 5 renamed the KV cache argument from past_key_values to cache in some models."""
     import inspect
-    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-    def cache_of(out):
-        return out.cache if cache_arg == "cache" else out.past_key_values
-
-    def run():
-        out = model(input_ids=ids, use_cache=True)
-        past, nxt = cache_of(out), out.logits[:, -1:].argmax(-1)
-        sync()
-        start = time.perf_counter()
-        for _ in range(new_tokens):
-            out = model(input_ids=nxt, use_cache=True, **{cache_arg: past})
-            past, nxt = cache_of(out), out.logits[:, -1:].argmax(-1)
-        sync()
-        return (time.perf_counter() - start) * 1000 / new_tokens
-
-    for _ in range(warmup):
-        run()
-    times = [run() for _ in range(repeats)]
-    return {"T_ms": float(np.median(times)), "T_p10_ms": float(np.percentile(times, 10)),
-            "T_p90_ms": float(np.percentile(times, 90)), "prompt_tokens": prompt_tokens,
-            "new_tokens": new_tokens, "repeats": repeats, "T_unit": T_UNIT}
-
-
-def _median_ms(fn, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 @torch.inference_mode()
-def generate_latency(model, prompt_tokens: int = 64, new_tokens: int = 32, warmup: int = 3, repeats: int = 10,
-                     compiled: bool = False, vocab_size: int | None = None, seed: int = 0) -> float:
-    """Milliseconds per generated token at batch 1 through ``model.generate`` (greedy, exactly
-    ``new_tokens`` tokens): (median time for ``new_tokens`` - median time for 1) / (new_tokens - 1),
-    so that the prefill and ``generate``'s fixed costs cancel. ``compiled`` uses a static KV cache,
-    which transformers compiles on CUDA (torch.compile, mode reduce-overhead); otherwise eager."""
-    if new_tokens < 2:
-        raise ValueError(f"new_tokens must be >= 2; got {new_tokens!r}")
+def decode_step_latency(model, context_tokens: int = 64, vocab_size: int | None = None, seed: int = 0,
+                        timer: TimerConfig = TimerConfig()) -> dict:
+    """Milliseconds per generated token at batch 1, measured directly: one greedy decoding step
+    with a static KV cache holding ``context_tokens`` random tokens, the same step (same cache
+    slot, so the same work) timed by :func:`quide.latency.time_callables` (a CUDA-graph replay on
+    CUDA, the host clock on CPU; median of interleaved rounds with its 95% CI). A time, never a
+    difference of two times, so it cannot come out negative."""
+    from transformers import StaticCache
+    if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 1:
+        raise ValueError(f"context_tokens must be an int >= 1; got {context_tokens!r}")
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, vocab_size or model.config.vocab_size, (1, prompt_tokens), generator=gen).to(device)
-    kw = {"cache_implementation": "static"} if compiled else {"disable_compile": True}
+    ids = torch.randint(0, vocab_size or model.config.vocab_size, (1, context_tokens + 1), generator=gen).to(device)
+    cache = StaticCache(config=model.config, max_cache_len=context_tokens + 1)
+    cache_arg = _cache_argument(model)
+    model(input_ids=ids[:, :context_tokens], cache_position=torch.arange(context_tokens, device=device),
+          use_cache=True, **{cache_arg: cache})
+    step_input, position = ids[:, context_tokens:], torch.tensor([context_tokens], device=device)
+    # transformers 5's static layers append at a device-side length counter (not at cache_position):
+    # rewinding it in the step (an in-place fill, so it is replayed with a CUDA graph) keeps every
+    # timed step writing the same slot over the same context
+    lengths = [layer.cumulative_length for layer in getattr(cache, "layers", [])
+               if torch.is_tensor(getattr(layer, "cumulative_length", None))]
+    if not lengths:
+        raise RuntimeError("decode_step_latency: this transformers version's StaticCache keeps no "
+                           "length counter to rewind; a fixed decoding step cannot be timed")
 
-    def generate(n):
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
-                             min_new_tokens=n, do_sample=False, pad_token_id=0, **kw)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if out.shape[1] != prompt_tokens + n:
-            raise RuntimeError(f"generate made {out.shape[1] - prompt_tokens} tokens, not {n}")
+    def step():
+        for length in lengths:
+            length.fill_(context_tokens)
+        return model(input_ids=step_input, cache_position=position, use_cache=True, **{cache_arg: cache}).logits
 
-    t_many = _median_ms(lambda: generate(new_tokens), warmup, repeats)
-    t_one = _median_ms(lambda: generate(1), warmup, repeats)
-    return (t_many - t_one) / (new_tokens - 1)
+    timing = latency.time_callables({"step": step}, device, timer, signatures={"step": "decode-step"})["step"]
+    fields = timing.record_fields()
+    fields.pop("T_signature")
+    return {**fields, "context_tokens": context_tokens, "T_unit": T_UNIT}
 
 
 def deploy_weights(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False):
@@ -347,30 +315,22 @@ def deploy_weights(model: nn.Module, bits: int, group_size: int = 128, include_l
     return deployed, kind
 
 
-def deployed_latency(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False,
-                     new_tokens: int = 32, repeats: int = 10, vocab_size: int | None = None) -> dict:
-    """T_deployed_ms (ms per generated token, batch 1) of ``deploy_weights(model, bits)``: compiled
-    with a static cache on CUDA, eager on CPU; None with ``T_deployed_reason`` where there is no
-    kernel or the compiled path fails (then the eager time is kept as ``T_deployed_eager_ms``)."""
+def deployed_token_latency(model: nn.Module, bits: int, group_size: int = 128, include_lm_head: bool = False,
+                           context_tokens: int = 64, vocab_size: int | None = None,
+                           timer: TimerConfig = TimerConfig()) -> dict:
+    """T_deployed_ms (ms per generated token, batch 1) of ``deploy_weights(model, bits)``, by
+    :func:`decode_step_latency`; None with ``T_deployed_reason`` where there is no kernel."""
     deployed, kind = deploy_weights(model, bits, group_size, include_lm_head)
     if deployed is None:
         return {"T_deployed_ms": None, "T_deployed_kind": None, "T_deployed_reason": kind}
     device = next(deployed.parameters()).device
-    kw = {"new_tokens": new_tokens, "repeats": repeats, "vocab_size": vocab_size}
-    out = {"T_deployed_eager_ms": generate_latency(deployed, **kw), "T_deployed_reason": None}
-    if device.type == "cuda":
-        try:
-            out["T_deployed_ms"] = generate_latency(deployed, compiled=True, **kw)
-            out["T_deployed_kind"] = kind + "; static KV cache, torch.compile (reduce-overhead)"
-        except Exception as err:   # a compile failure is a finding to record, not a reason to lose the run
-            out.update(T_deployed_ms=None, T_deployed_kind=None,
-                       T_deployed_reason=f"compiled decode failed: {type(err).__name__}: {str(err)[:200]}")
-    else:
-        out.update(T_deployed_ms=out["T_deployed_eager_ms"], T_deployed_kind=kind + "; eager")
+    lat = decode_step_latency(deployed, context_tokens, vocab_size, timer=timer)
     del deployed
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return out
+    return {"T_deployed_ms": lat["T_ms"], "T_deployed_ci_ms": lat["T_ci_ms"],
+            "T_deployed_method": lat["T_method"], "T_deployed_kind": f"{kind}; one decode step, static KV cache",
+            "T_deployed_reason": lat["T_method_reason"]}
 
 
 # --- the case study ----------------------------------------------------------------------------
@@ -391,8 +351,9 @@ class LLMParams:
     batch_size: int = 16
     dtype: str = "bfloat16"
     device: str = "auto"
-    latency_new_tokens: int = 32
-    latency_repeats: int = 10
+    latency_context_tokens: int = 64  # KV-cache length at which one decoding step is timed
+    latency_rounds: int = 21          # interleaved timing rounds (quide.latency.TimerConfig)
+    latency_passes: int = 50          # decoding steps per round
     deployed: bool = True             # also time torchao's real low-bit kernels (T_deployed_ms)
 
     def __post_init__(self):
@@ -404,7 +365,8 @@ class LLMParams:
         object.__setattr__(self, "bits", bits)
         if self.subjects is not None:
             object.__setattr__(self, "subjects", (self.subjects,) if isinstance(self.subjects, str) else tuple(self.subjects))
-        for name, low in (("group_size", 1), ("batch_size", 1), ("latency_new_tokens", 2), ("latency_repeats", 1)):
+        for name, low in (("group_size", 1), ("batch_size", 1), ("latency_context_tokens", 1),
+                          ("latency_rounds", 6), ("latency_passes", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 bad(name, f"an int >= {low}")
@@ -430,6 +392,10 @@ class LLMParams:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    @property
+    def timer(self) -> TimerConfig:
+        return TimerConfig(rounds=self.latency_rounds, passes=self.latency_passes, warmup=min(self.latency_passes, 10))
 
 
 def load_model(params: LLMParams):
@@ -459,15 +425,14 @@ def run(params: LLMParams, log=print) -> list[dict]:
                 if n in original:
                     m.weight.copy_(original[n])
         start = time.perf_counter()
-        dep = (deployed_latency(model, bits, params.group_size, params.include_lm_head, params.latency_new_tokens,
-                                params.latency_repeats, vocab_size=len(tokenizer))
+        dep = (deployed_token_latency(model, bits, params.group_size, params.include_lm_head,
+                                      params.latency_context_tokens, len(tokenizer), params.timer)
                if params.deployed else {"T_deployed_ms": None, "T_deployed_kind": None,
                                         "T_deployed_reason": "not measured (deployed=False)"})
         info = quantize_weights_(model, bits, params.group_size, params.include_lm_head)
         scored = score(model, tokenizer, items, batch_size=params.batch_size, encoded=encoded)
         summary = summarize(scored)
-        lat = decode_latency(model, new_tokens=params.latency_new_tokens, repeats=params.latency_repeats,
-                             vocab_size=len(tokenizer))
+        lat = decode_step_latency(model, params.latency_context_tokens, len(tokenizer), timer=params.timer)
         base = base if base is not None else summary["P"]   # P_FP: the first (16-bit) configuration
         device = torch.cuda.get_device_name(params.torch_device) if params.torch_device.type == "cuda" else "CPU"
         rec = make_record(

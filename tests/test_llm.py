@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from quide import llm
+from quide.latency import TimerConfig
 
 transformers = pytest.importorskip("transformers")
 
@@ -94,7 +95,7 @@ def tiny(tmp_path_factory):
 
 def test_whole_path_on_a_tiny_llama(tiny):
     params = llm.LLMParams(model=str(tiny), bits=[16, 4, 2], subjects=["anatomy", "virology"], limit=3, n_shot=1,
-                           dtype="float32", device="cpu", batch_size=4, latency_new_tokens=4, latency_repeats=2)
+                           dtype="float32", device="cpu", batch_size=4, latency_context_tokens=4, latency_rounds=6, latency_passes=1)
     records = llm.run(params, log=None)
     assert [r["bits"] for r in records] == [16, 4, 2]
     for r in records:
@@ -140,7 +141,8 @@ def test_deployed_int8_weights_are_real_int8_and_close_to_the_rounded_model(tiny
         sim, dep = model(ids).logits, deployed(ids).logits
     snr_db = 10 * torch.log10(ref.pow(2).mean() / (dep - sim).pow(2).mean())
     assert snr_db > 30, snr_db
-    assert llm.generate_latency(deployed, prompt_tokens=4, new_tokens=3, warmup=0, repeats=1) > 0
+    lat = llm.decode_step_latency(deployed, context_tokens=4, timer=TimerConfig(rounds=6, passes=1, warmup=0))
+    assert lat["T_ms"] > 0 and lat["T_method"] == "host" and lat["T_ci_ms"][0] <= lat["T_ms"] <= lat["T_ci_ms"][1]
 
 
 def test_deploy_refuses_what_has_no_kernel(tiny):
@@ -150,14 +152,36 @@ def test_deploy_refuses_what_has_no_kernel(tiny):
     assert llm.deploy_weights(model, 4)[0] is None   # tinygemm: CUDA and BF16 only
     with pytest.raises(ValueError, match="bits"):
         llm.deploy_weights(model, 5)
-    with pytest.raises(ValueError, match="new_tokens"):
-        llm.generate_latency(model, new_tokens=1)
+    with pytest.raises(ValueError, match="context_tokens"):
+        llm.decode_step_latency(model, context_tokens=0)
+
+
+def test_a_decode_step_is_one_fixed_piece_of_work(tiny):
+    """The timed step writes the same cache slot each call: repeated calls give the same logits
+    (the work does not grow with the number of calls, as a growing cache's would)."""
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(str(tiny), dtype=torch.float32).eval()
+    calls = []
+    forward = model.forward
+    logits = []
+
+    def spy(*a, **k):
+        calls.append(tuple(k["input_ids"].shape))
+        out = forward(*a, **k)
+        logits.append(out.logits.clone())
+        return out
+    model.forward = spy
+    lat = llm.decode_step_latency(model, context_tokens=5, timer=TimerConfig(rounds=6, passes=2, warmup=1))
+    assert calls[0] == (1, 5) and set(calls[1:]) == {(1, 1)} and len(calls) == 1 + 1 + 6 * 2   # prefill, warm-up, rounds
+    assert all(torch.equal(logits[1], later) for later in logits[2:])   # same slot, same context each step
+    assert lat["T_ms"] > 0 and lat["T_rounds"] == 6 and lat["context_tokens"] == 5
 
 
 @pytest.mark.parametrize("kwargs, message", [({"bits": [16, 1]}, "bits"), ({"bits": [4, 16]}, "start with 16"),
                                              ({"n_shot": 6}, "n_shot"), ({"delta": None}, "delta"),
                                              ({"group_size": 0}, "group_size"), ({"limit": 0}, "limit"),
-                                             ({"latency_new_tokens": 1}, "latency_new_tokens")])
+                                             ({"latency_context_tokens": 0}, "latency_context_tokens"),
+                                             ({"latency_rounds": 5}, "latency_rounds")])
 def test_parameters_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         llm.LLMParams(**kwargs)
@@ -174,7 +198,7 @@ def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", str(root / "notebooks" / "llm_case_study.ipynb"),
            str(out), "--cwd", str(root), "-p", "model", str(tiny), "-y", json.dumps(
                {"bits": [16, 4], "subjects": ["anatomy"], "limit": 2, "dtype": "float32", "device": "cpu",
-                "latency_new_tokens": 2, "latency_repeats": 1, "deployed": False})]
+                "latency_context_tokens": 2, "latency_rounds": 6, "latency_passes": 1, "deployed": False})]
     env = {**os.environ, "QUIDE_RESULTS": str(tmp_path / "results")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

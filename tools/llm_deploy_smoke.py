@@ -1,6 +1,6 @@
 """GPU check of the LLM deployed path without any weights: a randomly initialised Llama of
-SmolLM2-135M's shape (30 layers, hidden 576) in BF16, timed by ``quide.llm.deployed_latency`` at 16,
-8 and 4 bits. Prints ms per generated token; used before the real run to catch torchao or compile
+SmolLM2-135M's shape (30 layers, hidden 576) in BF16, timed by ``quide.llm.deployed_token_latency`` at 16,
+8 and 4 bits. Prints ms per generated token; used before the real run to catch torchao or CUDA-graph
 problems early."""
 import time
 
@@ -16,6 +16,6 @@ torch.manual_seed(0)
 model = LlamaForCausalLM(cfg).to("cuda", torch.bfloat16).eval()
 for bits in (16, 8, 4, 3):
     start = time.perf_counter()
-    out = llm.deployed_latency(model, bits, new_tokens=32, repeats=5)
+    out = llm.deployed_token_latency(model, bits)
     print(bits, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()},
           f"{time.perf_counter() - start:.0f} s", flush=True)

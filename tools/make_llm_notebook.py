@@ -36,8 +36,9 @@ p_thresh = None              # set to 0.60 for the paper's fixed Pthresh
 batch_size = 16
 dtype = "bfloat16"
 device = "auto"
-latency_new_tokens = 32      # decoding steps timed per run
-latency_repeats = 10         # runs; the median per token is reported
+latency_context_tokens = 64  # KV-cache length at which one decoding step is timed
+latency_rounds = 21          # interleaved timing rounds; T is their median, with a 95% CI
+latency_passes = 50          # decoding steps per round
 deployed = True              # also time torchao's real int8/int4 kernels (T_deployed)""", metadata={"tags": ["parameters"]}),
     code("""# NBVAL_CHECK_OUTPUT
 from quide import llm, results
@@ -45,7 +46,7 @@ from quide import llm, results
 params = llm.LLMParams(model=model, gguf_file=gguf_file, bits=bits, group_size=group_size,
                        include_lm_head=include_lm_head, n_shot=n_shot, subjects=subjects, limit=limit,
                        delta=delta, p_thresh=p_thresh, batch_size=batch_size, dtype=dtype, device=device,
-                       latency_new_tokens=latency_new_tokens, latency_repeats=latency_repeats,
+                       latency_context_tokens=latency_context_tokens, latency_rounds=latency_rounds, latency_passes=latency_passes,
                        deployed=deployed)
 items = llm.load_mmlu("test", params.subjects, params.limit)
 print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot; "
