@@ -52,7 +52,7 @@ def test_conditions_not_run_keep_the_papers_values():
     assert set(not_run["condition"]) == elsewhere and (not_run["verdict"] == "not run here").all()
     assert not_run["note"].str.startswith("reported, not reproduced here").all()
     assert (not_run["ours"] == "—").all()
-    assert set(sc.verdict_counts(card).index) == {"reproduced", "differs", "not run here"}
+    assert set(sc.verdict_counts(card).index) == {"reproduced", "within noise", "differs", "not run here"}
 
 
 def test_ga_row_without_records_says_so():
