@@ -90,7 +90,7 @@ def _stable_row(cond, quantity, paper, ours, source, frequency: float, st: qst.S
     draws in which the paper's answer is ours); ``st`` gives the draw count and timing label."""
     ok = paper == ours
     verdict = STABILITY_VERDICT[qst.verdict(ok, frequency)]
-    note = "" if verdict == "reproduced" else _why(source)
+    note = _why(source) if verdict == "differs" else ""
     if ours_frequency is not None and verdict != "reproduced":
         note = f"ours ({ours}) in {100 * ours_frequency:.0f}% of draws" + (f"; {note}" if note else "")
     return _row(cond, quantity, str(paper), str(ours), "same" if ok else "different", verdict, note,
