@@ -115,8 +115,9 @@ class Stability:
             f" ({self.timing})" if self.timing != TIMING_CI else "")
 
     def alternatives(self, top: int = 3) -> str:
-        """'8: 62%, 16: 31%, 4: 7%': the most frequent answers."""
-        return ", ".join(f"{_answer_text(a)}: {_percent(s)}" for a, s in self.shares.head(top).items())
+        """'8: 62%; 16: 31%; 4: 7%': the most frequent answers (no '<' or '>': the book's HTML
+        tables do not escape)."""
+        return "; ".join(f"{_answer_text(a)}: {_percent(s)}" for a, s in self.shares.head(top).items())
 
 
 @dataclass(frozen=True)
@@ -137,14 +138,14 @@ class ClaimStability:
 
 
 def _percent(share: float) -> str:
-    return "<1%" if 0 < share < 0.005 else f"{100 * share:.0f}%"
+    return f"{100 * share:.1f}%" if 0 < share < 0.01 else f"{100 * share:.0f}%"
 
 
 def _answer_text(answer) -> str:
     if answer is None:
         return "none"
     if isinstance(answer, tuple):
-        return " > ".join(map(str, answer))
+        return str(list(answer))   # an order, best first, as aggregate.orders writes it
     return str(answer)
 
 
