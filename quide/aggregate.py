@@ -83,9 +83,20 @@ def mark_knee(table: pd.DataFrame, column: str, flag: str) -> pd.DataFrame:
     not compete); no row is marked where the peak is not above 0 (every configuration gated)."""
     table[flag] = False
     for _, g in _condition_groups(table)[1]:
-        if g[column].max() > 0:
-            table.loc[g[column].idxmax(), flag] = True
+        peak = int(peak_position(g[column].to_numpy(float)))
+        if peak >= 0:
+            table.loc[g.index[peak], flag] = True
     return table
+
+
+def peak_position(values, axis: int = -1) -> np.ndarray:
+    """The Knee rule on an array: position of the peak along ``axis`` (the first among equals),
+    -1 where no value is above 0 (every configuration gated); NaN never peaks. Vectorized, so
+    :mod:`quide.stability` applies the same rule to a thousand resampled tables at once."""
+    v = np.asarray(values, dtype=float)
+    filled = np.where(np.isnan(v), -np.inf, v)
+    pos = np.argmax(filled, axis=axis)
+    return np.where(np.max(filled, axis=axis) > 0, pos, -1)
 
 
 def knees(records) -> pd.DataFrame:

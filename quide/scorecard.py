@@ -2,13 +2,18 @@
 from the committed records, with the difference and a verdict.
 
 Verdicts: ``reproduced`` (within the tolerance below), ``differs`` (outside it; the note says how
-and names the likely cause), ``not run here`` (the data, weights or model cannot be had here: the
-paper's value stands alone, "reported, not reproduced here").
+and names the likely cause), ``within noise`` (a Knee, a ranking or a GA optimum whose agreement
+with the paper neither holds nor fails robustly under resampling, :mod:`quide.stability`),
+``not run here`` (the data, weights or model cannot be had here: the paper's value stands alone,
+"reported, not reproduced here").
 
 Tolerances (stated once, used everywhere):
 - accuracy P: abs(ours - paper) <= max(2 x std over our seeds, 0.5 points);
 - an index (I, I'), latency T: within 10% of the paper's value (T also depends on the GPU);
-- orders, Knees, configurations: equal.
+- orders, Knees, configurations: equal, and robustly so. Rows that state a Knee, a Table 4 order,
+  the GA's optimum or the I/I' agreement carry ``stability``: the share of resampled draws in which
+  the paper's answer is ours (:mod:`quide.stability`, whose :func:`~quide.stability.verdict` rule
+  maps to ``reproduced`` / ``within noise`` / ``differs`` through ``STABILITY_VERDICT``).
 """
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate
+from . import stability as qst
+from .index import ranking
 from .paper import CLAIMS, REPORTED
 
 P_TOL_POINTS = 0.5       # percentage points, the floor of the accuracy tolerance
 REL_TOL = 0.10           # relative tolerance for I, I' and T
 COLLAPSE_POINTS = 10.0   # "collapse": mean P within this many points of chance (1/K)
+VERDICTS = ("reproduced", "within noise", "differs", "not run here")
+STABILITY_VERDICT = {qst.HOLDS: "reproduced", qst.WITHIN_NOISE: "within noise", qst.FAILS: "differs"}
 
 NOT_HERE = {
     ("simplecnn", "cifar100"): "CIFAR-100 cannot be had here (code path tested on synthetic data)",
@@ -41,9 +50,11 @@ def _pct(x):
     return f"{100 * x:.2f}%"
 
 
-def _row(cond, quantity, paper, ours="—", difference="—", verdict="not run here", note="", data="—"):
+def _row(cond, quantity, paper, ours="—", difference="—", verdict="not run here", note="", data="—",
+         stability="—"):
     return {"condition": LABEL.get(cond, f"{cond[0]} / {cond[1]}"), "our data": data, "quantity": quantity,
-            "paper": paper, "ours": ours, "difference": difference, "verdict": verdict, "note": note}
+            "paper": paper, "ours": ours, "difference": difference, "verdict": verdict,
+            "stability": stability, "note": note}
 
 
 def _why(data_source: str) -> str:
@@ -73,8 +84,25 @@ def _exact_row(cond, quantity, paper, ours, source):
                 "reproduced" if ok else "differs", "" if ok else _why(source))
 
 
-def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None) -> list[dict]:
-    """Rows for one (model, dataset) we ran; ``table`` is its :func:`aggregate.table1` slice."""
+def _stable_row(cond, quantity, paper, ours, source, frequency: float, st: qst.Stability | qst.ClaimStability,
+                ours_frequency: float | None = None):
+    """An equality row whose verdict is :func:`quide.stability.verdict` of (ours == paper, share of
+    draws in which the paper's answer is ours); ``st`` gives the draw count and timing label."""
+    ok = paper == ours
+    verdict = STABILITY_VERDICT[qst.verdict(ok, frequency)]
+    note = _why(source) if verdict == "differs" else ""
+    if ours_frequency is not None and verdict != "reproduced":
+        note = f"ours ({ours}) in {100 * ours_frequency:.0f}% of draws" + (f"; {note}" if note else "")
+    return _row(cond, quantity, str(paper), str(ours), "same" if ok else "different", verdict, note,
+                stability=st.text(frequency=frequency))
+
+
+def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None,
+                   stability: dict | None = None) -> list[dict]:
+    """Rows for one (model, dataset) we ran; ``table`` is its :func:`aggregate.table1` slice;
+    ``stability``: its Knee's and orders' :class:`quide.stability.Stability` ("knee", "I", "I'"),
+    without which Knee and orders are compared as plain equalities."""
+    stability = stability or {}
     rep = REPORTED.get(cond, {})
     by = table.set_index("bits")
     src = table["data_source"].iloc[0]
@@ -101,17 +129,37 @@ def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None) -> list[
                          "—", "reproduced" if ok else "differs",
                          "" if ok else _why(src)))
     if "knee" in rep:
-        knee = int(table.loc[table["knee"], "bits"].iloc[0])
-        rows.append(_exact_row(cond, "Pareto Knee (argmax mean I')", rep["knee"], knee, src))
+        marked = table.loc[table["knee"], "bits"]
+        knee = int(marked.iloc[0]) if len(marked) else None
+        quantity = "Pareto Knee (argmax mean I')"
+        st = stability.get("knee")
+        rows.append(_exact_row(cond, quantity, rep["knee"], knee, src) if st is None else
+                    _stable_row(cond, quantity, rep["knee"], knee, src, st.share(rep["knee"]), st, st.frequency))
     if orders is not None:
         for key, name in (("order_I", "I"), ("order_I_gated", "I'")):
             if key in rep:
-                rows.append(_exact_row(cond, f"ranking under {name} (Table 4)", rep[key], list(orders[name]), src))
+                quantity, ours, st = f"ranking under {name} (Table 4)", list(orders[name]), stability.get(name)
+                rows.append(_exact_row(cond, quantity, rep[key], ours, src) if st is None else
+                            _stable_row(cond, quantity, rep[key], ours, src, st.share(tuple(rep[key])), st,
+                                        st.frequency))
     return [{**r, "our data": src} for r in rows]
 
 
-def claim_rows(table1: pd.DataFrame, orders: pd.DataFrame) -> list[dict]:
-    """The paper's qualitative claims, checked per condition we ran."""
+def _agree_off_collapse(t: pd.DataFrame) -> tuple[bool, list, list, list]:
+    """For one condition's Table 1: whether the orders under I and I' (seed means, best first) agree
+    once the collapsed bit-widths (mean I' = 0) are left out; the two orders; the collapsed."""
+    labels = [int(b) for b in t["bits"].to_numpy()]
+    raw_scores, gated_scores = t["I_mean"].to_numpy(float), t["I_gated_mean"].to_numpy(float)
+    collapsed = sorted(b for b, v in zip(labels, gated_scores) if v <= 0)
+    raw, gated = ranking(labels, raw_scores), ranking(labels, gated_scores)
+    keep = [b for b in raw if b not in collapsed] == [b for b in gated if b not in collapsed]
+    return keep, raw, gated, collapsed
+
+
+def claim_rows(table1: pd.DataFrame, orders: pd.DataFrame, records: pd.DataFrame | None = None,
+               config: qst.StabilityConfig = qst.StabilityConfig()) -> list[dict]:
+    """The paper's qualitative claims, checked per condition we ran. With ``records`` (those of
+    ``table1``), the I/I' agreement claim's verdict comes from its stability under resampling."""
     rows = []
     lossless = CLAIMS["fp16_lossless_delta_P_below"]
     std_cap = CLAIMS["std_P_below_0.8pp_at_8bit_and_up"]
@@ -136,17 +184,18 @@ def claim_rows(table1: pd.DataFrame, orders: pd.DataFrame) -> list[dict]:
                                 f"P = {100 * by.loc[2, 'P_mean']:.2f}% (chance {100 * chance:.0f}%)", f"{gap:+.2f} pts",
                                 "reproduced" if ok else "differs",
                                 "" if ok else f"more than {COLLAPSE_POINTS:.0f} pts above chance"), "our data": data})
-        o = orders[(orders["model"] == model) & (orders["dataset"] == dataset)]
-        if len(o):
-            o = o.iloc[0]
-            collapsed = set(t.loc[t["I_gated_mean"] <= 0, "bits"].astype(int))
-            keep = lambda order: [b for b in order if b not in collapsed]  # noqa: E731
-            raw, gated = list(o["I"]), list(o["I'"])
-            ok = keep(raw) == keep(gated)
+        if ((orders["model"] == model) & (orders["dataset"] == dataset)).any():
+            ok, raw, gated, collapsed = _agree_off_collapse(t)
             ours = ("orders equal" if raw == gated else
-                    f"I {raw} vs I' {gated}" + (f"; equal without {sorted(collapsed)}" if ok else ""))
-            rows.append({**_row(cond, "I and I' disagree only near collapse", "yes", ours, "—",
-                                "reproduced" if ok else "differs"), "our data": data})
+                    f"I {raw} vs I' {gated}" + (f"; equal without {collapsed}" if ok else ""))
+            quantity = "I and I' disagree only near collapse"
+            if records is None:
+                row = _row(cond, quantity, "yes", ours, "—", "reproduced" if ok else "differs")
+            else:
+                mine = records[(records["model"] == model) & (records["dataset"] == dataset)]
+                st = qst.claim_stability(mine, lambda table: _agree_off_collapse(table)[0], config)
+                row = _row(cond, quantity, "yes", ours, "—", STABILITY_VERDICT[st.verdict], stability=st.text())
+            rows.append({**row, "our data": data})
     return rows
 
 
@@ -167,8 +216,11 @@ def not_run_rows() -> list[dict]:
     return rows
 
 
-def ga_rows(mps: pd.DataFrame | None) -> list[dict]:
-    """The paper's GA result (CIFAR-10, seed 0) against our GA on the stand-in, seed 0."""
+def ga_rows(mps: pd.DataFrame | None, config: qst.StabilityConfig = qst.StabilityConfig()) -> list[dict]:
+    """The paper's GA result (CIFAR-10, seed 0) against our GA on the stand-in, seed 0. Where the
+    exhaustive pass is in ``mps``, the configuration row's stability is the share of draws in which
+    the paper's configuration is the optimum of our landscape (a rerun's GA returns, about, that
+    rerun's optimum), and its note gives our GA's rank over the draws."""
     cond = ("simplecnn", "cifar10")
     ga = REPORTED[cond]["ga_best"]
     label = "-".join(map(str, ga["bits"]))
@@ -180,32 +232,54 @@ def ga_rows(mps: pd.DataFrame | None) -> list[dict]:
     r = ours.iloc[0]
     rank = r["rank_of_n"]
     src = r["data_source"]
+    quantity, note = "GA best configuration (seed 0)", f"ours ranks {rank[0]} of {rank[1]} by exhaustive search"
+    optimum = qst.optimum_stability(mps[mps["dataset"] == "cifar10"], config)
+    if optimum.empty:
+        first = {**_exact_row(cond, quantity, label, r["bits_label"], src),
+                 "note": note + ("" if r["bits_label"] == label else f"; {_why(src)}")}
+    else:
+        st = optimum[optimum["fitness C"] == "paper"]["stability"].iloc[0]
+        first = _stable_row(cond, quantity, label, r["bits_label"], src, st.share(label), st)
+        ranks = qst.search_rank_stability(mps[mps["dataset"] == "cifar10"], config)
+        our_ga = ranks[(ranks["search"] == "ga") & (ranks["seed"] == 0)].iloc[0]
+        lo, hi = our_ga["rank_95"]
+        note += (f"; rank 1 in {100 * our_ga['share_rank_1']:.0f}% of draws (median {our_ga['median_rank']:.0f}, "
+                 f"95% range {lo}-{hi}); stability: draws in which the paper's {label} is our optimum")
+        first["note"] = note + (f"; {first['note']}" if first["note"] else "")
     return [{**row, "our data": src} for row in [
-        {**_exact_row(cond, "GA best configuration (seed 0)", label, r["bits_label"], src),
-         "note": f"ours ranks {rank[0]} of {rank[1]} by exhaustive search" + ("" if r["bits_label"] == label else f"; {_why(src)}")},
+        first,
         _accuracy_row(cond, "GA best: P", ga["P"], r["P"], np.nan, src),
         _relative_row(cond, "GA best: C (32/mean bits)", ga["C"], r["C_paper"], np.nan, src, digits=2),
         _relative_row(cond, "GA best: I'", ga["I_gated"], r["I_gated"], np.nan, src),
     ]]
 
 
-def scorecard(sweep: pd.DataFrame, mps: pd.DataFrame | None = None) -> pd.DataFrame:
+def scorecard(sweep: pd.DataFrame, mps: pd.DataFrame | None = None,
+              config: qst.StabilityConfig = qst.StabilityConfig()) -> pd.DataFrame:
     """``sweep``: ptq_sweep records (profile paper); ``mps``: mixed_precision records or None.
-    Graph placement (the paper's graph-mode framework) is the one compared."""
+    Graph placement (the paper's graph-mode framework) is the one compared; ``config``: the
+    resampling behind the ``stability`` column."""
     records = sweep[sweep["placement"] == "graph"]
     t1 = aggregate.table1(records)
     t1["bits"] = t1["bits"].astype(int)   # the sweep's bit-widths are uniform
     orders = aggregate.orders(records)
+    knees = qst.knee_stability(records, config)
+    ranked = qst.ranking_stability(records, config)
     rows = []
     for (model, dataset), t in t1.groupby(["model", "dataset"], sort=False):
         if (model, dataset) in REPORTED:
             o = orders[(orders["model"] == model) & (orders["dataset"] == dataset)]
-            rows += condition_rows((model, dataset), t, o.iloc[0] if len(o) else None)
-    rows += ga_rows(mps)
-    rows += claim_rows(t1, orders)
+            mine = (knees["model"] == model) & (knees["dataset"] == dataset)
+            st = {"knee": knees.loc[mine, "stability"].iloc[0]}
+            for name in ("I", "I'"):
+                hit = ranked[(ranked["model"] == model) & (ranked["dataset"] == dataset) & (ranked["metric"] == name)]
+                st[name] = hit["stability"].iloc[0]
+            rows += condition_rows((model, dataset), t, o.iloc[0] if len(o) else None, st)
+    rows += ga_rows(mps, config)
+    rows += claim_rows(t1, orders, records, config)
     rows += not_run_rows()
     return pd.DataFrame(rows)
 
 
 def verdict_counts(card: pd.DataFrame) -> pd.Series:
-    return card["verdict"].value_counts().reindex(["reproduced", "differs", "not run here"], fill_value=0)
+    return card["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
