@@ -31,6 +31,12 @@
 # stores in real int8 or int4 formats (with their kernels; compiled decoding on CUDA); 3 and 2 bits
 # have no such kernel and get none.
 
+# %%
+from quide import llm, results
+from quide.notebook_params import parameter_names
+
+names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
+
 # %% tags=["parameters"]
 model = "HuggingFaceTB/SmolLM2-135M-Instruct"   # a local folder or a hub id
 gguf_file = None             # a GGUF file inside `model`, or None
@@ -51,13 +57,8 @@ deployed = True              # also time torchao's real int8/int4 kernels (T_dep
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from quide import llm, results
-
-params = llm.LLMParams(model=model, gguf_file=gguf_file, bits=bits, group_size=group_size,
-                       include_lm_head=include_lm_head, n_shot=n_shot, subjects=subjects, limit=limit,
-                       delta=delta, p_thresh=p_thresh, batch_size=batch_size, dtype=dtype, device=device,
-                       latency_new_tokens=latency_new_tokens, latency_repeats=latency_repeats,
-                       deployed=deployed)
+keys = parameter_names(llm.LLMParams, globals(), names_before_parameters)   # refuses unknown -p names
+params = llm.LLMParams(**{k: globals()[k] for k in keys})
 items = llm.load_mmlu("test", params.subjects, params.limit)
 print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot; "
       f"bits {list(params.bits)}, group size {params.group_size}")

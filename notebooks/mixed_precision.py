@@ -31,6 +31,13 @@
 #
 # `papermill notebooks/mixed_precision.ipynb out.ipynb -p dataset cifar10 -y "seed: [0, 42, 123]"`
 
+# %%
+from quide import mixed_precision as mp, plots
+from quide.paper import reported
+from quide.notebook_params import parameter_names
+
+names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
+
 # %% tags=["parameters"]
 model = "simplecnn"          # the GA's space has one gene per Conv/Linear layer
 dataset = "cifar10"          # mnist | fashion_mnist | cifar10 | cifar100
@@ -54,14 +61,8 @@ profile = "paper"            # paper | smoke (tiny CPU run of the same code path
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from quide import mixed_precision as mp, plots
-from quide.paper import reported
-
-params = mp.SearchParams(model=model, dataset=dataset, model_seed=model_seed, search=search, seed=seed,
-                         population=population, generations=generations, mutation=mutation, elite=elite,
-                         budget=budget, delta=delta, compression=compression,
-                         haq_min_compression=haq_min_compression, calib_size=calib_size, warmup=warmup,
-                         timed=timed, placement=placement, device=device, profile=profile)
+keys = parameter_names(mp.SearchParams, globals(), names_before_parameters)   # refuses unknown -p names
+params = mp.SearchParams(**{k: globals()[k] for k in keys})
 print(f"{params.model} on {params.dataset}, checkpoint seed {params.model_seed}; searches {list(params.search)}, "
       f"seeds {list(params.seed)}; fitness I' with C={params.compression}; profile {params.profile}")
 

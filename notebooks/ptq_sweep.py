@@ -24,6 +24,12 @@
 # `papermill notebooks/ptq_sweep.ipynb out.ipynb -p dataset cifar10 -p seed 42`.
 # $T$ here is the latency of the **simulated** (fake-quantized) model, not of a deployed integer kernel.
 
+# %%
+from quide import aggregate, plots, sweep
+from quide.notebook_params import parameter_names
+
+names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
+
 # %% tags=["parameters"]
 model = "simplecnn"        # simplecnn | resnet18_cifar | resnet18_imagenet
 dataset = "mnist"          # mnist | fashion_mnist | cifar10 | cifar100 | imagenet
@@ -45,13 +51,8 @@ experiment = "ptq_sweep"   # records go to <results root>/<experiment>/
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from quide import aggregate, plots, sweep
-
-params = sweep.SweepParams(model=model, dataset=dataset, seed=seed, bits=bits, epochs=epochs, delta=delta,
-                           calib_size=calib_size, warmup=warmup, timed=timed, observer=observer,
-                           per_channel=per_channel, placement=placement,
-                           compare_placements=compare_placements, cuda_graphs=cuda_graphs,
-                           device=device, profile=profile)
+keys = parameter_names(sweep.SweepParams, globals(), names_before_parameters)   # refuses unknown -p names
+params = sweep.SweepParams(**{k: globals()[k] for k in keys})
 print(f"{params.model} on {params.dataset}, seed {params.seed}, bits {list(params.bits)}, "
       f"delta {params.resolved_delta}, placements {params.placements}, profile {params.profile}")
 
@@ -82,7 +83,7 @@ else:
 # ## The sweep
 
 # %%
-runs = sweep.run_sweeps(condition, trained, experiment=experiment)
+runs = sweep.run_sweeps(condition, trained)
 for placement, (records, path) in runs.items():
     print(f"{placement}: {len(records)} records -> {path.name}")
 

@@ -90,6 +90,7 @@ class SweepParams:
     cuda_graphs: bool = True         # training steps replayed as CUDA graphs (CUDA only)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     profile: str = "paper"           # smoke | paper
+    experiment: str = "ptq_sweep"    # records go to <results root>/<experiment>/
 
     def __post_init__(self):
         def bad(name, why):
@@ -125,6 +126,8 @@ class SweepParams:
             bad("device", "choose auto, cpu, cuda or cuda:N")
         if self.profile not in PROFILES:
             bad("profile", f"choose one of {list(PROFILES)}")
+        if not (isinstance(self.experiment, str) and self.experiment.strip(". ") and "/" not in self.experiment):
+            bad("experiment", "must be a folder name (a non-empty string without '/')")
         if self.profile == "smoke":
             object.__setattr__(self, "calib_size", min(self.calib_size, SMOKE["calib_size"]))
             object.__setattr__(self, "warmup", min(self.warmup, SMOKE["warmup"]))
@@ -326,13 +329,14 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
     return records
 
 
-def run_sweeps(condition: Condition, trained: "Trained", experiment: str = "ptq_sweep",
-               root: Path | str | None = None, log=None) -> dict:
-    """Sweep every placement of ``condition.params`` and write one record file per placement.
+def run_sweeps(condition: Condition, trained: "Trained", root: Path | str | None = None, log=None) -> dict:
+    """Sweep every placement of ``condition.params`` and write one record file per placement
+    under ``<root>/<params.experiment>/``.
 
     Returns {placement: (records, path)}.
     """
     p = condition.params
+    experiment = p.experiment
     runs = {}
     for placement in p.placements:
         records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,
