@@ -18,6 +18,7 @@ import torch
 from quide import data as qd
 from quide import results as qr
 from quide import sweep as qs
+from quide.conditions import delta_for
 from quide import train as qt
 
 
@@ -49,7 +50,7 @@ def main() -> None:
             print(f"[{data.source}] train run {run}: {recipe.epochs} epochs in {trained.meta['train_wall_s']:.1f} s "
                   f"(call {time.perf_counter() - t0:.1f} s), best epoch {trained.meta['epoch']}, "
                   f"val {trained.meta['val_accuracy']:.4f}, test {trained.meta['test_accuracy']:.4f}")
-        delta = qr.paper_delta("simplecnn", name)
+        delta = delta_for("simplecnn", name)
         for placement in args.placements:
             t0 = time.perf_counter()
             config = qs.SweepConfig(placement=placement)

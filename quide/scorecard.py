@@ -15,23 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import aggregate
-from .paper import CLAIMS, REPORTED
+from . import aggregate, conditions
+from .paper import CLAIMS, reported
 
 P_TOL_POINTS = 0.5       # percentage points, the floor of the accuracy tolerance
 REL_TOL = 0.10           # relative tolerance for I, I' and T
 COLLAPSE_POINTS = 10.0   # "collapse": mean P within this many points of chance (1/K)
 
-NOT_HERE = {
-    ("simplecnn", "cifar100"): "CIFAR-100 cannot be had here (code path tested on synthetic data)",
-    ("resnet18_imagenet", "imagenet"): "ImageNet-1K and its ResNet-18 weights cannot be had here",
-    ("llama3_8b_instruct", "mmlu"): "Llama-3-8B-Instruct cannot be had here",
-}
-LABEL = {("simplecnn", "mnist"): "SimpleCNN / MNIST", ("simplecnn", "cifar10"): "SimpleCNN / CIFAR-10",
-         ("simplecnn", "cifar100"): "SimpleCNN / CIFAR-100", ("resnet18_cifar", "cifar10"): "ResNet-18 / CIFAR-10",
-         ("resnet18_imagenet", "imagenet"): "ResNet-18 / ImageNet-1K",
-         ("llama3_8b_instruct", "mmlu"): "Llama-3-8B-Instruct / MMLU",
-         ("simplecnn", "fashion_mnist"): "SimpleCNN / Fashion-MNIST (not in the paper)"}
 QUANTITY = {"P_FP": "P, FP32", "P_FP_std": "std of P, FP32", "p_thresh": "Pthresh", "P": "P", "P_std": "std of P",
             "I": "I", "I_gated": "I'", "I_gated_std": "std of I'", "knee": "Pareto Knee",
             "mps_best": "mixed-precision search best", "T_ms": "T (ms)"}
@@ -42,7 +32,7 @@ def _pct(x):
 
 
 def _row(cond, quantity, paper, ours="—", difference="—", verdict="not run here", note="", data="—"):
-    return {"condition": LABEL.get(cond, f"{cond[0]} / {cond[1]}"), "our data": data, "quantity": quantity,
+    return {"condition": conditions.label(*cond), "our data": data, "quantity": quantity,
             "paper": paper, "ours": ours, "difference": difference, "verdict": verdict, "note": note}
 
 
@@ -75,7 +65,7 @@ def _exact_row(cond, quantity, paper, ours, source):
 
 def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None) -> list[dict]:
     """Rows for one (model, dataset) we ran; ``table`` is its :func:`aggregate.table1` slice."""
-    rep = REPORTED.get(cond, {})
+    rep = reported(*cond)
     by = table.set_index("bits")
     src = table["data_source"].iloc[0]
     rows = []
@@ -152,11 +142,9 @@ def claim_rows(table1: pd.DataFrame, orders: pd.DataFrame) -> list[dict]:
 
 def not_run_rows() -> list[dict]:
     rows = []
-    for cond, why in NOT_HERE.items():
-        rep = REPORTED.get(cond, {})
-        for key, value in rep.items():
-            if key in ("delta",):
-                continue
+    for spec in (s for s in conditions.CONDITIONS.values() if s.not_here):
+        cond, why = spec.key, spec.not_here
+        for key, value in spec.reported.items():
             if key == "mps_best":
                 text = f"{'-'.join(map(str, value['bits']))}: P {value['P']}, I' {value['I_gated']} (HAQ objective {value['haq_objective']})"
             elif isinstance(value, dict):
@@ -170,7 +158,7 @@ def not_run_rows() -> list[dict]:
 def ga_rows(mps: pd.DataFrame | None) -> list[dict]:
     """The paper's GA result (CIFAR-10, seed 0) against our GA on the stand-in, seed 0."""
     cond = ("simplecnn", "cifar10")
-    ga = REPORTED[cond]["ga_best"]
+    ga = reported(*cond)["ga_best"]
     label = "-".join(map(str, ga["bits"]))
     if mps is None or mps.empty:
         return [_row(cond, "GA best configuration", label, note="EXP-3 records missing")]
@@ -198,7 +186,7 @@ def scorecard(sweep: pd.DataFrame, mps: pd.DataFrame | None = None) -> pd.DataFr
     orders = aggregate.orders(records)
     rows = []
     for (model, dataset), t in t1.groupby(["model", "dataset"], sort=False):
-        if (model, dataset) in REPORTED:
+        if reported(model, dataset):
             o = orders[(orders["model"] == model) & (orders["dataset"] == dataset)]
             rows += condition_rows((model, dataset), t, o.iloc[0] if len(o) else None)
     rows += ga_rows(mps)

@@ -16,13 +16,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from . import conditions
 from . import data as qd
 from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, measure_latency
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import make_record, paper_delta, provenance, write_records
+from .results import make_record, provenance, write_records
 from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
                     paper_recipe, seed_everything, train)
 
@@ -55,12 +56,6 @@ class SweepConfig:
                          per_channel=self.per_channel, placement=self.placement)
 
 
-# Which data sets each model is run on (the paper's conditions plus Fashion-MNIST and CIFAR-100).
-MODEL_DATASETS = {
-    "simplecnn": ("mnist", "fashion_mnist", "cifar10", "cifar100"),
-    "resnet18_cifar": ("cifar10", "cifar100"),
-    "resnet18_imagenet": ("imagenet",),
-}
 PROFILES = ("smoke", "paper")
 # smoke: a CPU-sized run of the same code path (tests, CI); paper: the paper's protocol.
 SMOKE = {"n_train": 2000, "n_test": 500, "val_size": 200, "epochs": 1, "calib_size": 64,
@@ -99,8 +94,8 @@ class SweepParams:
             bad("model", f"unknown model, choose one of {list(MODELS)}")
         if self.dataset not in qd.DATASETS:
             bad("dataset", f"unknown dataset, choose one of {list(qd.DATASETS)}")
-        if self.dataset not in MODEL_DATASETS[self.model]:
-            bad("dataset", f"{self.model} runs on {list(MODEL_DATASETS[self.model])}")
+        if self.dataset not in conditions.datasets_for(self.model):
+            bad("dataset", f"{self.model} runs on {list(conditions.datasets_for(self.model))}")
         if not _is_int(self.seed):
             bad("seed", "must be an int")
         if isinstance(self.bits, (str, bytes)) or not hasattr(self.bits, "__iter__") or not list(self.bits):
@@ -144,7 +139,7 @@ class SweepParams:
 
     @property
     def resolved_delta(self) -> float:
-        return float(self.delta) if self.delta is not None else paper_delta(self.model, self.dataset)
+        return float(self.delta) if self.delta is not None else conditions.delta_for(self.model, self.dataset)
 
     def recipe(self) -> Recipe | None:
         """The paper's training recipe (None for resnet18_imagenet: torchvision's weights)."""

@@ -5,6 +5,7 @@ import pytest
 
 from quide import results as qr
 from quide import sweep as qs
+from quide.conditions import delta_for
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def mnist_run(mnist_trained):
     start = time.perf_counter()
     config = qs.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5)
     records = qs.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
-                           delta=qr.paper_delta("simplecnn", "mnist"), config=config, train_meta=trained.meta)
+                           delta=delta_for("simplecnn", "mnist"), config=config, train_meta=trained.meta)
     return records, time.perf_counter() - start
 
 
