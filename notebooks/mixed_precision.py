@@ -32,8 +32,9 @@
 # `papermill notebooks/mixed_precision.ipynb out.ipynb -p dataset cifar10 -y "seed: [0, 42, 123]"`
 
 # %%
-from quide import mixed_precision as mp, plots
+from quide import figures, mixed_precision as mp
 from quide.paper import reported
+from quide.search import SEARCH_BITS
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -108,19 +109,19 @@ print(f"ours, FP32 reference: P {fp['P']:.4f}, T {fp['T_ms']:.3f} ms, I' {fp['I_
 
 # %%
 land = mp.landscape(run)
-if len(land) == len(mp.qs.SEARCH_BITS) ** len(run.layers):
+if len(land) == len(SEARCH_BITS) ** len(run.layers):
     best_paper = land.iloc[0]
     best_true = land.sort_values("I_gated_trueC", ascending=False, kind="stable").iloc[0]
     print(f"optimum with C = 32/mean(bits): {best_paper['bits']} (I' {best_paper['I_gated']:.3f}, "
           f"C_true {best_paper['C_true']:.2f})")
     print(f"optimum with true C:           {best_true['bits']} (I' true {best_true['I_gated_trueC']:.3f}, "
           f"C_paper {best_true['C_paper']:.2f})")
-    _ = plots.search_landscape(land, table, title=f"{run.fp32['data_source']}: all configurations")
+    _ = figures.search_landscape(land, table, title=f"{run.fp32['data_source']}: all configurations")
 land.head(10).style.format(precision=3).hide(axis="index")
 
 # %%
 if any(r.method == "ga" for r in run.results):
-    _ = plots.ga_history([r for r in run.results if r.method in ("ga", "haq")])
+    _ = figures.ga_history([r for r in run.results if r.method in ("ga", "haq")])
 
 # %%
 prov = run.fp32["provenance"]

@@ -25,7 +25,7 @@
 # $T$ here is the latency of the **simulated** (fake-quantized) model, not of a deployed integer kernel.
 
 # %%
-from quide import aggregate, plots, sweep
+from quide import aggregate, figures, sweep
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -101,10 +101,10 @@ print(table[["bits", "C_paper", "C_true", "P"]].to_string(index=False, float_for
 table.style.format(precision=3).hide(axis="index")
 
 # %%
-_ = plots.index_vs_gated(table, title=f"{condition.info.source}, seed {params.seed}")
+_ = figures.index_vs_gated(table, title=f"{condition.info.source}, seed {params.seed}")
 
 # %%
-_ = plots.accuracy_and_latency(table, title=f"{condition.info.source}, seed {params.seed}",
+_ = figures.accuracy_and_latency(table, title=f"{condition.info.source}, seed {params.seed}",
                                t_label="T (ms per batch of 64, simulated)")
 
 # %% [markdown]

@@ -178,14 +178,14 @@ class DataInfo:
 
 
 @dataclass
-class Condition:
+class ConditionData:
     """A (model, dataset) condition ready to run: data on the device and how to describe it."""
     params: SweepParams
     info: ImageData | DataInfo
     splits: Splits
 
 
-def load_condition(params: SweepParams) -> Condition:
+def load_condition(params: SweepParams) -> ConditionData:
     """Load (and for the smoke profile, subsample) the data of ``params`` onto its device."""
     device = params.torch_device
     if params.dataset == "imagenet":
@@ -193,7 +193,7 @@ def load_condition(params: SweepParams) -> Condition:
         train = qd.FolderData(folder / "train", device)
         test = qd.FolderData(folder / "val", device)
         info = DataInfo("imagenet", "ImageNet-1K", train.num_classes, qd.folder_hash(folder))
-        return Condition(params, info, Splits(train, None, test))
+        return ConditionData(params, info, Splits(train, None, test))
     data = qd.load_dataset(params.dataset)
     if params.profile == "smoke":
         n_train, n_test = min(SMOKE["n_train"], len(data.y_train)), min(SMOKE["n_test"], len(data.y_test))
@@ -201,10 +201,10 @@ def load_condition(params: SweepParams) -> Condition:
                                    x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
     recipe = params.recipe()
     splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
-    return Condition(params, data, splits)
+    return ConditionData(params, data, splits)
 
 
-def model_for(condition: Condition, checkpoint_dir: Path | str | None = None, log=None) -> "Trained":
+def model_for(condition: ConditionData, checkpoint_dir: Path | str | None = None, log=None) -> "TrainedModel":
     """The FP32 model: trained (or loaded) by the recipe, or torchvision's for ImageNet.
 
     For ImageNet the paper profile loads torchvision's IMAGENET1K_V1 weights (a download); the
@@ -216,12 +216,12 @@ def model_for(condition: Condition, checkpoint_dir: Path | str | None = None, lo
         seed_everything(p.seed)
         model = build_model(p.model, condition.info.num_classes, pretrained=pretrained)
         meta = {"weights": "torchvision IMAGENET1K_V1" if pretrained else "random init (smoke profile)"}
-        return Trained(model.to(p.torch_device).eval(), meta, loaded=pretrained)
+        return TrainedModel(model.to(p.torch_device).eval(), meta, loaded=pretrained)
     return train_or_load(p.model, condition.info, condition.splits, p.recipe(), p.seed,
                          checkpoint_dir=checkpoint_dir, log=log)
 
 
-def describe(condition: Condition) -> str:
+def describe(condition: ConditionData) -> str:
     """One line per fact about the data a condition runs on (stable across runs: nbval checks it)."""
     p, info, sp = condition.params, condition.info, condition.splits
     lines = [f"data: {info.source} ({info.name}), {info.num_classes} classes",
@@ -234,14 +234,15 @@ def describe(condition: Condition) -> str:
 
 
 @dataclass
-class Trained:
+class TrainedModel:
+    """A condition's FP32 model (on its device, eval mode) and how it came to be."""
     model: nn.Module
     meta: dict = field(default_factory=dict)   # recipe, seed, epoch, accuracies, data hash, wall_s
     loaded: bool = False                       # True when read from a checkpoint
 
 
 def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Recipe, seed: int,
-                  checkpoint_dir: Path | str | None = None, log=None) -> Trained:
+                  checkpoint_dir: Path | str | None = None, log=None) -> TrainedModel:
     """Load the checkpoint made with the same recipe, seed and data, or train and save one."""
     h, w, c = data.x_train.shape[1:]
     seed_everything(seed)   # the seed decides the initial weights too
@@ -250,7 +251,7 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256)
     if path.is_file():
         meta = load_checkpoint(path, model)
-        return Trained(model.to(splits.train.device).eval(), meta, loaded=True)
+        return TrainedModel(model.to(splits.train.device).eval(), meta, loaded=True)
     result: TrainResult = train(model, splits, recipe, seed, log=log)
     meta = {"model": model_name, "dataset": data.name, "seed": seed, "recipe": recipe.as_dict(),
             "epoch": result.epoch, "val_accuracy": result.val_accuracy,
@@ -258,7 +259,7 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
             "train_wall_s": result.wall_s, "history": result.history,
             "provenance": provenance(data_sha256=data.sha256, wall_s=result.wall_s)}
     save_checkpoint(path, result.model, meta)
-    return Trained(result.model, meta)
+    return TrainedModel(result.model, meta)
 
 
 class Bench:
@@ -324,7 +325,7 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
     return records
 
 
-def run_sweeps(condition: Condition, trained: "Trained", root: Path | str | None = None, log=None) -> dict:
+def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | str | None = None, log=None) -> dict:
     """Sweep every placement of ``condition.params`` and write one record file per placement
     under ``<root>/<params.experiment>/``.
 

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from quide import results as qr
-from quide import sweep as qs
+from quide import sweep as qsweep
 from quide.conditions import delta_for
 
 
@@ -13,8 +13,8 @@ def mnist_run(mnist_trained):
     # A subset keeps this under a minute on 2 CPU cores: 20k training, 2k test images, 1 epoch.
     small, splits, trained = mnist_trained
     start = time.perf_counter()
-    config = qs.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5)
-    records = qs.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
+    config = qsweep.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5)
+    records = qsweep.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
                            delta=delta_for("simplecnn", "mnist"), config=config, train_meta=trained.meta)
     return records, time.perf_counter() - start
 
@@ -46,6 +46,6 @@ def test_records_are_complete_and_consistent(mnist_run, tmp_path):
 
 def test_sweep_config_validates():
     with pytest.raises(ValueError, match="bits"):
-        qs.SweepConfig(bits=(32, 1))
+        qsweep.SweepConfig(bits=(32, 1))
     with pytest.raises(ValueError, match="empty"):
-        qs.SweepConfig(bits=())
+        qsweep.SweepConfig(bits=())
