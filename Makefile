@@ -56,15 +56,22 @@ book: venv
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "open _build/html/index.html"
 
-# Re-execute the book's summary notebooks from book/src/*.md after records or pages change.
+# Re-execute the book's summary notebooks from their MyST sources book/src/*.md (paired by jupytext,
+# book/jupytext.toml) after records or pages change: inputs from the source, then run in book/ as
+# nbval runs them.
 book-pages: venv
-	$(PY) tools/build_pages.py
+	for src in book/src/*.md; do page=book/$$(basename $$src .md).ipynb; \
+		$(VENV)/bin/jupytext --quiet --update --to ipynb --output $$page $$src && \
+		$(VENV)/bin/jupyter-execute --inplace --timeout=300 --kernel_name=python3 $$page || exit 1; \
+	done
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
 
 # The executed smoke copy that nbval re-runs in `make test`; regenerate after editing the notebook.
-tests/notebooks/ptq_sweep_smoke.ipynb: notebooks/ptq_sweep.ipynb
+# notebooks/<name>.py is the source (jupytext percent script); --sync writes its cells into the .ipynb.
+tests/notebooks/ptq_sweep_smoke.ipynb: notebooks/ptq_sweep.ipynb notebooks/ptq_sweep.py
+	$(VENV)/bin/jupytext --quiet --sync notebooks/ptq_sweep.py
 	QUIDE_RESULTS=$$(mktemp -d) QUIDE_CHECKPOINTS=$$(mktemp -d) $(VENV)/bin/papermill -k python3 \
 		$< $@ -p profile smoke -p device cpu -p dataset mnist
 

@@ -61,7 +61,7 @@ def main() -> int:
             if device.type == "cuda" and bits in (32, 8):
                 t_ev = measure_latency(sim, example, args.warmup, args.timed, timer="cuda_events").median_ms
                 row.update(T_protocol_events_ms=t_ev, events_over_host=t_ev / t_sim)
-            row.update(deploy.deployed_latency(model, bits, example, args.warmup, args.timed))
+            row.update(deploy.deployed_batch_latency(model, bits, example, args.warmup, args.timed))
             rows.append(row)
             dep = f"{row['T_deployed_ms']:10.3f}  {row['T_deployed_kind']}" if row["T_deployed_ms"] is not None \
                 else f"{'-':>10}  {row['T_deployed_reason'][:60]}"

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from quide import search as qs
+from quide import search as qsearch
 from quide.latency import describe_device
 from quide.mixed_precision import SearchParams, search_bench
 
 
-class Unmemoized(qs.Evaluator):
+class Unmemoized(qsearch.Evaluator):
     """An evaluator that forgets: every request measures again (what a GA without a cache does)."""
 
     def __init__(self, measure):
@@ -31,8 +31,8 @@ class Unmemoized(qs.Evaluator):
         return self.measure(tuple(int(b) for b in config))
 
 
-class Uncached(qs.Tally):
-    """A tally that asks its evaluator on every call (no per-search cache either)."""
+class Uncached(qsearch.SearchFitness):
+    """A search fitness that asks its evaluator on every call (no per-search cache either)."""
 
     def __call__(self, config):
         return float(self.fitness(self.evaluator.record(config)))
@@ -49,14 +49,14 @@ def main() -> int:
     sp = params.sweep_params()
     bench = search_bench(params)   # what quide.mixed_precision.run measures through
     n_layers = len(bench.extra["layers"])
-    fitness = qs.gated_fitness(params.compression)
+    fitness = qsearch.gated_fitness(params.compression)
     print(f"GA (pop {params.population}, {params.generations} generations, seed {args.seed}) on "
           f"{bench.data.source}, {params.profile} profile, {describe_device(sp.torch_device)[0]}; "
           f"latency protocol {sp.warmup} + {sp.timed} passes")
-    for name, evaluator, tally_cls in (("memo", qs.Evaluator(lambda c: bench.measure(list(c))), qs.Tally),
+    for name, evaluator, fitness_cls in (("memo", qsearch.Evaluator(lambda c: bench.measure(list(c))), qsearch.SearchFitness),
                                        ("no memo", Unmemoized(lambda c: bench.measure(list(c))), Uncached)):
         start = time.perf_counter()
-        res = qs.genetic_search(tally_cls(evaluator, fitness), n_layers, params.ga_config(), args.seed)
+        res = qsearch.genetic_search(fitness_cls(evaluator, fitness), n_layers, params.ga_config(), args.seed)
         wall = time.perf_counter() - start
         n = evaluator.calls if isinstance(evaluator, Unmemoized) else evaluator.measurements
         print(f"{name:8}: {n:4d} measurements, {wall:7.1f} s wall; best {'-'.join(map(str, res.config))} "

@@ -17,7 +17,8 @@ import torch
 
 from quide import data as qd
 from quide import results as qr
-from quide import sweep as qs
+from quide import sweep as qsweep
+from quide.conditions import delta_for
 from quide import train as qt
 
 
@@ -45,15 +46,15 @@ def main() -> None:
         for run in range(runs):
             folder = f"{args.checkpoints}/run{run}"
             t0 = time.perf_counter()
-            trained = qs.train_or_load("simplecnn", data, splits, recipe, args.seed, checkpoint_dir=folder)
+            trained = qsweep.train_or_load("simplecnn", data, splits, recipe, args.seed, checkpoint_dir=folder)
             print(f"[{data.source}] train run {run}: {recipe.epochs} epochs in {trained.meta['train_wall_s']:.1f} s "
                   f"(call {time.perf_counter() - t0:.1f} s), best epoch {trained.meta['epoch']}, "
                   f"val {trained.meta['val_accuracy']:.4f}, test {trained.meta['test_accuracy']:.4f}")
-        delta = qr.paper_delta("simplecnn", name)
+        delta = delta_for("simplecnn", name)
         for placement in args.placements:
             t0 = time.perf_counter()
-            config = qs.SweepConfig(placement=placement)
-            records = qs.ptq_sweep(trained.model, data, splits, model_name="simplecnn", seed=args.seed,
+            config = qsweep.SweepConfig(placement=placement)
+            records = qsweep.ptq_sweep(trained.model, data, splits, model_name="simplecnn", seed=args.seed,
                                    delta=delta, config=config, experiment="gpu_check", train_meta=trained.meta)
             wall = time.perf_counter() - t0
             run_id = f"simplecnn-{name}-seed{args.seed}-{placement}"

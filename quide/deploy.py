@@ -61,11 +61,11 @@ def candidates(bits: int, device: torch.device) -> list[tuple[str, torch.dtype, 
     return []
 
 
-def deployed_latency(model: nn.Module, bits: int, example: torch.Tensor, warmup: int = WARMUP,
-                     timed: int = TIMED) -> dict:
-    """T_deployed_ms of ``model`` at ``bits`` on ``example``'s device: the fastest candidate path
-    (each in NCHW and channels_last), its name in ``T_deployed_kind``, every candidate's median
-    in ``candidates_ms``; or None with ``T_deployed_reason``."""
+def deployed_batch_latency(model: nn.Module, bits: int, example: torch.Tensor, warmup: int = WARMUP,
+                           timed: int = TIMED) -> dict:
+    """T_deployed_ms, milliseconds per batch (``example`` is the batch), of ``model`` at ``bits`` on
+    ``example``'s device: the fastest candidate path (each in NCHW and channels_last), its name in
+    ``T_deployed_kind``, every candidate's median in ``candidates_ms``; or None with ``T_deployed_reason``."""
     device = example.device
     paths = candidates(bits, device)
     if not paths:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import search as qs
+from . import search as qsearch
 from .latency import TIMED, WARMUP
 from .quant import PLACEMENTS, quantizable_layers
 from .results import bits_label, write_records
@@ -38,7 +38,7 @@ class SearchParams:
     model: str = "simplecnn"
     dataset: str = "cifar10"
     model_seed: int = 0              # which PTQ-sweep checkpoint (the paper: seed 0)
-    search: tuple = qs.METHODS       # one method or several, of quide.search.METHODS
+    search: tuple = qsearch.METHODS       # one method or several, of quide.search.METHODS
     seed: tuple = (0,)               # search seeds (GA, random, HAQ); one int or several
     population: int = 20             # GA, Appendix B
     generations: int = 30
@@ -59,8 +59,8 @@ class SearchParams:
         def bad(name, why):
             raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
         object.__setattr__(self, "search", _as_tuple(self.search))
-        if not self.search or not set(self.search) <= set(qs.METHODS):
-            bad("search", f"choose from {list(qs.METHODS)}")
+        if not self.search or not set(self.search) <= set(qsearch.METHODS):
+            bad("search", f"choose from {list(qsearch.METHODS)}")
         object.__setattr__(self, "seed", _as_tuple(self.seed))
         if not self.seed or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in self.seed):
             bad("seed", "must be an int or a non-empty list of ints")
@@ -75,8 +75,8 @@ class SearchParams:
         self.ga_config()       # GAConfig validates the GA's hyperparameters
         self.sweep_params()    # SweepParams validates model, dataset, model_seed, delta, ...
 
-    def ga_config(self) -> qs.GAConfig:
-        return qs.GAConfig(population=self.population, generations=self.generations,
+    def ga_config(self) -> qsearch.GAConfig:
+        return qsearch.GAConfig(population=self.population, generations=self.generations,
                            mutation=self.mutation, elite=self.elite)
 
     def sweep_params(self) -> SweepParams:
@@ -92,7 +92,7 @@ class SearchParams:
 @dataclass
 class SearchRun:
     params: SearchParams
-    evaluator: qs.Evaluator
+    evaluator: qsearch.Evaluator
     results: list = field(default_factory=list)          # SearchResult, in the order run
     fitness_of: dict = field(default_factory=dict)       # method -> fitness function
     exhaustive_wall_s: float | None = None               # measuring every configuration, seconds
@@ -104,7 +104,7 @@ class SearchRun:
         """I' of every configuration measured, when the exhaustive pass ran (else {})."""
         if not any(r.method == "exhaustive" for r in self.results):
             return {}
-        fit = qs.gated_fitness(compression or self.params.compression)
+        fit = qsearch.gated_fitness(compression or self.params.compression)
         return {cfg: fit(rec) for cfg, rec in self.evaluator.records.items()}
 
 
@@ -130,19 +130,19 @@ def run(params: SearchParams, log=print) -> SearchRun:
     trained = model_for(condition)
     layers = list(quantizable_layers(trained.model))
     n_layers = len(layers)
-    space = len(qs.SEARCH_BITS) ** n_layers
+    space = len(qsearch.SEARCH_BITS) ** n_layers
     if "exhaustive" in params.search and space > MAX_EXHAUSTIVE:
         raise ValueError(f"parameter 'search': exhaustive over {space} configurations of {params.model} "
                          f"is refused (limit {MAX_EXHAUSTIVE})")
     bench = search_bench(params, trained, condition)
     if space <= MAX_EXHAUSTIVE:   # every graph of the space (and FP32) timed in one interleaved block
-        bench.time_configs([32, *itertools.product(qs.SEARCH_BITS, repeat=n_layers)])
+        bench.time_configs([32, *itertools.product(qsearch.SEARCH_BITS, repeat=n_layers)])
         if log:
             log(f"timed {len(bench.timings)} distinct graphs for {space + 1} configurations "
                 f"in {bench.timing_wall_s:.1f} s")
-    evaluator = qs.Evaluator(lambda cfg: bench.measure(list(cfg)))
-    fitness = qs.gated_fitness(params.compression)
-    haq = qs.haq_fitness(params.haq_min_compression, compression=params.compression)
+    evaluator = qsearch.Evaluator(lambda cfg: bench.measure(list(cfg)))
+    fitness = qsearch.gated_fitness(params.compression)
+    haq = qsearch.haq_fitness(params.haq_min_compression, compression=params.compression)
     out = SearchRun(params, evaluator, layers=layers, base_extra=bench.extra,
                     fitness_of={"exhaustive": fitness, "ga": fitness, "random": fitness,
                                 "greedy": fitness, "haq": haq})
@@ -156,36 +156,36 @@ def run(params: SearchParams, log=print) -> SearchRun:
 
     if "exhaustive" in params.search:
         start = time.perf_counter()
-        done(qs.exhaustive_search(evaluator.tally(fitness), n_layers))
+        done(qsearch.exhaustive_search(evaluator.search_fitness(fitness), n_layers))
         out.exhaustive_wall_s = time.perf_counter() - start
     default_budget = params.population * (params.generations + 1)
     budgets = {}
     for seed in params.seed:
         if "ga" in params.search:
-            res = qs.genetic_search(evaluator.tally(fitness), n_layers, params.ga_config(), seed)
+            res = qsearch.genetic_search(evaluator.search_fitness(fitness), n_layers, params.ga_config(), seed)
             budgets[seed] = res.evaluations
             done(res)
         budget = params.budget or budgets.get(seed, default_budget)
         if "random" in params.search:
-            done(qs.random_search(evaluator.tally(fitness, budget), n_layers, budget, seed))
+            done(qsearch.random_search(evaluator.search_fitness(fitness, budget), n_layers, budget, seed))
         if "haq" in params.search:
-            done(qs.genetic_search(evaluator.tally(haq, budget), n_layers, params.ga_config(), seed,
+            done(qsearch.genetic_search(evaluator.search_fitness(haq, budget), n_layers, params.ga_config(), seed,
                                    method="haq"))
     if "greedy" in params.search:
         budget = params.budget or budgets.get(params.seed[0], default_budget)
-        done(qs.greedy_search(evaluator.tally(fitness, budget), n_layers))
+        done(qsearch.greedy_search(evaluator.search_fitness(fitness, budget), n_layers))
     out.fp32 = bench.measure(32, search="reference")
     return out
 
 
-def _search_record(run: SearchRun, result: qs.SearchResult) -> dict:
+def _search_record(run: SearchRun, result: qsearch.SearchResult) -> dict:
     rec = dict(run.evaluator.records[result.config])
     scores = run.exhaustive_scores()
     rec.update(search=result.method, search_seed=result.seed, fitness=result.fitness,
                fitness_name=run.fitness_of[result.method].__name__, evaluations=result.evaluations,
                stopped_by_budget=result.stopped_by_budget, history=result.history,
                path=[list(c) for c in result.path],
-               rank_of_n=[qs.rank_among(result.config, scores), len(scores)] if scores else None)
+               rank_of_n=[qsearch.rank_among(result.config, scores), len(scores)] if scores else None)
     return rec
 
 
@@ -222,17 +222,17 @@ def summary(run: SearchRun) -> pd.DataFrame:
         rows.append({
             "search": result.method, "seed": result.seed, "bits": bits_label(result.config),
             "P": rec["P"], "C_paper": rec["C_paper"], "C_true": rec["C_true"], "T_ms": rec["T_ms"],
-            "I_gated": rec["I_gated"], "I_gated_trueC": qs.gated_fitness("true")(rec),
+            "I_gated": rec["I_gated"], "I_gated_trueC": qsearch.gated_fitness("true")(rec),
             "fitness": result.fitness, "evaluations": result.evaluations,
-            "rank_I_gated": qs.rank_among(result.config, scores_paper) if scores_paper else None,
-            "rank_I_gated_trueC": qs.rank_among(result.config, scores_true) if scores_true else None,
+            "rank_I_gated": qsearch.rank_among(result.config, scores_paper) if scores_paper else None,
+            "rank_I_gated_trueC": qsearch.rank_among(result.config, scores_true) if scores_true else None,
         })
     return pd.DataFrame(rows)
 
 
 def landscape(run: SearchRun) -> pd.DataFrame:
     """Every measured configuration with P, both C, T and I' under both compressions, best first."""
-    true = qs.gated_fitness("true")
+    true = qsearch.gated_fitness("true")
     rows = [{"bits": bits_label(cfg), "P": r["P"], "C_paper": r["C_paper"], "C_true": r["C_true"],
              "T_ms": r["T_ms"], "I_gated": r["I_gated"], "I_gated_trueC": true(r)}
             for cfg, r in run.evaluator.records.items()]
@@ -246,7 +246,7 @@ def table2(records: pd.DataFrame) -> pd.DataFrame:
     one row per search and seed (configuration returned, P, both C, T, I' under both compressions,
     rank among all configurations under I', evaluations), plus the FP32 reference and uniform 4-bit
     (from the exhaustive pass) for comparison."""
-    true = qs.gated_fitness("true")
+    true = qsearch.gated_fitness("true")
     rows = []
     for (model, dataset), g in records.groupby(["model", "dataset"], sort=True):
         exh = g[g["search"] == "exhaustive"]
@@ -260,7 +260,7 @@ def table2(records: pd.DataFrame) -> pd.DataFrame:
                 "seed": None if pd.isna(r.get("search_seed")) else int(r["search_seed"]),
                 "bits": r["bits_label"], "P": r["P"], "C_paper": r["C_paper"], "C_true": r["C_true"],
                 "T_ms": r["T_ms"], "I_gated": r["I_gated"], "I_gated_trueC": true(r),
-                "rank": qs.rank_among(bits, scores) if scores and not isinstance(bits, (int, float)) else None,
+                "rank": qsearch.rank_among(bits, scores) if scores and not isinstance(bits, (int, float)) else None,
                 "n_configs": len(scores) or None,
                 "evaluations": None if pd.isna(r.get("evaluations")) else int(r["evaluations"]),
             })
@@ -272,7 +272,7 @@ def table2(records: pd.DataFrame) -> pd.DataFrame:
 
 def optima(records: pd.DataFrame) -> pd.DataFrame:
     """Per data set, the exhaustive optimum under I' with the paper's C and with the true C."""
-    true = qs.gated_fitness("true")
+    true = qsearch.gated_fitness("true")
     rows = []
     for (model, dataset), g in records[records["search"] == "exhaustive"].groupby(["model", "dataset"]):
         g = g.assign(I_gated_trueC=[true(r) for _, r in g.iterrows()])

@@ -6,7 +6,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-MODELS = ("simplecnn", "resnet18_cifar", "resnet18_imagenet")
+from .conditions import MODEL_BUILDERS
+
+MODELS = tuple(MODEL_BUILDERS)
 
 
 class SimpleCNN(nn.Module):
@@ -48,17 +50,25 @@ def resnet18_imagenet(pretrained: bool = True, num_classes: int = 1000) -> nn.Mo
     return torchvision.models.resnet18(weights=weights, num_classes=num_classes)
 
 
+def build_simplecnn(num_classes: int, image_shape: tuple, pretrained: bool = False) -> nn.Module:
+    h, w, c = image_shape
+    if h != w:
+        raise ValueError(f"SimpleCNN expects square images; got {image_shape}")
+    return SimpleCNN(in_channels=c, num_classes=num_classes, image_size=h)
+
+
+def build_resnet18_cifar(num_classes: int, image_shape: tuple, pretrained: bool = False) -> nn.Module:
+    if image_shape[2] != 3:
+        raise ValueError(f"resnet18_cifar expects 3-channel images; got {image_shape}")
+    return resnet18_cifar(num_classes)
+
+
+def build_resnet18_imagenet(num_classes: int, image_shape: tuple, pretrained: bool = False) -> nn.Module:
+    return resnet18_imagenet(pretrained=pretrained, num_classes=num_classes)
+
+
 def build_model(name: str, num_classes: int, image_shape: tuple = (28, 28, 1), pretrained: bool = False) -> nn.Module:
-    """Build a model by name; ``image_shape`` is (H, W, C)."""
-    if name == "simplecnn":
-        h, w, c = image_shape
-        if h != w:
-            raise ValueError(f"SimpleCNN expects square images; got {image_shape}")
-        return SimpleCNN(in_channels=c, num_classes=num_classes, image_size=h)
-    if name == "resnet18_cifar":
-        if image_shape[2] != 3:
-            raise ValueError(f"resnet18_cifar expects 3-channel images; got {image_shape}")
-        return resnet18_cifar(num_classes)
-    if name == "resnet18_imagenet":
-        return resnet18_imagenet(pretrained=pretrained, num_classes=num_classes)
-    raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+    """Build a model by name (its builder is named in quide.conditions.MODEL_BUILDERS); ``image_shape`` is (H, W, C)."""
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+    return globals()[MODEL_BUILDERS[name]](num_classes, image_shape, pretrained)

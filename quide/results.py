@@ -24,24 +24,6 @@ REQUIRED_KEYS = ("experiment", "model", "dataset", "data_source", "seed", "bits"
                  "C_paper", "C_true", "I", "I_gated", "p_thresh", "delta", "num_classes", "provenance")
 T_KINDS = ("simulated", "deployed")
 
-# delta per condition (paper Section 3.2). Fashion-MNIST is not in the paper: we use MNIST's 0.19.
-PAPER_DELTA = {
-    ("simplecnn", "mnist"): 0.19,
-    ("simplecnn", "fashion_mnist"): 0.19,
-    ("simplecnn", "cifar10"): 0.30,
-    ("simplecnn", "cifar100"): 0.43,
-    ("resnet18_cifar", "cifar10"): 0.45,
-    ("resnet18_imagenet", "imagenet"): 0.60,
-}
-
-
-def paper_delta(model: str, dataset: str) -> float:
-    try:
-        return PAPER_DELTA[(model, dataset)]
-    except KeyError:
-        raise ValueError(f"the paper gives no delta for {model} on {dataset}; pass delta explicitly") from None
-
-
 def bits_label(bits) -> str:
     """"8" for uniform, "8-8-8-4" for a per-layer list."""
     return str(bits) if np.isscalar(bits) else "-".join(str(b) for b in bits)

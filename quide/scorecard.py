@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import aggregate
+from . import aggregate, conditions
 from . import stability as qst
 from .index import ranking
-from .paper import CLAIMS, REPORTED
+from .paper import CLAIMS, reported
 
 P_TOL_POINTS = 0.5       # percentage points, the floor of the accuracy tolerance
 REL_TOL = 0.10           # relative tolerance for I, I' and T
@@ -31,16 +31,6 @@ COLLAPSE_POINTS = 10.0   # "collapse": mean P within this many points of chance 
 VERDICTS = ("reproduced", "within noise", "differs", "not run here")
 STABILITY_VERDICT = {qst.HOLDS: "reproduced", qst.WITHIN_NOISE: "within noise", qst.FAILS: "differs"}
 
-NOT_HERE = {
-    ("simplecnn", "cifar100"): "CIFAR-100 cannot be had here (code path tested on synthetic data)",
-    ("resnet18_imagenet", "imagenet"): "ImageNet-1K and its ResNet-18 weights cannot be had here",
-    ("llama3_8b_instruct", "mmlu"): "Llama-3-8B-Instruct cannot be had here",
-}
-LABEL = {("simplecnn", "mnist"): "SimpleCNN / MNIST", ("simplecnn", "cifar10"): "SimpleCNN / CIFAR-10",
-         ("simplecnn", "cifar100"): "SimpleCNN / CIFAR-100", ("resnet18_cifar", "cifar10"): "ResNet-18 / CIFAR-10",
-         ("resnet18_imagenet", "imagenet"): "ResNet-18 / ImageNet-1K",
-         ("llama3_8b_instruct", "mmlu"): "Llama-3-8B-Instruct / MMLU",
-         ("simplecnn", "fashion_mnist"): "SimpleCNN / Fashion-MNIST (not in the paper)"}
 QUANTITY = {"P_FP": "P, FP32", "P_FP_std": "std of P, FP32", "p_thresh": "Pthresh", "P": "P", "P_std": "std of P",
             "I": "I", "I_gated": "I'", "I_gated_std": "std of I'", "knee": "Pareto Knee",
             "mps_best": "mixed-precision search best", "T_ms": "T (ms)"}
@@ -52,7 +42,7 @@ def _pct(x):
 
 def _row(cond, quantity, paper, ours="—", difference="—", verdict="not run here", note="", data="—",
          stability="—"):
-    return {"condition": LABEL.get(cond, f"{cond[0]} / {cond[1]}"), "our data": data, "quantity": quantity,
+    return {"condition": conditions.label(*cond), "our data": data, "quantity": quantity,
             "paper": paper, "ours": ours, "difference": difference, "verdict": verdict,
             "stability": stability, "note": note}
 
@@ -103,7 +93,7 @@ def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None,
     ``stability``: its Knee's and orders' :class:`quide.stability.Stability` ("knee", "I", "I'"),
     without which Knee and orders are compared as plain equalities."""
     stability = stability or {}
-    rep = REPORTED.get(cond, {})
+    rep = reported(*cond)
     by = table.set_index("bits")
     src = table["data_source"].iloc[0]
     rows = []
@@ -201,11 +191,9 @@ def claim_rows(table1: pd.DataFrame, orders: pd.DataFrame, records: pd.DataFrame
 
 def not_run_rows() -> list[dict]:
     rows = []
-    for cond, why in NOT_HERE.items():
-        rep = REPORTED.get(cond, {})
-        for key, value in rep.items():
-            if key in ("delta",):
-                continue
+    for spec in (s for s in conditions.CONDITIONS.values() if s.not_here):
+        cond, why = spec.key, spec.not_here
+        for key, value in spec.reported.items():
             if key == "mps_best":
                 text = f"{'-'.join(map(str, value['bits']))}: P {value['P']}, I' {value['I_gated']} (HAQ objective {value['haq_objective']})"
             elif isinstance(value, dict):
@@ -222,7 +210,7 @@ def ga_rows(mps: pd.DataFrame | None, config: qst.StabilityConfig = qst.Stabilit
     the paper's configuration is the optimum of our landscape (a rerun's GA returns, about, that
     rerun's optimum), and its note gives our GA's rank over the draws."""
     cond = ("simplecnn", "cifar10")
-    ga = REPORTED[cond]["ga_best"]
+    ga = reported(*cond)["ga_best"]
     label = "-".join(map(str, ga["bits"]))
     if mps is None or mps.empty:
         return [_row(cond, "GA best configuration", label, note="EXP-3 records missing")]
@@ -267,7 +255,7 @@ def scorecard(sweep: pd.DataFrame, mps: pd.DataFrame | None = None,
     ranked = qst.ranking_stability(records, config)
     rows = []
     for (model, dataset), t in t1.groupby(["model", "dataset"], sort=False):
-        if (model, dataset) in REPORTED:
+        if reported(model, dataset):
             o = orders[(orders["model"] == model) & (orders["dataset"] == dataset)]
             mine = (knees["model"] == model) & (knees["dataset"] == dataset)
             st = {"knee": knees.loc[mine, "stability"].iloc[0]}

@@ -2,9 +2,9 @@
 
 A configuration is a tuple of per-layer bits in the order of ``quide.quant.quantizable_layers``
 (SimpleCNN: conv1, conv2, fc1, fc2). Searches never measure anything themselves: they ask a
-:class:`Tally` for a configuration's fitness. Tallies share one :class:`Evaluator`, which measures
+:class:`SearchFitness` for a configuration's fitness. They share one :class:`Evaluator`, which measures
 each configuration once (quantize, P, T) and remembers the record, so no configuration is
-quantized, evaluated or timed twice however many searches ask; each tally counts the distinct
+quantized, evaluated or timed twice however many searches ask; each search's fitness counts the distinct
 configurations its own search asked for (the search's evaluations, against its budget).
 
 Fitness functions map a record to a number >= 0 (roulette selection needs that):
@@ -50,12 +50,12 @@ class Evaluator:
             self.records[config] = self.measure(config)
         return self.records[config]
 
-    def tally(self, fitness: Callable[[dict], float], budget: int | None = None) -> "Tally":
-        return Tally(self, fitness, budget)
+    def search_fitness(self, fitness: Callable[[dict], float], budget: int | None = None) -> "SearchFitness":
+        return SearchFitness(self, fitness, budget)
 
 
 @dataclass
-class Tally:
+class SearchFitness:
     """One search's view of the evaluator: fitness per configuration, distinct ones counted."""
     evaluator: Evaluator
     fitness: Callable[[dict], float]
@@ -162,12 +162,12 @@ def roulette(fitnesses: Sequence[float], rng: np.random.Generator, k: int = 2) -
     return [int(i) for i in rng.choice(len(f), size=k, p=p)]
 
 
-def genetic_search(fitness: Tally, n_layers: int, config: GAConfig = GAConfig(), seed: int = 0,
+def genetic_search(fitness: SearchFitness, n_layers: int, config: GAConfig = GAConfig(), seed: int = 0,
                    method: str = "ga") -> SearchResult:
     """Algorithm 1 of the paper: random initial population; per generation, rank by fitness, keep
     the top ``elite``, fill up with children of roulette-chosen parents (uniform crossover, then with
     probability ``mutation`` one gene redrawn among the other choices); return the best of the
-    final population. Deterministic for a seed. Stops early if the tally's budget runs out."""
+    final population. Deterministic for a seed. Stops early if the fitness's budget runs out."""
     rng = np.random.default_rng(seed)
     choices = list(config.choices)
 
@@ -202,7 +202,7 @@ def genetic_search(fitness: Tally, n_layers: int, config: GAConfig = GAConfig(),
 
 # --- baselines --------------------------------------------------------------------------------
 
-def exhaustive_search(fitness: Tally, n_layers: int, choices: Sequence[int] = SEARCH_BITS) -> SearchResult:
+def exhaustive_search(fitness: SearchFitness, n_layers: int, choices: Sequence[int] = SEARCH_BITS) -> SearchResult:
     """Every configuration in ``choices ** n_layers`` (256 for Appendix B's space)."""
     for cfg in itertools.product(choices, repeat=n_layers):
         fitness(cfg)
@@ -210,7 +210,7 @@ def exhaustive_search(fitness: Tally, n_layers: int, choices: Sequence[int] = SE
     return SearchResult("exhaustive", None, cfg, value, fitness.evaluations)
 
 
-def random_search(fitness: Tally, n_layers: int, budget: int, seed: int = 0,
+def random_search(fitness: SearchFitness, n_layers: int, budget: int, seed: int = 0,
                   choices: Sequence[int] = SEARCH_BITS) -> SearchResult:
     """``budget`` distinct configurations drawn uniformly (fewer if the space is smaller)."""
     rng = np.random.default_rng(seed)
@@ -223,7 +223,7 @@ def random_search(fitness: Tally, n_layers: int, budget: int, seed: int = 0,
     return SearchResult("random", seed, cfg, value, fitness.evaluations, history)
 
 
-def greedy_search(fitness: Tally, n_layers: int, sensitivity: Callable[[dict], float] | None = None,
+def greedy_search(fitness: SearchFitness, n_layers: int, sensitivity: Callable[[dict], float] | None = None,
                   choices: Sequence[int] = SEARCH_BITS) -> SearchResult:
     """Per-layer sensitivity heuristic: start with every layer at the widest choice; at each step try
     lowering each layer by one step alone and keep the move that costs the least accuracy (the

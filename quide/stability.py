@@ -45,7 +45,7 @@ import pandas as pd
 
 from . import aggregate
 from . import index as qi
-from . import search as qs
+from . import search as qsearch
 
 ROBUST = 0.95        # share of draws at and above which a claim holds robustly
 NOISE_FLOOR = 0.05   # share of draws below which a claim fails robustly
@@ -372,7 +372,7 @@ def landscape_draws(records: pd.DataFrame, config: StabilityConfig = StabilityCo
         for compression, col in (("paper", "C_paper"), ("true", "C_true")):
             C = g[col].to_numpy(float)
             scores[compression] = qi.gated_index(C, P_draw, T_draw, gate)
-            fit = qs.gated_fitness(compression)
+            fit = qsearch.gated_fitness(compression)
             observed[compression] = np.array([fit(r) for r in g.to_dict("records")])
         out.append(_LandscapeDraws(model, dataset, list(g["bits_label"]),
                                    [tuple(int(b) for b in bits) for bits in g["bits"]], scores, observed, timing))
@@ -413,7 +413,7 @@ def search_rank_stability(records: pd.DataFrame, config: StabilityConfig = Stabi
         for _, r in mine.iterrows():
             cfg = tuple(int(b) for b in r["bits"])
             ranks = 1 + (drawn > drawn[:, [where[cfg]]]).sum(axis=1)
-            st = _stability(qs.rank_among(cfg, observed), ranks.tolist(), land.timing)
+            st = _stability(qsearch.rank_among(cfg, observed), ranks.tolist(), land.timing)
             rows.append({"model": land.model, "dataset": land.dataset, "search": r["search"],
                          "seed": r.get("search_seed"),
                          "bits": r["bits_label"], "rank": st.observed, "n_configs": len(land.configs),
@@ -425,7 +425,7 @@ def search_rank_stability(records: pd.DataFrame, config: StabilityConfig = Stabi
     if out.empty:
         return out
     out["seed"] = out["seed"].astype("Int64")
-    order = {m: i for i, m in enumerate(qs.METHODS)}
+    order = {m: i for i, m in enumerate(qsearch.METHODS)}
     def key(column):
         return column.map(order) if column.name == "search" else column
     return out.sort_values(["model", "dataset", "search", "seed"], key=key, kind="stable").reset_index(drop=True)

@@ -16,13 +16,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from . import conditions
 from . import data as qd
 from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_callables
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import make_record, paper_delta, provenance, write_records
+from .results import make_record, provenance, write_records
 from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
                     paper_recipe, seed_everything, train)
 
@@ -61,12 +62,6 @@ class SweepConfig:
                          per_channel=self.per_channel, placement=self.placement)
 
 
-# Which data sets each model is run on (the paper's conditions plus Fashion-MNIST and CIFAR-100).
-MODEL_DATASETS = {
-    "simplecnn": ("mnist", "fashion_mnist", "cifar10", "cifar100"),
-    "resnet18_cifar": ("cifar10", "cifar100"),
-    "resnet18_imagenet": ("imagenet",),
-}
 PROFILES = ("smoke", "paper")
 # smoke: a CPU-sized run of the same code path (tests, CI); paper: the paper's protocol.
 SMOKE = {"n_train": 2000, "n_test": 500, "val_size": 200, "epochs": 1, "calib_size": 64,
@@ -96,6 +91,7 @@ class SweepParams:
     cuda_graphs: bool = True         # training steps replayed as CUDA graphs (CUDA only)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     profile: str = "paper"           # smoke | paper
+    experiment: str = "ptq_sweep"    # records go to <results root>/<experiment>/
 
     def __post_init__(self):
         def bad(name, why):
@@ -104,8 +100,8 @@ class SweepParams:
             bad("model", f"unknown model, choose one of {list(MODELS)}")
         if self.dataset not in qd.DATASETS:
             bad("dataset", f"unknown dataset, choose one of {list(qd.DATASETS)}")
-        if self.dataset not in MODEL_DATASETS[self.model]:
-            bad("dataset", f"{self.model} runs on {list(MODEL_DATASETS[self.model])}")
+        if self.dataset not in conditions.datasets_for(self.model):
+            bad("dataset", f"{self.model} runs on {list(conditions.datasets_for(self.model))}")
         if not _is_int(self.seed):
             bad("seed", "must be an int")
         if isinstance(self.bits, (str, bytes)) or not hasattr(self.bits, "__iter__") or not list(self.bits):
@@ -131,6 +127,8 @@ class SweepParams:
             bad("device", "choose auto, cpu, cuda or cuda:N")
         if self.profile not in PROFILES:
             bad("profile", f"choose one of {list(PROFILES)}")
+        if not (isinstance(self.experiment, str) and self.experiment.strip(". ") and "/" not in self.experiment):
+            bad("experiment", "must be a folder name (a non-empty string without '/')")
         if self.profile == "smoke":
             object.__setattr__(self, "calib_size", min(self.calib_size, SMOKE["calib_size"]))
             object.__setattr__(self, "warmup", min(self.warmup, SMOKE["warmup"]))
@@ -147,7 +145,7 @@ class SweepParams:
 
     @property
     def resolved_delta(self) -> float:
-        return float(self.delta) if self.delta is not None else paper_delta(self.model, self.dataset)
+        return float(self.delta) if self.delta is not None else conditions.delta_for(self.model, self.dataset)
 
     def recipe(self) -> Recipe | None:
         """The paper's training recipe (None for resnet18_imagenet: torchvision's weights)."""
@@ -191,14 +189,14 @@ class DataInfo:
 
 
 @dataclass
-class Condition:
+class ConditionData:
     """A (model, dataset) condition ready to run: data on the device and how to describe it."""
     params: SweepParams
     info: ImageData | DataInfo
     splits: Splits
 
 
-def load_condition(params: SweepParams) -> Condition:
+def load_condition(params: SweepParams) -> ConditionData:
     """Load (and for the smoke profile, subsample) the data of ``params`` onto its device."""
     device = params.torch_device
     if params.dataset == "imagenet":
@@ -206,7 +204,7 @@ def load_condition(params: SweepParams) -> Condition:
         train = qd.FolderData(folder / "train", device)
         test = qd.FolderData(folder / "val", device)
         info = DataInfo("imagenet", "ImageNet-1K", train.num_classes, qd.folder_hash(folder))
-        return Condition(params, info, Splits(train, None, test))
+        return ConditionData(params, info, Splits(train, None, test))
     data = qd.load_dataset(params.dataset)
     if params.profile == "smoke":
         n_train, n_test = min(SMOKE["n_train"], len(data.y_train)), min(SMOKE["n_test"], len(data.y_test))
@@ -214,10 +212,10 @@ def load_condition(params: SweepParams) -> Condition:
                                    x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
     recipe = params.recipe()
     splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
-    return Condition(params, data, splits)
+    return ConditionData(params, data, splits)
 
 
-def model_for(condition: Condition, checkpoint_dir: Path | str | None = None, log=None) -> "Trained":
+def model_for(condition: ConditionData, checkpoint_dir: Path | str | None = None, log=None) -> "TrainedModel":
     """The FP32 model: trained (or loaded) by the recipe, or torchvision's for ImageNet.
 
     For ImageNet the paper profile loads torchvision's IMAGENET1K_V1 weights (a download); the
@@ -229,12 +227,12 @@ def model_for(condition: Condition, checkpoint_dir: Path | str | None = None, lo
         seed_everything(p.seed)
         model = build_model(p.model, condition.info.num_classes, pretrained=pretrained)
         meta = {"weights": "torchvision IMAGENET1K_V1" if pretrained else "random init (smoke profile)"}
-        return Trained(model.to(p.torch_device).eval(), meta, loaded=pretrained)
+        return TrainedModel(model.to(p.torch_device).eval(), meta, loaded=pretrained)
     return train_or_load(p.model, condition.info, condition.splits, p.recipe(), p.seed,
                          checkpoint_dir=checkpoint_dir, log=log)
 
 
-def describe(condition: Condition) -> str:
+def describe(condition: ConditionData) -> str:
     """One line per fact about the data a condition runs on (stable across runs: nbval checks it)."""
     p, info, sp = condition.params, condition.info, condition.splits
     lines = [f"data: {info.source} ({info.name}), {info.num_classes} classes",
@@ -247,14 +245,15 @@ def describe(condition: Condition) -> str:
 
 
 @dataclass
-class Trained:
+class TrainedModel:
+    """A condition's FP32 model (on its device, eval mode) and how it came to be."""
     model: nn.Module
     meta: dict = field(default_factory=dict)   # recipe, seed, epoch, accuracies, data hash, wall_s
     loaded: bool = False                       # True when read from a checkpoint
 
 
 def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Recipe, seed: int,
-                  checkpoint_dir: Path | str | None = None, log=None) -> Trained:
+                  checkpoint_dir: Path | str | None = None, log=None) -> TrainedModel:
     """Load the checkpoint made with the same recipe, seed and data, or train and save one."""
     h, w, c = data.x_train.shape[1:]
     seed_everything(seed)   # the seed decides the initial weights too
@@ -263,7 +262,7 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256)
     if path.is_file():
         meta = load_checkpoint(path, model)
-        return Trained(model.to(splits.train.device).eval(), meta, loaded=True)
+        return TrainedModel(model.to(splits.train.device).eval(), meta, loaded=True)
     result: TrainResult = train(model, splits, recipe, seed, log=log)
     meta = {"model": model_name, "dataset": data.name, "seed": seed, "recipe": recipe.as_dict(),
             "epoch": result.epoch, "val_accuracy": result.val_accuracy,
@@ -271,7 +270,7 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
             "train_wall_s": result.wall_s, "history": result.history,
             "provenance": provenance(data_sha256=data.sha256, wall_s=result.wall_s)}
     save_checkpoint(path, result.model, meta)
-    return Trained(result.model, meta)
+    return TrainedModel(result.model, meta)
 
 
 def _config_key(bits):
@@ -387,13 +386,14 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
     return records
 
 
-def run_sweeps(condition: Condition, trained: "Trained", experiment: str = "ptq_sweep",
-               root: Path | str | None = None, log=None) -> dict:
-    """Sweep every placement of ``condition.params`` and write one record file per placement.
+def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | str | None = None, log=None) -> dict:
+    """Sweep every placement of ``condition.params`` and write one record file per placement
+    under ``<root>/<params.experiment>/``.
 
     Returns {placement: (records, path)}.
     """
     p = condition.params
+    experiment = p.experiment
     runs = {}
     for placement in p.placements:
         records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,

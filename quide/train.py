@@ -71,12 +71,13 @@ RESNET18_CIFAR = Recipe("sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs
 
 
 def paper_recipe(model: str, dataset: str) -> Recipe:
-    """The paper's recipe for a (model, dataset) condition."""
-    if model == "simplecnn":
-        return SIMPLECNN_AUGMENTED if dataset in ("cifar10", "cifar100") else SIMPLECNN
-    if model == "resnet18_cifar":
-        return RESNET18_CIFAR
-    raise ValueError(f"no training recipe for {model!r} (resnet18_imagenet uses torchvision's weights)")
+    """The paper's recipe for a (model, dataset) condition (named by its entry in quide.conditions)."""
+    from .conditions import condition
+    name = condition(model, dataset).recipe
+    if name is None:
+        raise ValueError(f"no training recipe for {model!r} on {dataset!r} (not trained here: "
+                         "pretrained weights or an LLM)")
+    return globals()[name]
 
 
 @dataclass

@@ -53,16 +53,16 @@ def cifar10():
 def mnist_trained(mnist, tmp_path_factory):
     """SimpleCNN trained 1 epoch on 20k MNIST images (CPU, ~15 s); 2k test images.
 
-    Returns (data subset, splits, Trained). Shared by the end-to-end and the torch.ao peer tests.
+    Returns (data subset, splits, TrainedModel). Shared by the end-to-end and the torch.ao peer tests.
     """
     import dataclasses
 
-    from quide import sweep as qs
+    from quide import sweep as qsweep
     from quide import train as qt
     small = dataclasses.replace(mnist, x_train=mnist.x_train[:20000], y_train=mnist.y_train[:20000],
                                 x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000])
     splits = qd.device_splits(small, "cpu", val_size=1000, seed=0)
-    trained = qs.train_or_load("simplecnn", small, splits, qt.SIMPLECNN.replace(epochs=1, val_size=1000),
+    trained = qsweep.train_or_load("simplecnn", small, splits, qt.SIMPLECNN.replace(epochs=1, val_size=1000),
                                seed=0, checkpoint_dir=tmp_path_factory.mktemp("ckpt"))
     return small, splits, trained
 

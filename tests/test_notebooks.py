@@ -1,5 +1,6 @@
-"""The sweep notebook under papermill: bad parameters fail early with one message; CIFAR-100 and
-ImageNet layouts run (smoke profile, synthetic data); the nbval copy is not stale."""
+"""The sweep notebook under papermill: bad parameters (and names that are not parameters) fail
+early with one message; CIFAR-100 and ImageNet layouts run (smoke profile, synthetic data); the
+nbval copy is not stale."""
 import json
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def papermill(tmp_path, env_data, *params):
     ([("seed", "zero")], "parameter 'seed': must be an int"),
     ([("model", "resnet18_cifar"), ("dataset", "mnist")], "resnet18_cifar runs on"),
     ([("dataset", "cifar100")], "CIFAR-100 not found"),
+    ([("sed", 42)], "unknown parameter(s) ['sed']"),
 ])
 def test_bad_parameters_fail_in_the_first_cells(tmp_path, params, message):
     proc, out = papermill(tmp_path, tmp_path / "empty-data-root", ("profile", "smoke"), ("device", "cpu"), *params)
@@ -44,7 +46,7 @@ def test_bad_parameters_fail_in_the_first_cells(tmp_path, params, message):
     failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
               and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    assert failed and failed[0] in code_cells[:4]     # parameters, injected, validation, data
+    assert failed and failed[0] in code_cells[:5]     # imports, parameters, injected, validation, data
 
 
 def _records(tmp_path):

@@ -74,12 +74,7 @@ def test_unreadable_result_file_is_named(tmp_path):
         qr.load_records(tmp_path)
 
 
-def test_paper_delta():
-    assert qr.paper_delta("simplecnn", "cifar10") == 0.30
-    assert qr.paper_delta("resnet18_cifar", "cifar10") == 0.45
-    assert qr.paper_delta("simplecnn", "fashion_mnist") == 0.19
-    with pytest.raises(ValueError, match="no delta"):
-        qr.paper_delta("resnet18_cifar", "mnist")
+def test_per_layer_bits_survive_json():
     assert json.loads(json.dumps(_record(bits=[8, 4, 4, 2])))["bits"] == [8, 4, 4, 2]
 
 

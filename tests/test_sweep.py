@@ -4,7 +4,8 @@ import time
 import pytest
 
 from quide import results as qr
-from quide import sweep as qs
+from quide import sweep as qsweep
+from quide.conditions import delta_for
 from quide.latency import TimerConfig
 
 
@@ -13,9 +14,9 @@ def mnist_run(mnist_trained):
     # A subset keeps this under a minute on 2 CPU cores: 20k training, 2k test images, 1 epoch.
     small, splits, trained = mnist_trained
     start = time.perf_counter()
-    config = qs.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5, timer=TimerConfig(rounds=6, passes=2, warmup=1))
-    records = qs.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
-                           delta=qr.paper_delta("simplecnn", "mnist"), config=config, train_meta=trained.meta)
+    config = qsweep.SweepConfig(bits=(32, 16, 8, 4, 2), warmup=2, timed=5, timer=TimerConfig(rounds=6, passes=2, warmup=1))
+    records = qsweep.ptq_sweep(trained.model, small, splits, model_name="simplecnn", seed=0,
+                           delta=delta_for("simplecnn", "mnist"), config=config, train_meta=trained.meta)
     return records, time.perf_counter() - start
 
 
@@ -58,10 +59,10 @@ def test_fake_quant_bit_widths_share_one_timing_and_keep_their_own_host_figure(m
 
 def test_sweep_config_validates():
     with pytest.raises(ValueError, match="bits"):
-        qs.SweepConfig(bits=(32, 1))
+        qsweep.SweepConfig(bits=(32, 1))
     with pytest.raises(ValueError, match="empty"):
-        qs.SweepConfig(bits=())
+        qsweep.SweepConfig(bits=())
     with pytest.raises(ValueError, match="host_timing"):
-        qs.SweepConfig(host_timing="never")
+        qsweep.SweepConfig(host_timing="never")
     with pytest.raises(ValueError, match="timer"):
-        qs.SweepConfig(timer={"rounds": 3})
+        qsweep.SweepConfig(timer={"rounds": 3})

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from quide import data as qd
-from quide import sweep as qs
+from quide import sweep as qsweep
 from quide import train as qt
 from quide.models import SimpleCNN
 from helpers import synthetic_arrays
@@ -47,10 +47,10 @@ def test_same_seed_gives_bitwise_identical_weights(tiny, tmp_path):
     runs = []
     for folder in ("a", "b"):
         torch.rand(123)     # disturb the global RNG: the seed alone must decide init, order, crops
-        runs.append(qs.train_or_load("simplecnn", data, splits, RECIPE, seed=7, checkpoint_dir=tmp_path / folder))
+        runs.append(qsweep.train_or_load("simplecnn", data, splits, RECIPE, seed=7, checkpoint_dir=tmp_path / folder))
     a, b = (r.model.state_dict() for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    c = qs.train_or_load("simplecnn", data, splits, RECIPE, seed=8, checkpoint_dir=tmp_path / "c")
+    c = qsweep.train_or_load("simplecnn", data, splits, RECIPE, seed=8, checkpoint_dir=tmp_path / "c")
     assert not torch.equal(a["conv1.weight"], c.model.conv1.weight)
 
 
@@ -71,11 +71,11 @@ def test_learns_something(tiny):
 
 def test_checkpoint_round_trip_and_reuse(tiny, tmp_path):
     data, splits = tiny
-    first = qs.train_or_load("simplecnn", data, splits, RECIPE, seed=0, checkpoint_dir=tmp_path)
+    first = qsweep.train_or_load("simplecnn", data, splits, RECIPE, seed=0, checkpoint_dir=tmp_path)
     files = list(tmp_path.iterdir())
     assert not first.loaded and len(files) == 1 and files[0].suffix == ".pt"
     assert first.meta["recipe"] == RECIPE.as_dict() and first.meta["data_sha256"] == "abc"
-    second = qs.train_or_load("simplecnn", data, splits, RECIPE, seed=0, checkpoint_dir=tmp_path)
+    second = qsweep.train_or_load("simplecnn", data, splits, RECIPE, seed=0, checkpoint_dir=tmp_path)
     assert second.loaded and second.meta["epoch"] == first.meta["epoch"]
     assert torch.equal(second.model.fc2.weight, first.model.fc2.weight)
     # another seed or recipe is another checkpoint

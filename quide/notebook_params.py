@@ -1,0 +1,29 @@
+"""A notebook's parameters, written once: the cell tagged ``parameters`` sets them, and its
+parameter class (``SweepParams``, ``SearchParams``, ``LLMParams``) names them.
+
+The notebook records ``set(globals())`` in the cell before its parameters; after papermill's
+injected cell, :func:`parameter_names` refuses any new name that is not a field of the class
+(``-p sed 42`` fails naming ``sed``) and returns the fields, so the notebook builds its parameters
+in one line::
+
+    keys = parameter_names(sweep.SweepParams, globals(), names_before_parameters)
+    params = sweep.SweepParams(**{k: globals()[k] for k in keys})
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+def parameter_names(params_class, namespace: dict, names_before: set) -> list[str]:
+    """The fields of ``params_class``, after checking that every name ``namespace`` gained since
+    ``names_before`` (underscored names aside: IPython's history) is one of them and that each is set."""
+    fields = [f.name for f in dataclasses.fields(params_class)]
+    new = sorted(n for n in namespace if n not in names_before and not n.startswith("_"))
+    unknown = [n for n in new if n not in fields]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}: this notebook takes {fields} "
+                         f"({params_class.__name__})")
+    missing = [f for f in fields if f not in namespace]
+    if missing:
+        raise ValueError(f"the parameters cell does not set {missing} ({params_class.__name__})")
+    return fields

@@ -1,0 +1,35 @@
+"""Each notebook's parameters are written once: its parameter cell's defaults are its parameter
+class's defaults, and names that are not parameters are refused."""
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from quide import llm, mixed_precision, sweep
+from quide.notebook_params import parameter_names
+from quide.reproduce import PARAMETER_CLASSES, notebook_defaults
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = {"ptq_sweep.ipynb": sweep.SweepParams, "mixed_precision.ipynb": mixed_precision.SearchParams,
+           "llm_case_study.ipynb": llm.LLMParams}
+
+
+def test_every_notebook_is_covered():
+    assert set(CLASSES) == set(PARAMETER_CLASSES) == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_parameter_cell_defaults_are_the_class_defaults(name):
+    cls, defaults = CLASSES[name], notebook_defaults(ROOT / "notebooks" / name)
+    assert sorted(defaults) == sorted(f.name for f in dataclasses.fields(cls))
+    assert cls(**defaults) == cls()   # equal once validated (lists become tuples)
+
+
+def test_parameter_names_refuses_a_name_that_is_not_a_parameter():
+    before = {"In", "Out"}
+    namespace = {"In": [], "Out": {}, "_i3": "", **{f.name: None for f in dataclasses.fields(llm.LLMParams)}}
+    assert parameter_names(llm.LLMParams, namespace, before) == [f.name for f in dataclasses.fields(llm.LLMParams)]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sed'\]"):
+        parameter_names(llm.LLMParams, {**namespace, "sed": 42}, before)
+    with pytest.raises(ValueError, match=r"does not set \['model'\]"):
+        parameter_names(llm.LLMParams, {k: v for k, v in namespace.items() if k != "model"}, before)
