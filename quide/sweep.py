@@ -22,7 +22,7 @@ from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, measure_latency
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import make_record, paper_delta, provenance, write_records
+from .results import make_record, named_run, paper_delta, provenance, write_records
 from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
                     paper_recipe, seed_everything, train)
 
@@ -165,9 +165,24 @@ class SweepParams:
         others = [p for p in PLACEMENTS if p != self.placement] if self.compare_placements else []
         return [self.placement, *others]
 
+    def resolved(self, placement: str | None = None) -> dict:
+        """What decides one placement's records: every parameter as the run uses it (the recipe's
+        epochs, the condition's delta, the device type), placement set, compare_placements left out
+        (it decides which files are written, not what is in them)."""
+        params = dataclasses.asdict(self)
+        del params["compare_placements"]
+        recipe = self.recipe()
+        params.update(placement=placement or self.placement, bits=list(self.bits),
+                      epochs=recipe.epochs if recipe is not None else None,
+                      delta=self.resolved_delta, device=self.torch_device.type)
+        return params
+
     def run_id(self, placement: str | None = None) -> str:
+        """The record file's stem: model, data set, seed, placement, profile, then a short hash of
+        :meth:`resolved`, so that runs with other parameters never replace each other's file."""
         place = placement or self.placement
-        return f"{self.model}-{self.dataset}-seed{self.seed}-{place}-{self.profile}"
+        return named_run(f"{self.model}-{self.dataset}-seed{self.seed}-{place}-{self.profile}",
+                         self.resolved(place))
 
 
 @dataclass
@@ -339,7 +354,8 @@ def run_sweeps(condition: Condition, trained: "Trained", experiment: str = "ptq_
                             seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
                             experiment=experiment, train_meta=trained.meta,
                             extra={"profile": p.profile}, log=log)
-        runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root))
+        runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root,
+                                                  run_params=p.resolved(placement)))
     return runs
 
 
