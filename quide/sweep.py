@@ -7,6 +7,7 @@ parameters (one clear message per bad value), :func:`load_condition` gets the da
 from __future__ import annotations
 
 import dataclasses
+import logging
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from .latency import BATCH, TIMED, WARMUP, measure_latency
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
 from .results import make_record, named_run, paper_delta, provenance, write_records
-from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
-                    paper_recipe, seed_everything, train)
+from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
+                    save_checkpoint, paper_recipe, seed_everything, train)
 
 PAPER_BITS = (32, 16, 8, 4, 2)
 
@@ -264,12 +265,22 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     seed_everything(seed)   # the seed decides the initial weights too
     model = build_model(model_name, data.num_classes, (h, w, c))
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else checkpoint_root()
-    path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256)
+    subset = qd.content_hash(data.x_train, data.y_train, data.x_test, data.y_test)
+    path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256, subset_sha256=subset,
+                                   device_type=splits.train.device.type)
+    retrained_because = None
     if path.is_file():
-        meta = load_checkpoint(path, model)
-        return Trained(model.to(splits.train.device).eval(), meta, loaded=True)
+        try:
+            meta = load_checkpoint(path, model)
+            return Trained(model.to(splits.train.device).eval(), meta, loaded=True)
+        except CheckpointError as err:
+            retrained_because = str(err)
+            logging.getLogger(__name__).warning("retraining: %s", err)
+            seed_everything(seed)   # the same initial weights as a first training
+            model = build_model(model_name, data.num_classes, (h, w, c))
     result: TrainResult = train(model, splits, recipe, seed, log=log)
     meta = {"model": model_name, "dataset": data.name, "seed": seed, "recipe": recipe.as_dict(),
+            "retrained_because": retrained_because, "subset_sha256": subset,
             "epoch": result.epoch, "val_accuracy": result.val_accuracy,
             "test_accuracy": evaluate(result.model, splits.test), "data_sha256": data.sha256,
             "train_wall_s": result.wall_s, "history": result.history,
