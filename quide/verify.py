@@ -131,7 +131,7 @@ def check_searches(files: dict[Path, list]) -> list[str]:
     return problems
 
 
-def check_p_fp(files: dict[Path, list]) -> list[str]:
+def check_p_fp(files: dict[Path, list], root: Path) -> list[str]:
     """P_FP of every record equals the P of its run's 32-bit record: in the same file (a sweep),
     or, for EXP-3, in the FP32 reference file of the same model, data set, model seed and profile."""
     problems, references = [], {}
@@ -148,7 +148,7 @@ def check_p_fp(files: dict[Path, list]) -> list[str]:
             else:
                 refs = set(fp32[:1])
             if refs and not any(_close(rec["p_fp"], ref) for ref in refs):
-                problems.append(f"{path.name} [{i}]: p_fp {rec['p_fp']} != P {sorted(refs)} of the run's 32-bit record")
+                problems.append(f"{path.relative_to(root)} [{i}]: p_fp {rec['p_fp']} != P {sorted(refs)} of the run's 32-bit record")
     return problems
 
 
@@ -214,6 +214,6 @@ def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
         if not found:   # the checks across records read only records that passed their own
             clean[path] = records
     problems += check_duplicates(clean, root)
-    problems += check_p_fp(clean)
+    problems += check_p_fp(clean, root)
     problems += check_searches(clean)
     return n, problems
