@@ -42,6 +42,19 @@ def checkpoint_root() -> Path:
     return _from_env("QUIDE_CHECKPOINTS", "data/checkpoints")
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where /proc tells it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
@@ -53,6 +66,8 @@ def atomic_path(path: Path | str, suffix: str = ".tmp"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=suffix)
+    # mkstemp creates the file 0600; a record or checkpoint is an ordinary file (0644 under umask 022)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     try:
         yield Path(tmp)

@@ -4,8 +4,11 @@
 
 1. ``<data root>/<name>.npz`` (``QUIDE_DATA``, see ``quide.config``) with arrays x_train (N,H,W[,C])
    uint8, y_train, x_test, y_test: the layout ``shared/data/README.md`` describes. It is checked
-   before use: shapes, dtypes, label range, every class present; the sha256 of the file where the
-   project knows it (MNIST); the content hash for the CIFAR-10 JPEG stand-in.
+   before use: shapes, dtypes, label range, every class present, non-empty splits, images that are
+   not all one value; the sha256 of the file where the project knows it (MNIST), else the content.
+   The label comes from the content hash: known MNIST, Fashion-MNIST and the CIFAR-10 JPEG stand-in
+   are named so (whatever note the npz carries), the content of another known data set is refused,
+   and anything else is labelled "<name> (unverified)".
 2. Fashion-MNIST only: the IDX files of Debian's ``dataset-fashion-mnist`` package.
 3. torchvision's download, where a network exists; the result is cached as npz.
 
@@ -54,9 +57,20 @@ DATASETS = tuple(SPECS) + IMAGE_FOLDER_DATASETS
 KNOWN_FILE_SHA256 = {
     "mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64",
 }
-# content_hash() of data sets whose npz files are rewritten locally (np.savez stamps the time).
+# content_hash() of the data sets the project knows (after the checks below: NHWC uint8 images,
+# int64 labels). A label is given from these hashes, never from a note inside the npz: a file whose
+# content matches none is labelled "unverified". MNIST and Fashion-MNIST: the same arrays whatever
+# the file (shared/data/mnist.npz, Debian's dataset-fashion-mnist IDX files, torchvision's download).
 KNOWN_CONTENT_SHA256 = {
+    "mnist": "4ea99403d1d76e6116331d2568747fb5f261bf4370f34102bfb37d675fee1052",
+    "fashion_mnist": "fcf981b560c5689bd7a86d238386835dcf98bc168442a7ec11cabdc20a9ebc46",
     "cifar10-jpeg-stand-in": "5dd2ae5a2178f0ee28c431869c8591f677ce06e6a7e22334131073798f71c53d",
+}
+# content hash -> (the data set it is, its label)
+KNOWN_CONTENT = {
+    KNOWN_CONTENT_SHA256["mnist"]: ("mnist", "MNIST"),
+    KNOWN_CONTENT_SHA256["fashion_mnist"]: ("fashion_mnist", "Fashion-MNIST"),
+    KNOWN_CONTENT_SHA256["cifar10-jpeg-stand-in"]: ("cifar10", STAND_IN_LABEL),
 }
 
 
@@ -92,7 +106,8 @@ def content_hash(x_train, y_train, x_test, y_test) -> str:
     for key, arr in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
         a = np.ascontiguousarray(arr)
         h.update(f"{key}|{a.dtype}|{a.shape}|".encode())
-        h.update(memoryview(a).cast("B"))
+        if a.size:   # an empty array has no bytes (and memoryview cannot cast it)
+            h.update(memoryview(a).cast("B"))
     return h.hexdigest()
 
 
@@ -124,38 +139,60 @@ def _canonical(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, where: str, spli
 
 def _read_npz(spec: DatasetSpec, path: Path) -> ImageData:
     where = str(path)
-    known = KNOWN_FILE_SHA256.get(path.name)
-    if known is not None and file_sha256(path) != known:
-        raise CorruptDataError(f"{where}: sha256 differs from the known {spec.label} file ({known[:12]}...); "
-                               "replace it with the original")
+    known_file = KNOWN_FILE_SHA256.get(path.name)
+    # A known file with other bytes may still hold the known content (np.savez of a torchvision
+    # download stamps other zip times): it is judged by its content hash below.
+    file_differs = known_file is not None and file_sha256(path) != known_file
+    differs = (f"sha256 differs from the known {spec.label} file ({known_file[:12]}...)" if file_differs else "")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
             if missing:
-                raise CorruptDataError(f"{where}: missing arrays {sorted(missing)}")
+                raise CorruptDataError(f"{where}: {differs + ' and ' if differs else ''}missing arrays {sorted(missing)}")
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
             source_note = str(z["source"]) if "source" in z.files else ""
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         if isinstance(err, CorruptDataError):
             raise
-        raise CorruptDataError(f"{where}: not a readable npz file ({err})") from err
+        raise CorruptDataError(f"{where}: {differs + ' and it is ' if differs else ''}not a readable npz file "
+                               f"({err})") from err
     x_train, y_train = _canonical(spec, arrays["x_train"], arrays["y_train"], where, "train")
     x_test, y_test = _canonical(spec, arrays["x_test"], arrays["y_test"], where, "test")
+    for split, x in (("train", x_train), ("test", x_test)):
+        if len(x) == 0:
+            raise CorruptDataError(f"{where}: the {split} split is empty (x_{split} has shape {x.shape})")
     absent = np.setdiff1d(np.arange(spec.num_classes), np.unique(y_train))
     if len(absent):
         raise CorruptDataError(f"{where}: classes {absent.tolist()[:10]} never occur in y_train")
+    flat = x_train.reshape(-1, x_train.shape[-1])
+    constant = np.flatnonzero(flat.min(0) == flat.max(0))
+    if len(constant):
+        raise CorruptDataError(f"{where}: x_train channel {constant.tolist()} has one value in every pixel "
+                               "(constant images: std 0, training would give NaN)")
     digest = content_hash(x_train, y_train, x_test, y_test)
-    source = spec.label
-    if "stand-in" in source_note.lower():
-        source = STAND_IN_LABEL
-        expected = KNOWN_CONTENT_SHA256["cifar10-jpeg-stand-in"]
-        if spec.name == "cifar10" and digest != expected:
-            raise CorruptDataError(f"{where}: content differs from the known CIFAR-10 JPEG stand-in "
-                                   f"({digest[:12]}... vs {expected[:12]}...); rebuild it with "
-                                   "shared/data/prepare_cifar10_jpeg.py")
-    elif source_note:
-        source = f"{spec.label} ({source_note})"
+    source = _label(spec, digest, source_note, where, differs)
     return ImageData(spec.name, x_train, y_train, x_test, y_test, spec.num_classes, source, where, digest)
+
+
+def _label(spec: DatasetSpec, digest: str, note: str, where: str, file_differs: str) -> str:
+    """How records name the data: from the content hash (known data), else "unverified"."""
+    known = KNOWN_CONTENT.get(digest)
+    if known is not None and known[0] != spec.name:
+        raise CorruptDataError(f"{where}: its content is the known {known[1]} data, not {spec.label} "
+                               f"(content sha256 {digest[:12]}...)")
+    if known is not None:
+        if known[1] == STAND_IN_LABEL or not note or "stand-in" in note.lower():
+            return known[1]
+        return f"{known[1]} ({note})"
+    if file_differs:
+        raise CorruptDataError(f"{where}: {file_differs} and its content matches no known {spec.label} "
+                               f"(content sha256 {digest[:12]}...); replace it with the original")
+    expected = KNOWN_CONTENT_SHA256["cifar10-jpeg-stand-in"]
+    if spec.name == "cifar10" and "stand-in" in note.lower():
+        raise CorruptDataError(f"{where}: content differs from the known CIFAR-10 JPEG stand-in "
+                               f"({digest[:12]}... vs {expected[:12]}...); rebuild it with "
+                               "shared/data/prepare_cifar10_jpeg.py")
+    return f"{spec.label} (unverified{': ' + note if note else ''})"
 
 
 def save_npz(path: Path, x_train, y_train, x_test, y_test, source: str = "") -> None:
@@ -241,7 +278,11 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Tru
         raise DataNotFoundError(f"{spec.label} not found. Looked in: {'; '.join(looked)}. "
                                 f"To provide it: {how}. Set QUIDE_DATA to choose the data root.")
     save_npz(npz, **arrays, source=source)
-    return _read_npz(spec, npz)
+    try:
+        return _read_npz(spec, npz)
+    except CorruptDataError:
+        npz.unlink(missing_ok=True)   # a refused download is not kept as the cache
+        raise
 
 
 def imagenet_folder(root: Path | str | None = None) -> Path:
@@ -371,6 +412,9 @@ class Splits:
 def device_splits(data: ImageData, device="cpu", val_size: int = 0, seed: int = 0) -> Splits:
     """Put ``data`` on ``device``; ``val_size`` training images (drawn by ``seed``) held out."""
     mean, std = channel_stats(data.x_train)
+    if not (std > 0).all():
+        raise ValueError(f"{data.name}: training images have std {std.tolist()} (constant images); "
+                         "normalising them would give NaN")
     train_idx, val_idx = validation_split(len(data.y_train), val_size, seed)
     make = lambda x, y: DeviceData(x, y, mean, std, device)  # noqa: E731
     val = make(data.x_train[val_idx], data.y_train[val_idx]) if val_size else None

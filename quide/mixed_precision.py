@@ -10,6 +10,7 @@ evaluations. ``write(run)`` writes one record file per search.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import numbers
 import time
@@ -21,7 +22,7 @@ import pandas as pd
 from . import search as qsearch
 from .latency import TIMED, WARMUP
 from .quant import PLACEMENTS, quantizable_layers
-from .results import bits_label, write_records
+from .results import bits_label, named_run, write_records
 from .sweep import Bench, SweepConfig, SweepParams, load_condition, model_for
 
 EXPERIMENT = "mixed_precision"
@@ -189,6 +190,17 @@ def _search_record(run: SearchRun, result: qsearch.SearchResult) -> dict:
     return rec
 
 
+def resolved(params: SearchParams, method: str, search_seed) -> dict:
+    """What decides one search's record file: the parameters as the run uses them (calibration and
+    latency settings as the sweep resolves them, the condition's delta, the device type), with the
+    one method and search seed of that file in place of the lists of them."""
+    sp = params.sweep_params()
+    out = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("search", "seed")}
+    out.update(method=method, search_seed=search_seed, delta=sp.resolved_delta, calib_size=sp.calib_size,
+               warmup=sp.warmup, timed=sp.timed, device=sp.torch_device.type)
+    return out
+
+
 def write(run: SearchRun, root=None) -> list:
     """One record file per search (the exhaustive pass: every configuration; the others: the
     configuration returned, with evaluations, history and rank) plus the FP32 reference."""
@@ -207,8 +219,11 @@ def write(run: SearchRun, root=None) -> list:
             records = [_search_record(run, result)]
             seed = "" if result.seed is None else f"-s{result.seed}"
             name = f"{stem}-{result.method}{seed}-{tag}"
-        paths.append(write_records(records, EXPERIMENT, name, root=root))
-    paths.append(write_records([run.fp32], EXPERIMENT, f"{stem}-fp32-{p.profile}", root=root))
+        params = resolved(p, result.method, result.seed)
+        paths.append(write_records(records, EXPERIMENT, named_run(name, params), root=root, run_params=params))
+    params = resolved(p, "reference", None)
+    paths.append(write_records([run.fp32], EXPERIMENT, named_run(f"{stem}-fp32-{p.profile}", params), root=root,
+                               run_params=params))
     return paths
 
 

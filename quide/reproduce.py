@@ -14,12 +14,26 @@ values; its data set must load and pass ``quide.data``'s checks. Its **content k
 of the notebook's cells, the resolved parameters, the ``quide`` sources and the data's content
 hash: a run whose key already has a finished folder is skipped.
 
-A run executes in ``<out>/.partial/<key>-<pid>/`` (executed notebook, its records under
-``results/``, ``run.yml``: what ran) with its console output in ``<out>/logs/<key>.log``; only when papermill
-succeeds is the folder renamed to ``<out>/runs/<key>/``, in one atomic step. A killed run leaves
-a partial folder, which nothing reads and the next ``reproduce`` deletes (when its process is
-gone); two runners on the same folder cannot both finish one key (the second rename fails and
-its copy is dropped), so no record is lost or doubled.
+Planning also refuses what would fail only at run time: a seed < 0, a CUDA device this machine
+does not have (unless ``--scheduler`` sends the runs elsewhere), ``calib_size`` larger than the
+training images the profile leaves, a notebook outside the repository or not one of
+:data:`KNOWN_NOTEBOOKS` (a renamed copy would run with unchecked parameters), a file that is not a
+notebook, an ``experiment`` that is not ``[A-Za-z0-9_]+``.
+
+A run executes in ``<out>/.partial/<key>-<host>-<boot id>-<pid>/`` (executed notebook, its records
+under ``results/``, ``run.yml``: what ran, ``owner.json``: host, boot id, PID namespace and pid of
+the process running it, ``heartbeat``: touched every :data:`HEARTBEAT_S` seconds) with its console
+output in ``<out>/logs/<key>-<UTC time>-<host>-<pid>.log`` (one file per attempt); only when
+papermill succeeds and the run wrote records is the folder renamed to ``<out>/runs/<key>/``, in
+one atomic step. A partial folder is judged dead, and deleted by the next ``reproduce`` (never by
+a dry run), only when its owner ran on this host and boot (same PID namespace) and its pid is
+gone, or when its heartbeat is older than :data:`HEARTBEAT_TIMEOUT_S`; nothing reads partial
+folders (``load_records`` and ``verify`` skip them). A lock per key (``<out>/locks/<key>.lock``,
+flock) keeps two runners on one folder from running the same key: the second waits, then finds
+it done. papermill dies with the worker that started it (PR_SET_PDEATHSIG), its kernel with
+papermill (ipykernel's parent poller), the workers with the runner (Dask's nanny pipe), so killing
+the runner leaves no process finishing a record. A kernel that dies before replying (ZMQError,
+DeadKernelError: jupyter_client's port race) is retried once.
 
 Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU, or ``--workers``
 CPU workers) or, with ``--scheduler ADDRESS``, a running cluster (dask-jobqueue for SLURM: see the
@@ -30,14 +44,20 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime as _dt
+import fcntl
 import hashlib
 import importlib
 import itertools
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -51,7 +71,15 @@ PARAMETER_CLASSES = {
     "mixed_precision.ipynb": "quide.mixed_precision:SearchParams",
     "llm_case_study.ipynb": "quide.llm:LLMParams",
 }
+# the notebooks a config may run, relative to the repository (the fault tests' stand-in included)
+KNOWN_NOTEBOOKS = ("notebooks/ptq_sweep.ipynb", "notebooks/mixed_precision.ipynb",
+                   "notebooks/llm_case_study.ipynb", "tests/fixtures/sleepy.ipynb")
 EXPERIMENT_KEYS = {"name", "notebook", "parameters", "grid"}
+SEED_PARAMETERS = ("seed", "model_seed")
+HEARTBEAT_S = 5.0               # a running run touches its partial folder's heartbeat this often
+HEARTBEAT_TIMEOUT_S = 300.0     # a partial folder whose heartbeat is older is dead, wherever it ran
+SCHEDULER_TIMEOUT_S = 5         # seconds to reach a --scheduler before the call is refused
+DEAD_KERNEL_SIGNS = ("DeadKernelError", "ZMQError", "Kernel died before replying")
 
 
 class ConfigError(ValueError):
@@ -76,34 +104,81 @@ class Run:
 
 def notebook_defaults(notebook: Path) -> dict:
     """The names and default values of the notebook's cell tagged ``parameters``."""
-    nb = json.loads(Path(notebook).read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell["source"]))
-            return {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                    for t in node.targets if isinstance(t, ast.Name)}
+    try:
+        nb = json.loads(Path(notebook).read_text())
+        for cell in nb["cells"]:
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                tree = ast.parse("".join(cell["source"]))
+                return {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                        for t in node.targets if isinstance(t, ast.Name)}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError,
+            SyntaxError, ValueError) as err:
+        raise ConfigError(f"{notebook}: not a readable notebook ({type(err).__name__}: {str(err)[:200]})") from None
     raise ConfigError(f"{notebook}: no cell tagged 'parameters'")
+
+
+def _parameter_object(notebook: Path, resolved: dict, where: str):
+    """The notebook's parameter class built from ``resolved`` (None where it has none), or ConfigError."""
+    spec = PARAMETER_CLASSES.get(notebook.name)
+    if not spec:
+        return None
+    module, name = spec.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in resolved.items() if k in fields})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _check_parameters(notebook: Path, params: dict, where: str, defaults: dict | None = None) -> dict:
     """Resolved parameters (``defaults``, the notebook's unless given, + ``params``), or ConfigError
     saying what is wrong."""
+    from .results import check_experiment
     defaults = notebook_defaults(notebook) if defaults is None else defaults
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise ConfigError(f"{where}: unknown parameter(s) {unknown} for {notebook.name}; "
                           f"it takes {sorted(defaults)}")
     resolved = {**defaults, **params}
-    spec = PARAMETER_CLASSES.get(notebook.name)
-    if spec:
-        module, name = spec.split(":")
-        cls = getattr(importlib.import_module(module), name)
-        fields = {f.name for f in dataclasses.fields(cls)}
+    _parameter_object(notebook, resolved, where)
+    for name in SEED_PARAMETERS:   # numpy's generators refuse negative seeds, after training
+        value = resolved.get(name)
+        seeds = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, int) and not isinstance(v, bool) and v < 0 for v in seeds):
+            raise ConfigError(f"{where}: parameter {name!r}: seeds must be >= 0; got {value!r}")
+    if "experiment" in resolved:
         try:
-            cls(**{k: v for k, v in resolved.items() if k in fields})
-        except (TypeError, ValueError) as err:
+            check_experiment(resolved["experiment"])
+        except ValueError as err:
             raise ConfigError(f"{where}: {err}") from None
     return resolved
+
+
+def _check_device(resolved: dict, where: str) -> None:
+    """A CUDA device asked for must be on this machine."""
+    device = resolved.get("device")
+    if not (isinstance(device, str) and device.startswith("cuda")):
+        return
+    import torch
+    count = torch.cuda.device_count()
+    index = int(device.split(":")[1]) if device[5:6] == ":" and device[6:].isdigit() else 0
+    if index >= count:
+        raise ConfigError(f"{where}: parameter 'device': {device!r} asked for, but this machine has {count} "
+                          "CUDA device(s); use --scheduler to run on machines that have them")
+
+
+def _check_calib_size(obj, n_train: int | None, dataset: str, where: str) -> None:
+    """calib_size must fit in the training images that the profile and the validation split leave."""
+    from .sweep import SMOKE, SweepParams
+    sp = obj.sweep_params() if hasattr(obj, "sweep_params") else obj
+    if not isinstance(sp, SweepParams) or n_train is None or sp.recipe() is None:
+        return
+    n = min(SMOKE["n_train"], n_train) if sp.profile == "smoke" else n_train
+    available = n - sp.recipe().val_size
+    if sp.calib_size > available:
+        raise ConfigError(f"{where}: parameter 'calib_size': {sp.calib_size} calibration images asked for, "
+                          f"but the {sp.profile} profile leaves {available} training images of {dataset}")
 
 
 def load_config(path: Path | str) -> list[dict]:
@@ -150,12 +225,14 @@ def notebook_hash(notebook: Path) -> str:
 
 def data_hashes(resolved: dict, cache: dict) -> dict:
     """Content hashes of the data a run reads, after ``quide.data``'s checks (which raise on a
-    wrong hash, a truncated file or a missing data set: the run is refused)."""
+    wrong hash, a truncated file or a missing data set: the run is refused). ``cache`` also keeps
+    each data set's number of training images under ``("n_train", name)``."""
     from . import data
     name = resolved.get("dataset")
     if name in data.SPECS:
         if name not in cache:
-            cache[name] = data.load_dataset(name, download=False).sha256
+            loaded = data.load_dataset(name, download=False)
+            cache[name], cache[("n_train", name)] = loaded.sha256, len(loaded.y_train)
         return {name: cache[name]}
     if name in data.IMAGE_FOLDER_DATASETS:
         if name not in cache:
@@ -172,26 +249,44 @@ def data_hashes(resolved: dict, cache: dict) -> dict:
     return {}
 
 
-def plan(config: Path | str, root: Path | None = None) -> list[Run]:
-    """Every run of the config, validated and keyed (duplicates dropped); ConfigError otherwise."""
+def _notebook(root: Path, exp: dict) -> Path:
+    """The experiment's notebook: inside the repository, existing, and one of KNOWN_NOTEBOOKS."""
+    notebook = (root / exp.get("notebook", f"notebooks/{exp['name']}.ipynb")).resolve()
+    where = f"experiment {exp['name']!r}"
+    if not notebook.is_relative_to(root):
+        raise ConfigError(f"{where}: notebook {notebook} is outside the repository {root}")
+    if not notebook.is_file():
+        raise ConfigError(f"{where}: notebook {notebook} not found")
+    relative = notebook.relative_to(root).as_posix()
+    if relative not in KNOWN_NOTEBOOKS:
+        raise ConfigError(f"{where}: {relative} is not a known experiment notebook {list(KNOWN_NOTEBOOKS)} "
+                          "(a renamed copy would run with unchecked parameters)")
+    return notebook
+
+
+def plan(config: Path | str, root: Path | None = None, check_devices: bool = True) -> list[Run]:
+    """Every run of the config, validated and keyed (duplicates dropped); ConfigError otherwise.
+    ``check_devices``: refuse CUDA devices this machine lacks (off when a scheduler runs them)."""
     from . import data
-    root = Path(root or project_root())
+    root = Path(root or project_root()).resolve()
     code = source_hash(root)
     runs, seen, cache = [], set(), {}
     for exp in load_config(config):
-        notebook = root / exp.get("notebook", f"notebooks/{exp['name']}.ipynb")
-        if not notebook.is_file():
-            raise ConfigError(f"experiment {exp['name']!r}: notebook {notebook} not found")
+        notebook = _notebook(root, exp)
         nb_hash, defaults = notebook_hash(notebook), notebook_defaults(notebook)
         grid = exp.get("grid", {})
         for values in itertools.product(*grid.values()):
             params = {**exp.get("parameters", {}), **dict(zip(grid, values))}
             where = f"experiment {exp['name']!r} run {params}"
             resolved = _check_parameters(notebook, params, where, defaults)
+            if check_devices:
+                _check_device(resolved, where)
             try:
                 hashes = data_hashes(resolved, cache)
             except (data.DataNotFoundError, data.CorruptDataError) as err:
                 raise ConfigError(f"{where}: data refused: {err}") from None
+            _check_calib_size(_parameter_object(notebook, resolved, where),
+                              cache.get(("n_train", resolved.get("dataset"))), resolved.get("dataset"), where)
             key = hashlib.sha256(json.dumps([nb_hash, resolved, code, hashes], sort_keys=True,
                                             default=str).encode()).hexdigest()[:20]
             if key not in seen:
@@ -219,25 +314,105 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "unknown"
+
+
+def owner() -> dict:
+    """Who runs a partial folder: host, boot, PID namespace and pid of this process."""
+    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid_ns": _pid_namespace(), "pid": os.getpid()}
+
+
+def partial_folder(out: Path, key: str) -> Path:
+    me = owner()
+    host = re.sub(r"[^A-Za-z0-9_.]", "_", me["host"])[:40]
+    return out / ".partial" / f"{key}-{host}-{me['boot_id'][:8]}-{me['pid']}"
+
+
+def partial_is_dead(folder: Path, now: float | None = None) -> bool:
+    """True only when the run is surely gone: its owner was this host, boot and PID namespace and
+    its pid is gone, or its heartbeat (else the folder's own time) is older than HEARTBEAT_TIMEOUT_S.
+    A folder of another host or container is never judged by a pid we cannot see."""
+    now = time.time() if now is None else now
+    beat = folder / "heartbeat"
+    try:
+        last = (beat if beat.exists() else folder).stat().st_mtime
+    except OSError:
+        return False   # gone already, or not ours to read
+    if now - last > HEARTBEAT_TIMEOUT_S:
+        return True
+    try:
+        them = json.loads((folder / "owner.json").read_text())
+    except (OSError, ValueError):
+        return False   # being created right now (owner.json comes just after the folder)
+    me = owner()
+    same_machine = all(them.get(k) == me[k] for k in ("host", "boot_id", "pid_ns"))
+    return same_machine and isinstance(them.get("pid"), int) and not _pid_alive(them["pid"])
+
+
 def clean_partials(out: Path) -> list[Path]:
-    """Delete partial folders whose process is gone (a killed or crashed run); return them."""
+    """Delete partial folders of runs that are surely gone (``partial_is_dead``); return them."""
     removed = []
-    for folder in sorted((out / ".partial").glob("*-*")):
-        pid = folder.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+    for folder in sorted((out / ".partial").glob("*")):
+        if folder.is_dir() and partial_is_dead(folder):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
 
 
-def execute(run: Run, out: Path, root: Path, gpu: str | None = None) -> dict:
-    """Run one notebook with papermill into a partial folder; on success rename it into place.
-    Returns {key, label, status (done | failed | raced), seconds, log, error}."""
-    out, start = Path(out), time.perf_counter()
-    partial = out / ".partial" / f"{run.key}-{os.getpid()}"
-    log = out / "logs" / f"{run.key}.log"
+def _die_with_parent(parent: int):
+    """A preexec_fn: the child gets SIGKILL when the thread that started it dies (Linux prctl
+    PR_SET_PDEATHSIG), so a killed runner leaves no papermill behind."""
+    def setup():
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:   # the parent died before prctl took effect
+            os._exit(1)
+    return setup
+
+
+class _Heartbeat:
+    """Touch ``folder/heartbeat`` every HEARTBEAT_S seconds while the run lives."""
+
+    def __init__(self, folder: Path):
+        self.path, self.stop = folder / "heartbeat", threading.Event()
+        self.path.touch()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+        self.thread.start()
+
+    def _beat(self):
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                self.path.touch()
+            except OSError:
+                return
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
+def _attempt(run: Run, out: Path, root: Path, gpu: str | None) -> tuple[int, Path, Path]:
+    """One papermill attempt in its own partial folder and log: (exit code, partial, log)."""
+    partial = partial_folder(out, run.key)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+    log = out / "logs" / f"{run.key}-{stamp}-{partial.name.split('-', 1)[1]}.log"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    (partial / "owner.json").write_text(json.dumps(owner()) + "\n")
     log.parent.mkdir(parents=True, exist_ok=True)
     (partial / "run.yml").write_text(json.dumps(   # JSON is YAML; not *.json, which load_records reads
         {"experiment": run.experiment, "notebook": str(run.notebook.relative_to(root)),
@@ -247,24 +422,55 @@ def execute(run: Run, out: Path, root: Path, gpu: str | None = None) -> dict:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     cmd = [sys.executable, "-m", "papermill", "--no-progress-bar", "-k", "python3", "--cwd", str(root),
            str(run.notebook), str(partial / "notebook.ipynb"), "-y", json.dumps(run.parameters)]
-    with open(log, "w") as f:
-        f.write(f"# {run.label}\n# key {run.key}\n# {' '.join(cmd)}\n")
-        f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root)
-    result = {"key": run.key, "label": run.label, "seconds": time.perf_counter() - start, "log": str(log)}
-    if proc.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        tail = log.read_text().strip().splitlines()[-1:] or [""]
-        return {**result, "status": "failed", "error": f"papermill exit {proc.returncode}: {tail[0][:300]}"}
-    shutil.copy(log, partial / "log.txt")
-    target = done_folder(out, run)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat = _Heartbeat(partial)
     try:
-        os.rename(partial, target)   # atomic; fails if another runner finished this key first
-    except OSError:
-        shutil.rmtree(partial, ignore_errors=True)
-        return {**result, "status": "raced", "error": None}
-    return {**result, "status": "done", "error": None}
+        with open(log, "w") as f:
+            f.write(f"# {run.label}\n# key {run.key}\n# {' '.join(cmd)}\n")
+            f.flush()
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root,
+                                  preexec_fn=_die_with_parent(os.getpid()))
+    finally:
+        heartbeat.close()
+    return proc.returncode, partial, log
+
+
+def execute(run: Run, out: Path, root: Path, gpu: str | None = None) -> dict:
+    """Run one notebook with papermill into a partial folder; on success rename it into place.
+    Returns {key, label, status (done | failed | raced | skipped), seconds, log, error}. Holds the
+    key's lock throughout; a key another runner finished meanwhile is skipped."""
+    from .results import record_files
+    out, start = Path(out), time.perf_counter()
+    (out / "locks").mkdir(parents=True, exist_ok=True)
+    with open(out / "locks" / f"{run.key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released by the kernel if this process dies
+        result = {"key": run.key, "label": run.label, "log": None, "error": None}
+        if done_folder(out, run).is_dir():
+            return {**result, "status": "skipped", "seconds": time.perf_counter() - start}
+        for attempt in (1, 2):
+            code, partial, log = _attempt(run, out, root, gpu)
+            text = log.read_text(errors="replace")
+            if code == 0 or attempt == 2 or not any(sign in text for sign in DEAD_KERNEL_SIGNS):
+                break
+            shutil.rmtree(partial, ignore_errors=True)   # the kernel died before replying: once more
+        result.update(seconds=time.perf_counter() - start, log=str(log))
+        if code != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            tail = text.strip().splitlines()[-1:] or [""]
+            return {**result, "status": "failed", "error": f"papermill exit {code}: {tail[0][:300]}"}
+        if not record_files(partial / "results"):
+            shutil.rmtree(partial, ignore_errors=True)
+            return {**result, "status": "failed", "error": "the notebook finished but wrote no records"}
+        shutil.copy(log, partial / "log.txt")
+        for name in ("heartbeat", "owner.json"):
+            (partial / name).unlink(missing_ok=True)
+        target = done_folder(out, run)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(partial, target)   # atomic; fails if another runner finished this key first
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            return {**result, "status": "raced"}
+        return {**result, "status": "done"}
 
 
 def _execute_on_worker(run: Run, out: str, root: str, gpus: bool) -> dict:
@@ -276,15 +482,38 @@ def _execute_on_worker(run: Run, out: str, root: str, gpus: bool) -> dict:
     return execute(run, Path(out), Path(root), gpu)
 
 
+def _connect(scheduler: str):
+    """A Client of a running scheduler, or ConfigError within SCHEDULER_TIMEOUT_S seconds."""
+    from distributed import Client
+    try:
+        return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r} within {SCHEDULER_TIMEOUT_S} s "
+                          f"({type(err).__name__}: {str(err)[:200]})") from None
+
+
 def reproduce(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
               root: Path | None = None, dry_run: bool = False, log=print) -> list[dict]:
     """Plan, skip what is done, run the rest on Dask; return one outcome per planned run."""
+    if not str(out).strip():
+        raise ConfigError("the results folder (--out) is empty; name a folder")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers must be an int >= 1; got {workers!r}")
     root = Path(root or project_root()).resolve()
     out = Path(out).resolve()
     log = log or (lambda *args: None)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"results folder {out} is a file, not a folder")
-    runs = plan(config, root)
+    client = _connect(scheduler) if scheduler and not dry_run else None   # fail fast, before planning
+    try:
+        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log) -> list[dict]:
+    runs = plan(config, root, check_devices=scheduler is None)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-probe-{os.getpid()}"
@@ -292,7 +521,8 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
         probe.unlink()
     except OSError as err:
         raise ConfigError(f"results folder {out} is not writable ({err})") from None
-    clean_partials(out)
+    if not dry_run:   # a dry run changes nothing
+        clean_partials(out)
     todo = [r for r in runs if not done_folder(out, r).is_dir()]
     outcomes = [{"key": r.key, "label": r.label, "status": "skipped", "seconds": 0.0,
                  "log": None, "error": None} for r in runs if r not in todo]
@@ -306,9 +536,11 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
     n_gpus = torch.cuda.device_count()
     use_gpus = scheduler is None and workers is None and n_gpus > 0
     n_workers = n_gpus if use_gpus else (workers or 1)
-    cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None, silence_logs=40)
-    with Client(scheduler or cluster) as client:
+    cluster = None if client else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None, silence_logs=40)
+    own_client = client is None
+    client = client or Client(cluster)
+    try:
         futures = {client.submit(_execute_on_worker, r, str(out), str(root), use_gpus, key=f"run-{r.key}",
                                  pure=False, retries=0): r for r in todo}
         with tqdm(total=len(todo), desc="runs", unit="run") as bar:
@@ -318,11 +550,14 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
                     outcome = future.result()
                 except Exception as err:   # the worker itself died: that run failed, the rest go on
                     outcome = {"key": run.key, "label": run.label, "status": "failed", "seconds": 0.0,
-                               "log": str(out / "logs" / f"{run.key}.log"), "error": f"{type(err).__name__}: {err}"}
+                               "log": str(out / "logs"), "error": f"{type(err).__name__}: {err}"}
                 outcomes.append(outcome)
                 bar.update()
-    if cluster is not None:
-        cluster.close()
+    finally:
+        if own_client:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     return outcomes
 
 

@@ -8,9 +8,11 @@ interrupted run leaves either the previous file or none, never half a file.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,6 +25,9 @@ from .config import atomic_path, project_root, results_root
 REQUIRED_KEYS = ("experiment", "model", "dataset", "data_source", "seed", "bits", "P", "T_ms", "T_kind",
                  "C_paper", "C_true", "I", "I_gated", "p_thresh", "delta", "num_classes", "provenance")
 T_KINDS = ("simulated", "deployed")
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_]+")        # a folder name that cannot leave the results root
+RUN_ID_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]*")   # a file stem: no separators, no leading dot
+PARAMS_TAG_HEX = 8   # hex digits of the resolved parameters' sha256 in a record file's name
 
 def bits_label(bits) -> str:
     """"8" for uniform, "8-8-8-4" for a per-layer list."""
@@ -114,6 +119,35 @@ def _json_default(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+def check_experiment(experiment) -> str:
+    """``experiment`` if it is a plain folder name (letters, digits, _), else ValueError naming it."""
+    if not isinstance(experiment, str) or not EXPERIMENT_NAME.fullmatch(experiment):
+        raise ValueError(f"parameter 'experiment': must be letters, digits and _ only (a folder under the "
+                         f"results root); got {experiment!r}")
+    return experiment
+
+
+def canonical_json(value) -> str:
+    """One text per value: sorted keys, no spaces, numpy scalars as numbers, tuples as lists."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def params_sha256(params: dict) -> str:
+    """sha256 of a run's resolved parameters as canonical JSON: the run's identity."""
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()
+
+
+def params_tag(params: dict) -> str:
+    """The short form of :func:`params_sha256` that record file names end with."""
+    return params_sha256(params)[:PARAMS_TAG_HEX]
+
+
+def named_run(prefix: str, params: dict) -> str:
+    """A record file stem: the human-readable ``prefix`` and the parameters' short hash, so that
+    runs with other parameters (bits, delta, observer, ...) never share a file."""
+    return f"{prefix}-{params_tag(params)}"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, flushed to disk before the rename."""
     with atomic_path(path) as tmp:
@@ -123,8 +157,17 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(f.fileno())
 
 
-def write_records(records: list[dict], experiment: str, run_id: str, root: Path | str | None = None) -> Path:
-    """Write one run's records to ``<root>/<experiment>/<run_id>.json`` atomically."""
+def write_records(records: list[dict], experiment: str, run_id: str, root: Path | str | None = None,
+                  run_params: dict | None = None) -> Path:
+    """Write one run's records to ``<root>/<experiment>/<run_id>.json`` atomically.
+
+    ``run_params`` (the run's resolved parameters) go into every record with their sha256
+    (``run_params`` and ``run_params_sha256``); a file already there that was made with other
+    parameters is not replaced (ValueError): name runs with :func:`named_run`.
+    """
+    check_experiment(experiment)
+    if not isinstance(run_id, str) or not RUN_ID_NAME.fullmatch(run_id):
+        raise ValueError(f"write_records: run id must be a file stem (letters, digits, _ . = + -); got {run_id!r}")
     if not records:
         raise ValueError("write_records: no records")
     for rec in records:
@@ -132,8 +175,37 @@ def write_records(records: list[dict], experiment: str, run_id: str, root: Path 
         if missing:
             raise ValueError(f"record lacks keys {missing}")
     path = Path(root or results_root()) / experiment / f"{run_id}.json"
+    if run_params is not None:
+        params = json.loads(canonical_json(run_params))
+        digest = params_sha256(params)
+        records = [{**rec, "run_params": params, "run_params_sha256": digest} for rec in records]
+        previous = _identity_of(path)
+        if previous is not None and previous != digest:
+            raise ValueError(f"{path} holds records made with other parameters (run_params_sha256 "
+                             f"{previous[:12]}... vs {digest[:12]}...); not replaced")
     atomic_write_text(path, json.dumps(records, indent=1, default=_json_default) + "\n")
     return path
+
+
+def _identity_of(path: Path) -> str | None:
+    """The run_params_sha256 of the records in ``path`` (None: no file, or older records without it)."""
+    try:
+        records = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "unreadable"
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        return records[0].get("run_params_sha256")
+    return "unreadable"
+
+
+def record_files(folder: Path) -> list[Path]:
+    """Record files under ``folder``: every *.json except hidden ones and those inside hidden folders
+    (a writer's temporary file, a runner's ``.partial`` folder of unfinished runs)."""
+    folder = Path(folder)
+    return [p for p in sorted(folder.rglob("*.json"))
+            if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
 
 
 def load_records(root: Path | str | None = None, experiment: str | None = None) -> pd.DataFrame:
@@ -147,13 +219,13 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
     if not folder.is_dir():
         raise FileNotFoundError(f"no results folder at {folder}")
     rows = []
-    for path in sorted(folder.rglob("*.json")):
-        if path.name.startswith("."):   # a writer's temporary file
-            continue
+    for path in record_files(folder):
         try:
             records = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"{path}: unreadable result file ({err})") from err
+        if not isinstance(records, list) or not all(isinstance(rec, dict) for rec in records):
+            raise ValueError(f"{path}: not a list of records (quide verify lists what is wrong)")
         for rec in records:
             rows.append({**rec, "source_file": str(path.relative_to(root))})
     df = pd.DataFrame(rows)

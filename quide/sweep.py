@@ -7,6 +7,7 @@ parameters (one clear message per bad value), :func:`load_condition` gets the da
 from __future__ import annotations
 
 import dataclasses
+import logging
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_callables
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import make_record, provenance, write_records
-from .train import (Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint, save_checkpoint,
-                    paper_recipe, seed_everything, train)
+from .results import make_record, named_run, provenance, write_records
+from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
+                    save_checkpoint, paper_recipe, seed_everything, train)
 
 PAPER_BITS = (32, 16, 8, 4, 2)
 
@@ -174,9 +175,24 @@ class SweepParams:
         others = [p for p in PLACEMENTS if p != self.placement] if self.compare_placements else []
         return [self.placement, *others]
 
+    def resolved(self, placement: str | None = None) -> dict:
+        """What decides one placement's records: every parameter as the run uses it (the recipe's
+        epochs, the condition's delta, the device type), placement set, compare_placements left out
+        (it decides which files are written, not what is in them)."""
+        params = dataclasses.asdict(self)
+        del params["compare_placements"]
+        recipe = self.recipe()
+        params.update(placement=placement or self.placement, bits=list(self.bits),
+                      epochs=recipe.epochs if recipe is not None else None,
+                      delta=self.resolved_delta, device=self.torch_device.type)
+        return params
+
     def run_id(self, placement: str | None = None) -> str:
+        """The record file's stem: model, data set, seed, placement, profile, then a short hash of
+        :meth:`resolved`, so that runs with other parameters never replace each other's file."""
         place = placement or self.placement
-        return f"{self.model}-{self.dataset}-seed{self.seed}-{place}-{self.profile}"
+        return named_run(f"{self.model}-{self.dataset}-seed{self.seed}-{place}-{self.profile}",
+                         self.resolved(place))
 
 
 @dataclass
@@ -259,12 +275,22 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     seed_everything(seed)   # the seed decides the initial weights too
     model = build_model(model_name, data.num_classes, (h, w, c))
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else checkpoint_root()
-    path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256)
+    subset = qd.content_hash(data.x_train, data.y_train, data.x_test, data.y_test)
+    path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256, subset_sha256=subset,
+                                   device_type=splits.train.device.type)
+    retrained_because = None
     if path.is_file():
-        meta = load_checkpoint(path, model)
-        return TrainedModel(model.to(splits.train.device).eval(), meta, loaded=True)
+        try:
+            meta = load_checkpoint(path, model)
+            return TrainedModel(model.to(splits.train.device).eval(), meta, loaded=True)
+        except CheckpointError as err:
+            retrained_because = str(err)
+            logging.getLogger(__name__).warning("retraining: %s", err)
+            seed_everything(seed)   # the same initial weights as a first training
+            model = build_model(model_name, data.num_classes, (h, w, c))
     result: TrainResult = train(model, splits, recipe, seed, log=log)
     meta = {"model": model_name, "dataset": data.name, "seed": seed, "recipe": recipe.as_dict(),
+            "retrained_because": retrained_because, "subset_sha256": subset,
             "epoch": result.epoch, "val_accuracy": result.val_accuracy,
             "test_accuracy": evaluate(result.model, splits.test), "data_sha256": data.sha256,
             "train_wall_s": result.wall_s, "history": result.history,
@@ -400,7 +426,8 @@ def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | s
                             seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
                             experiment=experiment, train_meta=trained.meta,
                             extra={"profile": p.profile}, log=log)
-        runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root))
+        runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root,
+                                                  run_params=p.resolved(placement)))
     return runs
 
 

@@ -6,8 +6,11 @@ augmentation: no DataLoader, no per-sample Python, one host sync per epoch (vali
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import io
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,27 +236,118 @@ def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None)
         # same whether the sweep follows training or loads the checkpoint.
         model.to(memory_format=torch.contiguous_format)
     model.eval()
+    losses = [h["train_loss"] for h in history]
+    if not all(math.isfinite(x) for x in losses) or not weights_finite(model.state_dict()):
+        raise TrainingDivergedError(f"training diverged: train loss per epoch {losses}, or NaN/inf weights "
+                                    "(constant images? a learning rate too high?); the model is not cached")
     return TrainResult(model, kept_epoch, kept_val, history, wall)
+
+
+class TrainingDivergedError(ValueError):
+    """Training produced NaN or infinite loss or weights; nothing is cached."""
 
 
 # --- checkpoints ----------------------------------------------------------------------------
 
-def checkpoint_key(model_name: str, dataset: str, seed: int, recipe: Recipe, data_sha256: str) -> str:
-    """A file name that changes whenever anything that decides the trained weights changes."""
-    blob = json.dumps({"recipe": recipe.as_dict(), "data": data_sha256}, sort_keys=True)
+# The sources that decide what a recipe trains: the networks, the trainer, the batches and their
+# augmentation. A change to any of them makes old checkpoints stale.
+TRAINING_SOURCES = ("models.py", "train.py", "data.py")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used (unreadable, no or wrong state_dict sha256, NaN/inf weights)."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, file size limit, ...); nothing was cached."""
+
+
+def code_sha256(package: Path | None = None) -> str:
+    """sha256 over the training sources (:data:`TRAINING_SOURCES`) of the ``quide`` package."""
+    package = Path(package) if package is not None else Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in TRAINING_SOURCES:
+        h.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def checkpoint_key(model_name: str, dataset: str, seed: int, recipe: Recipe, data_sha256: str, *,
+                   subset_sha256: str, device_type: str, code: str | None = None) -> str:
+    """A file name that changes whenever anything that decides the trained weights changes: the
+    recipe, the data set's content, the images actually trained on (``subset_sha256``: a smoke
+    profile trains on a slice), the device type and the training code (:func:`code_sha256`)."""
+    blob = json.dumps({"recipe": recipe.as_dict(), "data": data_sha256, "subset": subset_sha256,
+                       "device_type": device_type, "code": code or code_sha256()}, sort_keys=True)
     return f"{model_name}-{dataset}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.pt"
 
 
+def state_sha256(state_dict: dict) -> str:
+    """sha256 over a state_dict's names, dtypes, shapes and bytes (on the CPU)."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def weights_finite(state_dict: dict) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in state_dict.values() if t.is_floating_point())
+
+
+def sha256_path(path: Path) -> Path:
+    """Where a checkpoint's state_dict sha256 is stored: beside it, ``<name>.pt.sha256``."""
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically; a full disk (or file size limit) is named as such."""
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise CheckpointWriteError(err.errno, f"checkpoint {path} not written: no space for "
+                                       f"{len(data) / 1e6:.1f} MB ({err.strerror}); free space under "
+                                       "QUIDE_CHECKPOINTS and rerun (nothing was cached)") from err
+        raise
+
+
 def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> None:
-    """Atomic: an interrupted save leaves no file (or the previous one)."""
+    """Atomic: an interrupted save leaves no file (or the previous one). The state_dict's sha256
+    goes beside it first, so a checkpoint without a matching sha256 is never trusted."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        # metadata as JSON text, so that loading needs no pickle (weights_only=True)
-        torch.save({"state_dict": state, "meta_json": json.dumps(meta, default=float)}, tmp)
+    if not weights_finite(state):
+        raise CheckpointError(f"checkpoint {path} not written: the weights hold NaN or inf")
+    buffer = io.BytesIO()
+    # metadata as JSON text, so that loading needs no pickle (weights_only=True)
+    torch.save({"state_dict": state, "meta_json": json.dumps(meta, default=float)}, buffer)
+    _write_bytes(sha256_path(path), (state_sha256(state) + "\n").encode())
+    _write_bytes(Path(path), buffer.getvalue())
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> dict:
-    """Load weights into ``model``; returns the checkpoint's metadata."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(blob["state_dict"])
-    return json.loads(blob["meta_json"])
+    """Load weights into ``model``; returns the checkpoint's metadata. CheckpointError says why a
+    checkpoint cannot be used (then ``model`` is left as it was)."""
+    try:
+        expected = sha256_path(path).read_text().strip()
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path}: no state_dict sha256 beside it ({err.strerror})") from None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state, meta = blob["state_dict"], json.loads(blob["meta_json"])
+    except Exception as err:   # truncated zip, bad pickle, missing key, bad JSON: all mean unusable
+        raise CheckpointError(f"checkpoint {path}: unreadable ({type(err).__name__}: {str(err)[:200]})") from None
+    actual = state_sha256(state)
+    if actual != expected:
+        raise CheckpointError(f"checkpoint {path}: state_dict sha256 {actual[:12]}... differs from the "
+                              f"stored {expected[:12]}... (corrupted)")
+    if not weights_finite(state):
+        raise CheckpointError(f"checkpoint {path}: weights hold NaN or inf")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path}: does not fit the model ({str(err)[:200]})") from None
+    return meta

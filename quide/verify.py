@@ -1,9 +1,16 @@
 """``quide verify``: recompute every derived number of the committed records from their raw P, T
 and C, and check it against what the record says.
 
-Per record: Pthresh from (K, P_FP, delta) unless the record fixed it (delta None), then I, I', ACP
-and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); P within [0, 1], T > 0, a known T_kind. Per EXP-3 run: each exhaustive pass holds every
-configuration once, and each search record's rank among them is recomputed under its fitness.
+Per file: UTF-8 JSON holding a non-empty list of records (a dict, null, ``[]`` or bytes that are
+not text are each a listed problem, never a crash). Per record: the raw numbers are finite numbers
+of the right kind (P in [0, 1], T > 0, C > 0, K an int >= 2, bits each in 2..16 or 32, C_paper =
+32/mean(bits)), Pthresh from (K, P_FP, delta) unless the record fixed it (delta None), then I, I',
+ACP and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); a
+known T_kind; ``run_params_sha256`` is the sha256 of ``run_params`` and ends the file name.
+Across records: P_FP equals the P of the run's 32-bit record (the same file; for EXP-3 the run's
+FP32 reference file); no two files hold the same records or the same run identity; each EXP-3
+exhaustive pass holds every configuration once, and each search record's rank among them is
+recomputed under its fitness. Records of older schema (without ``run_params``) are accepted.
 The book's tables are checked in CI by nbval against their committed outputs.
 """
 from __future__ import annotations
@@ -14,7 +21,8 @@ from pathlib import Path
 
 from . import index as qi
 from .config import results_root
-from .results import REQUIRED_KEYS, T_KINDS
+from .quant import SUPPORTED_BITS
+from .results import REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, record_files
 from .search import gated_fitness
 
 REL_TOL = 1e-9
@@ -24,21 +32,56 @@ def _close(a, b) -> bool:
     return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=1e-12)
 
 
-def check_record(rec: dict) -> list[str]:
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bits_list(bits) -> list | None:
+    """The record's bit-widths as a list, or None when they are not valid bit-widths."""
+    values = bits if isinstance(bits, list) else [bits]
+    ok = values and all(isinstance(b, int) and not isinstance(b, bool) and b in SUPPORTED_BITS for b in values)
+    return values if ok else None
+
+
+def check_record(rec) -> list[str]:
     """What is wrong with one record ([] when nothing)."""
+    if not isinstance(rec, dict):
+        return [f"a {type(rec).__name__}, not a record"]
     missing = [k for k in REQUIRED_KEYS if k not in rec]
     if missing:
         return [f"missing keys {missing}"]
     problems = []
-    P, T, C = rec["P"], rec["T_ms"], rec["C_paper"]
-    if not 0 <= P <= 1:
-        problems.append(f"P = {P} outside [0, 1]")
-    if not T > 0:
-        problems.append(f"T_ms = {T} not positive")
+    for key in ("P", "T_ms", "C_paper", "C_true", "p_fp", "p_thresh"):
+        if not _is_number(rec[key]):
+            problems.append(f"{key} = {rec[key]!r} is not a finite number")
+    if rec["delta"] is not None and not (_is_number(rec["delta"]) and 0 <= rec["delta"] <= 1):
+        problems.append(f"delta = {rec['delta']!r} is neither None nor a number in [0, 1]")
+    K = rec["num_classes"]
+    if not (isinstance(K, int) and not isinstance(K, bool) and K >= 2):
+        problems.append(f"num_classes = {K!r} is not an int >= 2")
+    bits = _bits_list(rec["bits"])
+    if bits is None:
+        problems.append(f"bits = {rec['bits']!r}: each must be an int in 2..16 or 32")
     if rec["T_kind"] not in T_KINDS:
         problems.append(f"T_kind {rec['T_kind']!r} unknown")
     if problems:
         return problems
+    P, T, C = rec["P"], rec["T_ms"], rec["C_paper"]
+    if not 0 <= P <= 1:
+        problems.append(f"P = {P} outside [0, 1]")
+    if not 0 <= rec["p_fp"] <= 1:
+        problems.append(f"p_fp = {rec['p_fp']} outside [0, 1]")
+    if not T > 0:
+        problems.append(f"T_ms = {T} not positive")
+    if not C > 0 or not rec["C_true"] > 0:
+        problems.append(f"C_paper = {C}, C_true = {rec['C_true']}: compression must be positive")
+    if problems:
+        return problems
+    if not _close(C, 32 / (sum(bits) / len(bits))):
+        problems.append(f"C_paper {C} != 32/mean(bits) = {32 / (sum(bits) / len(bits))} for bits {rec['bits']}")
+    if "run_params_sha256" in rec or "run_params" in rec:
+        if rec.get("run_params_sha256") != params_sha256(rec.get("run_params")):
+            problems.append("run_params_sha256 is not the sha256 of run_params")
     thresh = rec["p_thresh"]
     if rec["delta"] is not None:
         expected = float(qi.p_thresh(rec["num_classes"], rec["p_fp"], rec["delta"]))
@@ -88,23 +131,89 @@ def check_searches(files: dict[Path, list]) -> list[str]:
     return problems
 
 
+def check_p_fp(files: dict[Path, list], root: Path) -> list[str]:
+    """P_FP of every record equals the P of its run's 32-bit record: in the same file (a sweep),
+    or, for EXP-3, in the FP32 reference file of the same model, data set, model seed and profile."""
+    problems, references = [], {}
+    for path, records in files.items():
+        for rec in records:
+            if rec.get("experiment") == "mixed_precision" and rec.get("search") == "reference":
+                key = (rec["model"], rec["dataset"], rec.get("model_seed"), rec.get("profile"))
+                references.setdefault(key, set()).add(rec["P"])
+    for path, records in files.items():
+        fp32 = [r["P"] for r in records if r["bits"] == 32]
+        for i, rec in enumerate(records):
+            if rec.get("experiment") == "mixed_precision":
+                refs = references.get((rec["model"], rec["dataset"], rec.get("model_seed"), rec.get("profile")), set())
+            else:
+                refs = set(fp32[:1])
+            if refs and not any(_close(rec["p_fp"], ref) for ref in refs):
+                problems.append(f"{path.relative_to(root)} [{i}]: p_fp {rec['p_fp']} != P {sorted(refs)} of the run's 32-bit record")
+    return problems
+
+
+def check_duplicates(files: dict[Path, list], root: Path) -> list[str]:
+    """No two files hold the same records, or records of the same run identity (run_params_sha256)."""
+    problems, by_content, by_identity = [], {}, {}
+    for path, records in files.items():
+        name = path.relative_to(root)
+        content = canonical_json(records)
+        if content in by_content:
+            problems.append(f"{name}: the same records as {by_content[content]} (a duplicated file)")
+        by_content.setdefault(content, name)
+        identity = {r.get("run_params_sha256") for r in records} - {None}
+        for digest in identity:
+            key = (records[0].get("experiment"), digest)
+            if key in by_identity and by_identity[key] != name:
+                problems.append(f"{name}: the same run identity (run_params_sha256 {digest[:12]}...) as "
+                                f"{by_identity[key]}")
+            by_identity.setdefault(key, name)
+        if identity and not any(path.stem.endswith("-" + d[:8]) for d in identity):
+            problems.append(f"{name}: file name does not end with its records' run_params_sha256 "
+                            f"({sorted(identity)[0][:8]})")
+    return problems
+
+
+def read_record_file(path: Path) -> tuple[list | None, str | None]:
+    """(records, None), or (None, what is wrong with the file)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        return None, f"unreadable ({err})"
+    except UnicodeDecodeError as err:
+        return None, f"not UTF-8 text ({err})"
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as err:
+        return None, f"unreadable ({err})"
+    if not isinstance(records, list):
+        return None, f"holds {'null' if records is None else 'a ' + type(records).__name__}, not a list of records"
+    if not records:
+        return None, "holds no records ([]: emptied?)"
+    return records, None
+
+
 def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
-    """(records checked, problems as "file: what") over every record file under ``root``."""
+    """(records checked, problems as "file: what") over every record file under ``root``
+    (hidden files and folders, such as a runner's ``.partial``, are not records)."""
     root = Path(root or results_root())
     if not root.is_dir():
         raise FileNotFoundError(f"no results folder at {root}")
-    files, problems, n = {}, [], 0
-    for path in sorted(root.rglob("*.json")):
-        if path.name.startswith("."):
+    clean, problems, n = {}, [], 0
+    for path in record_files(root):
+        name = path.relative_to(root)
+        records, wrong = read_record_file(path)
+        if wrong:
+            problems.append(f"{name}: {wrong}")
             continue
-        try:
-            records = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            problems.append(f"{path.relative_to(root)}: unreadable ({err})")
-            continue
-        files[path] = records
+        found = []
         for i, rec in enumerate(records):
             n += 1
-            problems += [f"{path.relative_to(root)} [{i}]: {p}" for p in check_record(rec)]
-    problems += check_searches(files)
+            found += [f"{name} [{i}]: {p}" for p in check_record(rec)]
+        problems += found
+        if not found:   # the checks across records read only records that passed their own
+            clean[path] = records
+    problems += check_duplicates(clean, root)
+    problems += check_p_fp(clean, root)
+    problems += check_searches(clean)
     return n, problems

@@ -27,8 +27,10 @@ def test_cifar10_stand_in_is_labelled(cifar10):
 
 def test_mnist_with_wrong_hash_is_refused(mnist, tmp_path):
     bad = tmp_path / "mnist.npz"
-    qd.save_npz(bad, mnist.x_train[:, :, :, 0], mnist.y_train, mnist.x_test[:, :, :, 0], mnist.y_test)
-    with pytest.raises(qd.CorruptDataError, match="sha256"):
+    x_train = mnist.x_train[:, :, :, 0].copy()
+    x_train[0, 0, 0] ^= 1   # one pixel
+    qd.save_npz(bad, x_train, mnist.y_train, mnist.x_test[:, :, :, 0], mnist.y_test)
+    with pytest.raises(qd.CorruptDataError, match="sha256 differs .* content matches no known MNIST"):
         qd.load_dataset("mnist", root=tmp_path, download=False)
 
 
@@ -77,7 +79,8 @@ def test_unknown_dataset_name():
 
 def test_synthetic_cifar100_layout_loads(synthetic_root):
     d = qd.load_dataset("cifar100", root=synthetic_root, download=False)
-    assert d.num_classes == 100 and d.x_train.shape == (300, 32, 32, 3) and d.source == "CIFAR-100"
+    assert d.num_classes == 100 and d.x_train.shape == (300, 32, 32, 3)
+    assert d.source == "CIFAR-100 (unverified)"   # content the project holds no hash for
 
 
 def _write_idx(path, array):
@@ -145,3 +148,92 @@ def test_random_crop_flip_is_a_window_of_the_padded_image():
         assert plain or flipped
         flips += flipped and not plain
     assert 0 < flips < len(x)   # some flipped, some not
+
+
+# --- labels from content hashes, and what is refused (issue 14, cases 4 and 9) -----------------------
+
+def test_the_stand_in_is_labelled_by_its_content_not_its_note(cifar10, tmp_path):
+    """Case 4: the known stand-in content without the npz's note is still "CIFAR-10 (JPEG stand-in)"."""
+    qd.save_npz(tmp_path / "cifar10.npz", cifar10.x_train, cifar10.y_train, cifar10.x_test, cifar10.y_test)
+    d = qd.load_dataset("cifar10", root=tmp_path, download=False)
+    assert d.source == "CIFAR-10 (JPEG stand-in)" and d.is_stand_in
+
+
+def test_a_note_cannot_name_unknown_content(tmp_path):
+    arrays = synthetic_arrays(n_train=40, n_test=20, shape=(32, 32, 3), num_classes=10)
+    qd.save_npz(tmp_path / "cifar10.npz", **arrays, source="the original CIFAR-10, trust me")
+    assert qd.load_dataset("cifar10", root=tmp_path, download=False).source == \
+        "CIFAR-10 (unverified: the original CIFAR-10, trust me)"
+
+
+def test_mnist_offered_as_fashion_mnist_is_refused(mnist, tmp_path):
+    """Case 4: a fashion_mnist.npz that is really MNIST is refused by its content hash."""
+    qd.save_npz(tmp_path / "fashion_mnist.npz", mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test,
+                source="Fashion-MNIST")
+    with pytest.raises(qd.CorruptDataError, match="fashion_mnist.npz: its content is the known MNIST data, "
+                                                  "not Fashion-MNIST"):
+        qd.load_dataset("fashion_mnist", root=tmp_path, download=False)
+
+
+@pytest.fixture(scope="module")
+def debian_fashion(tmp_path_factory):
+    if not qd.DEBIAN_FASHION_MNIST.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    return qd.load_dataset("fashion_mnist", root=tmp_path_factory.mktemp("fashion"), download=False)
+
+
+def test_debian_fashion_mnist_has_the_known_hash(debian_fashion):
+    assert debian_fashion.sha256 == qd.KNOWN_CONTENT_SHA256["fashion_mnist"]
+    assert debian_fashion.source == "Fashion-MNIST (Debian dataset-fashion-mnist)"
+
+
+def test_fashion_mnist_with_shuffled_labels_is_labelled_unverified(debian_fashion, tmp_path):
+    """Case 4: shuffled labels change the content hash: not presented as Fashion-MNIST."""
+    d = debian_fashion
+    y = np.random.default_rng(0).permutation(d.y_train)
+    qd.save_npz(tmp_path / "fashion_mnist.npz", d.x_train, y, d.x_test, d.y_test, source="Fashion-MNIST")
+    assert qd.load_dataset("fashion_mnist", root=tmp_path, download=False).source == \
+        "Fashion-MNIST (unverified: Fashion-MNIST)"
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_an_empty_split_is_refused(tmp_path, split):
+    """Case 9: an empty split is refused by name (it crashed content_hash)."""
+    arrays = synthetic_arrays(n_train=300, n_test=100, shape=(32, 32, 3), num_classes=100)
+    arrays[f"x_{split}"], arrays[f"y_{split}"] = arrays[f"x_{split}"][:0], arrays[f"y_{split}"][:0]
+    qd.save_npz(tmp_path / "cifar100.npz", **arrays)
+    with pytest.raises(qd.CorruptDataError, match=f"cifar100.npz: .*{split}"):
+        qd.load_dataset("cifar100", root=tmp_path, download=False)
+
+
+def test_constant_images_are_refused(tmp_path):
+    """Case 9: images of one value have std 0 and would train to NaN."""
+    arrays = synthetic_arrays(n_train=300, n_test=100, shape=(32, 32, 3), num_classes=100)
+    arrays["x_train"][:] = 128
+    qd.save_npz(tmp_path / "cifar100.npz", **arrays)
+    with pytest.raises(qd.CorruptDataError, match="constant images"):
+        qd.load_dataset("cifar100", root=tmp_path, download=False)
+
+
+def _torchvision_copy(mnist, tweak=False):
+    """What torchvision's MNIST gives: (N, 28, 28) uint8 images, int64 targets."""
+    y_train = mnist.y_train.copy()
+    if tweak:
+        y_train[:2] = y_train[1::-1] if y_train[0] != y_train[1] else (y_train[:2] + 1) % 10
+    return {"x_train": mnist.x_train[..., 0], "y_train": y_train,
+            "x_test": mnist.x_test[..., 0], "y_test": mnist.y_test}
+
+
+def test_a_torchvision_download_of_mnist_is_accepted_by_content(mnist, tmp_path, monkeypatch):
+    """Case 9: the download's npz has other bytes than shared/data/mnist.npz but the same content."""
+    monkeypatch.setattr(qd, "_from_torchvision", lambda name, folder: _torchvision_copy(mnist))
+    d = qd.load_dataset("mnist", root=tmp_path, download=True)
+    assert d.sha256 == mnist.sha256 and d.source == "MNIST (torchvision download)"
+    assert qd.load_dataset("mnist", root=tmp_path, download=False).sha256 == mnist.sha256   # cached
+
+
+def test_a_refused_download_is_not_cached(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(qd, "_from_torchvision", lambda name, folder: _torchvision_copy(mnist, tweak=True))
+    with pytest.raises(qd.CorruptDataError, match="content matches no known MNIST"):
+        qd.load_dataset("mnist", root=tmp_path, download=True)
+    assert not (tmp_path / "mnist.npz").exists()

@@ -47,13 +47,16 @@ def test_searches_run_on_a_real_model_and_share_measurements(mnist, tmp_path, mo
     assert run.evaluator.measurements <= sum(r.evaluations for r in run.results)
     assert all(len(r.config) == 4 and set(r.config) <= {16, 8, 4, 2} for r in run.results)
     paths = mp.write(run, root=tmp_path / "results")
-    names = sorted(p.name for p in paths)
-    assert names == sorted(["simplecnn-mnist-seed0-ga-s0-smoke.json",
-                            "simplecnn-mnist-seed0-random-s0-smoke.json",
-                            "simplecnn-mnist-seed0-haq-s0-smoke.json",
-                            "simplecnn-mnist-seed0-greedy-smoke.json",
-                            "simplecnn-mnist-seed0-fp32-smoke.json"])
-    ga = json.loads((tmp_path / "results" / "mixed_precision" / "simplecnn-mnist-seed0-ga-s0-smoke.json").read_text())[0]
+    # each name: what ran, then 8 hex of the sha256 of the resolved parameters the records carry
+    stems = sorted(p.stem.rsplit("-", 1)[0] for p in paths)
+    assert stems == sorted(["simplecnn-mnist-seed0-ga-s0-smoke", "simplecnn-mnist-seed0-random-s0-smoke",
+                            "simplecnn-mnist-seed0-haq-s0-smoke", "simplecnn-mnist-seed0-greedy-smoke",
+                            "simplecnn-mnist-seed0-fp32-smoke"])
+    for path in paths:
+        rec = json.loads(path.read_text())[0]
+        assert path.stem.endswith("-" + rec["run_params_sha256"][:8])
+    ga = json.loads(next(p for p in paths if "-ga-s0-" in p.name).read_text())[0]
+    assert ga["run_params"]["method"] == "ga" and ga["run_params"]["search_seed"] == 0
     assert ga["bits"] == list(by["ga"].config) and ga["search"] == "ga" and ga["evaluations"] == by["ga"].evaluations
     assert ga["rank_of_n"] is None                  # no exhaustive pass in this run
     assert ga["C_paper"] == pytest.approx(32 / (sum(ga["bits"]) / 4))

@@ -59,8 +59,8 @@ def test_cifar100_layout_runs(tmp_path, synthetic_root):
                         ("device", "cpu"), ("bits", [32, 8, 4]))
     assert proc.returncode == 0, proc.stderr[-2000:]
     files, records = _records(tmp_path)
-    assert [f.name for f in files] == ["simplecnn-cifar100-seed0-graph-smoke.json",
-                                       "simplecnn-cifar100-seed0-inputs-smoke.json"]
+    assert [f.stem.rsplit("-", 1)[0] for f in files] == ["simplecnn-cifar100-seed0-graph-smoke",
+                                                         "simplecnn-cifar100-seed0-inputs-smoke"]
     assert {r["num_classes"] for r in records} == {100} and {r["delta"] for r in records} == {0.43}
     assert all(r["p_thresh"] >= 0.01 for r in records)
 

@@ -1,5 +1,6 @@
 """quide reproduce: planning, refusal of bad input and data, the Dask path, kills and races."""
 import json
+import re
 import os
 import signal
 import subprocess
@@ -99,7 +100,10 @@ def test_bad_data_is_refused_with_what_and_where(tmp_path, mnist, monkeypatch):
     data.mkdir()
     good = Path(mnist.path).read_bytes()
     cfg = write_config(tmp_path / "c.toml", [("ptq_sweep", None, {"profile": "smoke"}, {"seed": [0]})])
-    for name, content in [("truncated", good[: len(good) // 3]), ("flipped", good[:-1] + bytes([good[-1] ^ 1]))]:
+    # (a file with other bytes but the known content, such as a re-saved npz, is accepted: test_data)
+    mid = len(good) // 2
+    for name, content in [("truncated", good[: len(good) // 3]),
+                          ("flipped", good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1:])]:
         (data / "mnist.npz").write_bytes(content)
         proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), env={"QUIDE_DATA": str(data)})
         assert proc.returncode == 2, name
@@ -212,6 +216,11 @@ def test_two_runners_on_one_folder_lose_no_record(tmp_path):
     seeds = sorted(json.loads(p.read_text())[0]["seed"] for p in rp.records_of(out))
     assert seeds == [0, 2, 3, 4]                      # each record once: none lost, none doubled
     assert not any((out / ".partial").iterdir())
+    # case 9: the key's lock lets one runner run it; the other finds it done. One log per attempt
+    for run in (out / "runs").iterdir():
+        logs = list((out / "logs").glob(f"{run.name}-*.log"))
+        finished = [log for log in logs if not any(s in log.read_text() for s in rp.DEAD_KERNEL_SIGNS)]
+        assert len(finished) == 1, [log.name for log in logs]
 
 
 def test_a_failed_run_is_reported_and_does_not_stop_the_others(tmp_path):
@@ -223,3 +232,171 @@ def test_a_failed_run_is_reported_and_does_not_stop_the_others(tmp_path):
     log = Path(proc.stderr.split("log: ")[1].split()[0])
     assert "parameter 'seed'" in log.read_text()
     assert [json.loads(p.read_text())[0]["seed"] for p in rp.records_of(tmp_path / "out")] == [0]
+
+
+# --- issue 14: what planning refuses (case 8) -------------------------------------------------------
+
+@pytest.mark.parametrize("params, message", [
+    ({"seed": -1}, "parameter 'seed': seeds must be >= 0; got -1"),
+    ({"device": "cuda:7"}, "parameter 'device': 'cuda:7' asked for, but this machine has"),
+    ({"profile": "paper", "calib_size": 60000},
+     "parameter 'calib_size': 60000 calibration images asked for, but the paper profile leaves 55000"),
+    ({"experiment": "../../x"}, "parameter 'experiment': must be letters, digits and _"),
+    ({"experiment": ""}, "parameter 'experiment'"),
+], ids=["negative seed", "absent device", "calib_size", "experiment path", "empty experiment"])
+def test_what_would_fail_at_run_time_is_refused_when_planning(tmp_path, mnist, params, message):
+    cfg = write_config(tmp_path / "c.toml", [("ptq_sweep", None, {"profile": "smoke", **params}, {})])
+    with pytest.raises(rp.ConfigError, match=re.escape(message)):
+        rp.reproduce(cfg, tmp_path / "out", root=ROOT, log=None, dry_run=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_negative_model_seed_is_refused(tmp_path, mnist):
+    cfg = write_config(tmp_path / "c.toml", [("mixed_precision", None, {"profile": "smoke", "dataset": "mnist",
+                                                                        "model_seed": -2}, {})])
+    with pytest.raises(rp.ConfigError, match="parameter 'model_seed': seeds must be >= 0"):
+        rp.plan(cfg, ROOT)
+
+
+@pytest.mark.parametrize("notebook, message", [
+    ("/tmp/outside.ipynb", "is outside the repository"),
+    ("../outside.ipynb", "is outside the repository"),
+    ("book/ptq_sweep.ipynb", "book/ptq_sweep.ipynb is not a known experiment notebook"),
+    ("README.md", "README.md is not a known experiment notebook"),
+])
+def test_only_the_repositorys_experiment_notebooks_run(tmp_path, notebook, message):
+    cfg = write_config(tmp_path / "c.toml", [("x", notebook, {}, {})])
+    with pytest.raises(rp.ConfigError, match=message):
+        rp.plan(cfg, ROOT)
+
+
+@pytest.mark.parametrize("content", ["not json", "{}", '{"cells": 3}', '{"cells": [{"source": "x", "metadata": {"tags": ["parameters"]}}]}'.replace('"x"', '"a = (1"')])
+def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, content):
+    (tmp_path / "n.ipynb").write_text(content)
+    with pytest.raises(rp.ConfigError, match="n.ipynb: (not a readable notebook|no cell tagged)"):
+        rp.notebook_defaults(tmp_path / "n.ipynb")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "-1"], "--workers must be an int >= 1; got -1"),
+    (["--workers", "0"], "--workers must be an int >= 1; got 0"),
+    (["--out", ""], "the results folder (--out) is empty"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"),
+])
+def test_bad_runner_options_are_refused_with_exit_2(tmp_path, args, message):
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
+    argv = ["reproduce", str(cfg), *(["--out", str(tmp_path / "out")] if "--out" not in args else []), *args]
+    proc = quide_cli(*argv, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "refused, nothing ran" in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+# --- partial folders: whose, alive or dead (case 6) -------------------------------------------------
+
+def _partial(out, name, **who):
+    folder = out / ".partial" / name
+    (folder / "results" / "sleepy").mkdir(parents=True)
+    (folder / "results" / "sleepy" / "seed9.json").write_text('[{"seed": 9}]')
+    (folder / "owner.json").write_text(json.dumps({**rp.owner(), **who}))
+    (folder / "heartbeat").touch()
+    return folder
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_partial_is_dead_only_when_surely_gone(tmp_path):
+    alive = _partial(tmp_path, "a", pid=os.getpid())
+    other_host = _partial(tmp_path, "b", host="elsewhere", pid=_dead_pid())       # its pid means nothing here
+    other_container = _partial(tmp_path, "c", pid_ns="pid:[1]", pid=_dead_pid())  # another PID namespace
+    other_boot = _partial(tmp_path, "d", boot_id="another-boot", pid=_dead_pid())
+    dead = _partial(tmp_path, "e", pid=_dead_pid())
+    assert [rp.partial_is_dead(f) for f in (alive, other_host, other_container, other_boot, dead)] == \
+        [False, False, False, False, True]
+    stale = time.time() - rp.HEARTBEAT_TIMEOUT_S - 10
+    os.utime(other_host / "heartbeat", (stale, stale))                            # a heartbeat too old
+    assert rp.partial_is_dead(other_host)
+    assert rp.clean_partials(tmp_path) == [other_host, dead]
+    assert sorted(p.name for p in (tmp_path / ".partial").iterdir()) == ["a", "c", "d"]
+
+
+def test_a_dry_run_deletes_no_partial_folder(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
+    dead = _partial(tmp_path / "out", "k-host-boot-1", pid=_dead_pid())
+    outcomes = rp.reproduce(cfg, tmp_path / "out", root=ROOT, log=None, dry_run=True)
+    assert [o["status"] for o in outcomes] == ["planned"] and dead.is_dir()
+
+
+def test_a_second_runner_leaves_another_hosts_live_partial_alone(tmp_path):
+    """Case 6: a runner on another host (here: another PID namespace) has a live partial folder;
+    a second runner's clean-up must not delete it, whatever pid its name or owner carries."""
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
+    live = _partial(tmp_path / "out", "k-elsewhere-boot-1", host="elsewhere", pid=_dead_pid())
+    outcomes = rp.reproduce(cfg, tmp_path / "out", workers=1, root=ROOT, log=None)
+    assert [o["status"] for o in outcomes] == ["done"]
+    assert (live / "results" / "sleepy" / "seed9.json").is_file()
+    assert len(results.load_records(tmp_path / "out")) == 1   # the partial's record is not read
+
+
+def test_a_done_run_without_records_is_a_failure(tmp_path):
+    """Case 5: a notebook that finishes without writing a record did not do its job."""
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {"records": False}, {"seed": [0]})])
+    outcomes = rp.reproduce(cfg, tmp_path / "out", workers=1, root=ROOT, log=None)
+    assert [(o["status"], o["error"]) for o in outcomes] == [("failed", "the notebook finished but wrote no records")]
+    assert not (tmp_path / "out" / "runs").exists() or not any((tmp_path / "out" / "runs").iterdir())
+
+
+def test_a_kernel_that_dies_is_retried_once_with_a_log_per_attempt(tmp_path):
+    """Case 9 (jupyter_client's port race): a kernel that dies is started once more."""
+    marker = tmp_path / "died-once"
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {"die_once": str(marker)}, {"seed": [0]})])
+    outcomes = rp.reproduce(cfg, tmp_path / "out", workers=1, root=ROOT, log=None)
+    assert [o["status"] for o in outcomes] == ["done"] and marker.exists()
+    logs = sorted((tmp_path / "out" / "logs").glob("*.log"))
+    assert len(logs) == 2 and "DeadKernelError" in logs[0].read_text()
+
+
+def _processes_mentioning(text):
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_killing_only_the_runner_ends_papermill_and_its_kernel(tmp_path):
+    """Case 6: SIGKILL to the runner's pid alone: its workers, papermill and the kernel end too, so
+    no orphan goes on to finish a record."""
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [1]})])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "quide", "reproduce", str(cfg), "--workers", "1", "--out", str(out)],
+                            cwd=ROOT, env={**os.environ, "SLEEPY_S": "300"}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not list((out / ".partial").glob("*/results/sleepy/seed1.json")):
+            time.sleep(0.5)
+        record = next((out / ".partial").glob("*/results/sleepy/seed1.json"))
+        kernel = json.loads(record.read_text())[0]["provenance"]["pid"]
+        papermill = _processes_mentioning(str(out / ".partial"))
+        assert papermill and rp._pid_alive(kernel)
+        proc.kill()                      # the runner's pid only, not its process group
+        proc.wait()
+        left = [kernel, *papermill]
+        deadline = time.time() + 60      # a bound for the test to end, not a timing under test
+        while time.time() < deadline and any(rp._pid_alive(pid) for pid in left):
+            time.sleep(0.5)
+        assert not [pid for pid in left if rp._pid_alive(pid)]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

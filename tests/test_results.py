@@ -102,3 +102,80 @@ def test_commit_from_env_wins_over_a_stale_git(tmp_path, monkeypatch):
     assert qr.git_state(tmp_path)["git_commit"] not in (None, "abc123")
     monkeypatch.setenv("QUIDE_GIT_COMMIT", "abc123")
     assert qr.git_state(tmp_path)["git_commit"] == "abc123"
+
+
+# --- record identity (issue 14, cases 1 and 5) ----------------------------------------------------
+
+def test_runs_with_other_parameters_never_share_a_record_file():
+    """Case 1: bits, delta, observer, per_channel, calib_size, epochs and seed each give another
+    file name; the same parameters give the same one."""
+    from quide.sweep import SweepParams
+    base = dict(profile="smoke", device="cpu", bits=[8])
+    names = {SweepParams(**base).run_id()}
+    for change in ({"observer": "percentile"}, {"delta": 0.5}, {"per_channel": True}, {"calib_size": 32},
+                   {"bits": [8, 4]}, {"seed": 42}, {"profile": "paper"}):
+        name = SweepParams(**{**base, **change}).run_id()
+        assert name not in names, change
+        names.add(name)
+    assert SweepParams(**base).run_id() == SweepParams(**base).run_id()
+    paper = dict(device="cpu", bits=[8])   # epochs count only where the profile lets them through
+    assert SweepParams(**paper, epochs=3).run_id() != SweepParams(**paper, epochs=4).run_id()
+    assert SweepParams(**base).run_id().startswith("simplecnn-mnist-seed0-graph-smoke-")
+
+
+def test_records_carry_their_parameters_and_their_hash(tmp_path):
+    params = {"bits": [8], "seed": 0, "observer": "minmax"}
+    path = qr.write_records([_record()], "ptq_sweep", qr.named_run("run", params), root=tmp_path,
+                            run_params=params)
+    rec = json.loads(path.read_text())[0]
+    assert rec["run_params"] == params and rec["run_params_sha256"] == qr.params_sha256(params)
+    assert path.name == f"run-{qr.params_sha256(params)[:8]}.json"
+
+
+def test_a_file_made_with_other_parameters_is_not_replaced(tmp_path):
+    qr.write_records([_record()], "ptq_sweep", "run", root=tmp_path, run_params={"delta": 0.19})
+    before = (tmp_path / "ptq_sweep" / "run.json").read_text()
+    with pytest.raises(ValueError, match="made with other parameters.*not replaced"):
+        qr.write_records([_record(P=0.5)], "ptq_sweep", "run", root=tmp_path, run_params={"delta": 0.5})
+    assert (tmp_path / "ptq_sweep" / "run.json").read_text() == before
+    qr.write_records([_record(P=0.5)], "ptq_sweep", "run", root=tmp_path, run_params={"delta": 0.19})  # a rerun
+
+
+@pytest.mark.parametrize("experiment", ["../../x", "/tmp/x", "", "a/b", ".hidden", "sweep-1", None])
+def test_experiment_must_be_a_plain_folder_name(tmp_path, experiment):
+    """Case 5: `experiment` cannot leave the results root, nor be empty."""
+    with pytest.raises(ValueError, match="parameter 'experiment': must be letters, digits and _"):
+        qr.write_records([_record()], experiment, "run", root=tmp_path / "root")
+    assert not (tmp_path / "root").exists() and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", ".run", ""])
+def test_run_id_must_be_a_file_stem(tmp_path, run_id):
+    with pytest.raises(ValueError, match="run id"):
+        qr.write_records([_record()], "ptq_sweep", run_id, root=tmp_path)
+
+
+def test_records_are_created_readable_by_others(tmp_path):
+    """Case 9: files are 0644 under umask 022, as any file (mkstemp alone gives 0600)."""
+    import os
+    old = os.umask(0o022)
+    try:
+        path = qr.write_records([_record()], "ptq_sweep", "run", root=tmp_path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_partial_runs_records_are_not_loaded(tmp_path):
+    """Case 6: records in a runner's `.partial` folder (an unfinished run) are not read."""
+    qr.write_records([_record()], "ptq_sweep", "run", root=tmp_path / "runs" / "k1" / "results")
+    qr.write_records([_record(seed=1)], "ptq_sweep", "run", root=tmp_path / ".partial" / "k2-h-b-1" / "results")
+    df = qr.load_records(tmp_path)
+    assert df["seed"].tolist() == [0]
+
+
+def test_a_file_that_is_not_a_list_of_records_is_named(tmp_path):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "odd.json").write_text('{"P": 0.5}')
+    with pytest.raises(ValueError, match="odd.json: not a list of records"):
+        qr.load_records(tmp_path)

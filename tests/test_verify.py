@@ -1,7 +1,10 @@
 """`quide verify`: the committed records check out; a tampered copy is caught, naming file and key."""
 import json
+import math
 import shutil
 from pathlib import Path
+
+import pytest
 
 from quide import cli
 from quide.verify import verify
@@ -50,3 +53,99 @@ def test_deployed_index_is_checked():
                           "T_deployed_reason": "no kernel"})
     assert none["I_deployed"] is None and check_record(none) == []
     assert check_record({**none, "T_deployed_reason": None})   # None needs a reason
+
+
+# --- malformed and inconsistent records (issue 14, case 7) ----------------------------------------
+
+def _sweep(seed=0, p_fp_of_8_bits=0.99, T_of_8_bits=1.08):
+    """A self-consistent sweep (32, 8, 4 bits); the 8-bit record may claim another P_FP or T."""
+    from quide.results import make_record
+    common = dict(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST", seed=seed,
+                  T_kind="simulated", num_classes=10, delta=0.19, provenance={})
+    return [make_record(**common, bits=b, P=0.99 if b == 32 else 0.9, C_paper=32 / b, C_true=32 / b,
+                        T_ms=T_of_8_bits if b == 8 else 1.0 + b / 100,
+                        p_fp=p_fp_of_8_bits if b == 8 else 0.99) for b in (32, 8, 4)]
+
+
+def _write(root, name, content):
+    path = root / "ptq_sweep" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    return path
+
+
+def _edit(i, **changes):
+    def edit(recs):
+        recs[i].update(changes)
+        return recs
+    return edit
+
+
+@pytest.mark.parametrize("content, message", [
+    (_edit(1, P="0.9"), "[1]: P = '0.9' is not a finite number"),
+    (_edit(1, T_ms=None), "[1]: T_ms = None is not a finite number"),
+    (_edit(1, T_ms=math.inf), "[1]: T_ms = inf is not a finite number"),
+    (_edit(1, C_paper=math.inf), "[1]: C_paper = inf is not a finite number"),
+    (_edit(1, C_paper=-4.0), "[1]: C_paper = -4.0, C_true = 4.0: compression must be positive"),
+    (_edit(1, num_classes=0), "[1]: num_classes = 0 is not an int >= 2"),
+    (_edit(1, C_paper=8.0), "[1]: C_paper 8.0 != 32/mean(bits) = 4.0 for bits 8"),
+    (_edit(1, bits=33), "[1]: bits = 33: each must be an int in 2..16 or 32"),
+    (lambda recs: _sweep(p_fp_of_8_bits=0.95), "[1]: p_fp 0.95 != P [0.99] of the run's 32-bit record"),
+    (lambda recs: recs[:1] + [[1, 2]] + recs[2:], "[1]: a list, not a record"),
+    (lambda recs: recs[0], "holds a dict, not a list of records"),
+    (lambda recs: None, "holds null, not a list of records"),
+    (lambda recs: [], "holds no records ([]: emptied?)"),
+    (lambda recs: b"[{\"P\": \"\xff\xfe\"}]", "not UTF-8 text"),
+])
+def test_a_malformed_record_file_is_a_listed_problem_never_a_crash(tmp_path, content, message):
+    """Case 7: each malformed or inconsistent input is listed with its file; verify never raises."""
+    _write(tmp_path, "good-seed1.json", _sweep(seed=1))
+    _write(tmp_path, "bad.json", content(_sweep()))
+    n, problems = verify(tmp_path)
+    assert any(p.startswith("ptq_sweep/bad.json") and message in p for p in problems), problems
+    assert not any("good-seed1" in p for p in problems)
+
+
+def test_the_cli_lists_malformed_files_and_exits_1(tmp_path, capsys):
+    _write(tmp_path, "a.json", _edit(0, P="x")(_sweep()))
+    _write(tmp_path, "b.json", b"\x80\x81")
+    assert cli.main(["verify", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "ptq_sweep/a.json [0]: P = 'x'" in out and "ptq_sweep/b.json: not UTF-8" in out and "2 problems" in out
+
+
+def test_duplicated_record_files_are_found(tmp_path):
+    """Case 7: a copied file (same content) and a second file of one run identity."""
+    from quide import results as qr
+    recs = _sweep()
+    _write(tmp_path, "run.json", recs)
+    _write(tmp_path, "copy.json", recs)
+    params = {"seed": 0, "bits": [32, 8, 4]}
+    first = qr.write_records(_sweep(), "ptq_sweep", qr.named_run("x", params), root=tmp_path, run_params=params)
+    renamed = qr.write_records(_sweep(T_of_8_bits=2.0), "ptq_sweep", qr.named_run("y", params), root=tmp_path,
+                               run_params=params)   # a rerun of the same run, under another name
+    n, problems = verify(tmp_path)
+    assert any("ptq_sweep/run.json: the same records as ptq_sweep/copy.json" in p for p in problems), problems
+    assert any(f"ptq_sweep/{renamed.name}: the same run identity" in p and first.name in p for p in problems), problems
+    assert len(problems) == 2
+
+
+def test_identity_must_match_the_file_name_and_the_parameters(tmp_path):
+    from quide import results as qr
+    params = {"seed": 0}
+    path = qr.write_records(_sweep(), "ptq_sweep", qr.named_run("x", params), root=tmp_path, run_params=params)
+    assert verify(tmp_path) == (3, [])
+    path.rename(path.with_name("x.json"))
+    assert verify(tmp_path)[1] == ["ptq_sweep/x.json: file name does not end with its records' run_params_sha256 "
+                                   f"({qr.params_sha256(params)[:8]})"]
+    recs = json.loads((tmp_path / "ptq_sweep" / "x.json").read_text())
+    recs[0]["run_params"]["seed"] = 1
+    (tmp_path / "ptq_sweep" / "x.json").write_text(json.dumps(recs))
+    assert "run_params_sha256 is not the sha256 of run_params" in verify(tmp_path)[1][0]
+
+
+def test_a_runners_partial_folder_is_not_verified(tmp_path):
+    """Case 6: records of an unfinished run (in `.partial`) are not read by verify --root OUT."""
+    _write(tmp_path / "runs" / "k1" / "results", "a.json", _sweep())
+    _write(tmp_path / ".partial" / "k2-host-boot-1" / "results", "a.json", _edit(0, P="x")(_sweep()))
+    assert verify(tmp_path) == (3, [])
