@@ -6,7 +6,8 @@ not text are each a listed problem, never a crash). Per record: the raw numbers 
 of the right kind (P in [0, 1], T > 0, C > 0, K an int >= 2, bits each in 2..16 or 32, C_paper =
 32/mean(bits)), Pthresh from (K, P_FP, delta) unless the record fixed it (delta None), then I, I',
 ACP and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); a
-known T_kind; ``run_params_sha256`` is the sha256 of ``run_params`` and ends the file name.
+known T_kind; the timer's fields (T_method, a 95% CI T_ci_ms that holds T_ms, a reason for a
+fallback, T_host_ms beside batch timings); ``run_params_sha256`` is the sha256 of ``run_params`` and ends the file name.
 Across records: P_FP equals the P of the run's 32-bit record (the same file; for EXP-3 the run's
 FP32 reference file); no two files hold the same records or the same run identity; each EXP-3
 exhaustive pass holds every configuration once, and each search record's rank among them is
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from . import index as qi
 from .config import results_root
+from .latency import T_METHODS
 from .quant import SUPPORTED_BITS
 from .results import REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, record_files
 from .search import gated_fitness
@@ -41,6 +43,28 @@ def _bits_list(bits) -> list | None:
     values = bits if isinstance(bits, list) else [bits]
     ok = values and all(isinstance(b, int) and not isinstance(b, bool) and b in SUPPORTED_BITS for b in values)
     return values if ok else None
+
+
+def _timing_problems(rec: dict) -> list[str]:
+    """The latency fields of the timer (quide.latency): a known T_method, a 95% CI that holds T_ms,
+    a reason wherever the CUDA-graph timer fell back, and the paper's host-protocol figure beside
+    every batch timing. Records made before the timer (no T_method) have none of these; records
+    with a run identity (``run_params``) must have them."""
+    if "T_method" not in rec:
+        return ["run_params given but no T_method: made without quide.latency's timer"] if "run_params" in rec else []
+    problems = []
+    if rec["T_method"] not in T_METHODS:
+        problems.append(f"T_method {rec['T_method']!r} unknown (one of {T_METHODS})")
+    ci = rec.get("T_ci_ms")
+    if not (isinstance(ci, list) and len(ci) == 2 and all(_is_number(v) for v in ci)):
+        problems.append(f"T_ci_ms = {ci!r} is not [low, high] in ms")
+    elif not 0 < ci[0] <= rec["T_ms"] <= ci[1]:
+        problems.append(f"T_ci_ms {ci} does not hold T_ms {rec['T_ms']} (or is not positive)")
+    if rec["T_method"] == "cuda_events" and not rec.get("T_method_reason"):
+        problems.append("T_method cuda_events (a fallback) without T_method_reason")
+    if "latency_batch" in rec and not (_is_number(rec.get("T_host_ms")) and rec["T_host_ms"] > 0):
+        problems.append(f"T_host_ms = {rec.get('T_host_ms')!r}: the paper's host-protocol figure is missing")
+    return problems
 
 
 def check_record(rec) -> list[str]:
@@ -77,6 +101,7 @@ def check_record(rec) -> list[str]:
         problems.append(f"C_paper = {C}, C_true = {rec['C_true']}: compression must be positive")
     if problems:
         return problems
+    problems += _timing_problems(rec)
     if not _close(C, 32 / (sum(bits) / len(bits))):
         problems.append(f"C_paper {C} != 32/mean(bits) = {32 / (sum(bits) / len(bits))} for bits {rec['bits']}")
     if "run_params_sha256" in rec or "run_params" in rec:

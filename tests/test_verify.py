@@ -62,8 +62,10 @@ def _sweep(seed=0, p_fp_of_8_bits=0.99, T_of_8_bits=1.08):
     from quide.results import make_record
     common = dict(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST", seed=seed,
                   T_kind="simulated", num_classes=10, delta=0.19, provenance={})
+    def timed(T):   # the timer's fields (quide.latency), as a GPU run writes them
+        return dict(T_ms=T, T_ci_ms=[T * 0.99, T * 1.01], T_method="cuda_graph", T_method_reason=None)
     return [make_record(**common, bits=b, P=0.99 if b == 32 else 0.9, C_paper=32 / b, C_true=32 / b,
-                        T_ms=T_of_8_bits if b == 8 else 1.0 + b / 100,
+                        **timed(T_of_8_bits if b == 8 else 1.0 + b / 100),
                         p_fp=p_fp_of_8_bits if b == 8 else 0.99) for b in (32, 8, 4)]
 
 
@@ -149,3 +151,22 @@ def test_a_runners_partial_folder_is_not_verified(tmp_path):
     _write(tmp_path / "runs" / "k1" / "results", "a.json", _sweep())
     _write(tmp_path / ".partial" / "k2-host-boot-1" / "results", "a.json", _edit(0, P="x")(_sweep()))
     assert verify(tmp_path) == (3, [])
+
+
+def test_the_timers_fields_are_checked():
+    """Records of the timer (quide.latency) carry a known method, a CI that holds T, a reason for a
+    fallback and the paper's host figure; a record with a run identity must have them."""
+    from quide.results import make_record
+    from quide.verify import check_record
+    base = dict(experiment="x", model="m", dataset="d", data_source="d", seed=0, bits=8, P=0.9, T_ms=2.0,
+                T_kind="simulated", C_paper=4.0, C_true=4.0, num_classes=10, p_fp=0.9, delta=0.1, provenance={})
+    timed = dict(T_ci_ms=[1.98, 2.02], T_method="cuda_graph", T_method_reason=None, T_host_ms=2.6, latency_batch=64)
+    assert check_record(make_record(**base, **timed)) == []
+    bad = {"T_method": "stopwatch", "T_ci_ms": [2.1, 2.3], "T_host_ms": None}
+    for key, value in bad.items():
+        problems = check_record(make_record(**base, **{**timed, key: value}))
+        assert len(problems) == 1 and key in problems[0], (key, problems)
+    fallback = check_record(make_record(**base, **{**timed, "T_method": "cuda_events"}))
+    assert fallback == ["T_method cuda_events (a fallback) without T_method_reason"]
+    no_timer = check_record(make_record(**base, run_params={"seed": 0}, run_params_sha256=None))
+    assert any("no T_method" in p for p in no_timer)
