@@ -1,0 +1,92 @@
+"""Does it reproduce? Two from-scratch runs of the same experiments, set side by side.
+
+Both runs' records are loaded with :func:`quide.results.load_records` (the committed run from
+``data/results``, the second from ``data/reruns/<name>``). Configurations are paired by what
+identifies them (experiment, model, data set, seed, placement, bits; for EXP-3 the exhaustive pass),
+and each conclusion is recomputed per run by the code the book uses (:func:`quide.aggregate.table1`
+for Knees, :func:`quide.mixed_precision.optima` for EXP-3 optima).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import aggregate
+from .config import project_root
+from .mixed_precision import optima
+from .results import load_records
+
+RERUNS = "data/reruns"   # beside data/results: second runs, never read as the committed results
+SWEEP_KEYS = ["model", "dataset", "seed", "placement", "bits_label"]
+EXHAUSTIVE_KEYS = ["model", "dataset", "bits_label"]
+T_AGREEMENT_PCT = 2.0    # the issue's bar: each configuration's T within 2% between reruns
+
+
+def load_rerun(name: str, experiment: str, root: Path | str | None = None) -> pd.DataFrame:
+    """The records of rerun ``name`` (a folder under ``data/reruns``) for one experiment."""
+    return load_records(Path(root or project_root() / RERUNS) / name, experiment)
+
+
+def _diff_pct(a, b):
+    return 100 * (np.asarray(b, float) - np.asarray(a, float)) / np.asarray(a, float)
+
+
+def paired(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per configuration present in both runs: P, T (the timer's and the paper's host
+    protocol) and I' of each run, and the differences of b from a in percent of a."""
+    cols = ["P", "T_ms", "T_host_ms", "I_gated"]
+    both = a[keys + cols].merge(b[keys + cols], on=keys, suffixes=("_a", "_b"), validate="one_to_one")
+    both["T_diff_pct"] = _diff_pct(both["T_ms_a"], both["T_ms_b"])
+    both["T_host_diff_pct"] = _diff_pct(both["T_host_ms_a"], both["T_host_ms_b"])
+    both["P_diff_points"] = 100 * (both["P_b"] - both["P_a"])
+    return both
+
+
+def agreement(pairs: pd.DataFrame) -> dict:
+    """How far the reruns' T agree: under the timer and under the paper's host protocol."""
+    out = {"configurations": len(pairs)}
+    for name, col in (("T", "T_diff_pct"), ("T_host", "T_host_diff_pct")):
+        d = pairs[col].abs()
+        out[f"{name}_within_{T_AGREEMENT_PCT:g}pct"] = int((d <= T_AGREEMENT_PCT).sum())
+        out[f"{name}_median_abs_diff_pct"] = float(d.median())
+        out[f"{name}_max_abs_diff_pct"] = float(d.max())
+    out["P_equal"] = int((pairs["P_diff_points"] == 0).sum())
+    out["P_max_abs_diff_points"] = float(pairs["P_diff_points"].abs().max())
+    return out
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation (average ranks for ties), no SciPy needed."""
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def knees(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's Knee per condition in each run, and whether they agree."""
+    def knee(records):
+        t = aggregate.table1(records)
+        keys = [k for k in ("model", "dataset", "data_source", "placement") if k in t]
+        return t[t["knee"]][keys + ["bits"]]
+    ka, kb = knee(a), knee(b)
+    keys = [k for k in ("model", "dataset", "data_source", "placement") if k in ka and k in kb]
+    out = ka.merge(kb, on=keys, suffixes=("_a", "_b"), how="outer")
+    out["same"] = out["bits_a"] == out["bits_b"]
+    return out.rename(columns={"bits_a": "knee_a", "bits_b": "knee_b"}).reset_index(drop=True)
+
+
+def exp3(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Per data set and fitness C: each run's exhaustive optimum, whether they agree, and the
+    Spearman correlation of the 256 I' values (paper C) between the runs."""
+    oa, ob = optima(a), optima(b)
+    out = oa[["model", "dataset", "fitness C", "bits"]].merge(
+        ob[["model", "dataset", "fitness C", "bits"]], on=["model", "dataset", "fitness C"], suffixes=("_a", "_b"))
+    out["same"] = out["bits_a"] == out["bits_b"]
+    exh_a, exh_b = a[a["search"] == "exhaustive"], b[b["search"] == "exhaustive"]
+    rho = {}
+    for (model, dataset), g in paired(exh_a, exh_b, EXHAUSTIVE_KEYS).groupby(["model", "dataset"]):
+        rho[(model, dataset)] = (spearman(g["I_gated_a"], g["I_gated_b"]), len(g))
+    out["spearman_I_gated"] = [rho.get((m, d), (np.nan, 0))[0] for m, d in zip(out["model"], out["dataset"])]
+    out["n_configs"] = [rho.get((m, d), (np.nan, 0))[1] for m, d in zip(out["model"], out["dataset"])]
+    return out.rename(columns={"bits_a": "optimum_a", "bits_b": "optimum_b"})

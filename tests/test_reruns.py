@@ -1,0 +1,42 @@
+"""quide.reruns: two runs paired by configuration; T agreement, Knees, EXP-3 optima and Spearman."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from quide import reruns
+from quide.results import make_record
+
+
+def _sweep(T_scale=1.0, P4=0.90):
+    rows = []
+    for seed in (0, 1):
+        for b, P, T in ((32, 0.99, 0.09), (16, 0.99, 0.06), (8, 0.985, 0.11), (4, P4, 0.11), (2, 0.2, 0.11)):
+            rows.append(make_record(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST",
+                                    seed=seed, bits=b, P=P, T_ms=T * T_scale, T_kind="simulated", C_paper=32 / b,
+                                    C_true=32 / b, num_classes=10, p_fp=0.99, delta=0.19, provenance={},
+                                    placement="graph", T_host_ms=T * 3 * (1.3 if seed else 1)))
+    df = pd.DataFrame(rows)
+    df["bits_label"] = df["bits"].astype(str)
+    return df
+
+
+def test_pairs_and_agreement():
+    a, b = _sweep(), _sweep(T_scale=1.01)
+    pairs = reruns.paired(a, b, reruns.SWEEP_KEYS)
+    assert len(pairs) == 10 and np.allclose(pairs["T_diff_pct"], 1.0)
+    agree = reruns.agreement(pairs)
+    assert agree["T_within_2pct"] == 10 and agree["P_equal"] == 10
+    assert agree["T_max_abs_diff_pct"] == pytest.approx(1.0)
+
+
+def test_knees_agree_or_not():
+    same = reruns.knees(_sweep(), _sweep(T_scale=1.01))
+    assert same["same"].all() and same["knee_a"].iloc[0] == "4"
+    moved = reruns.knees(_sweep(), _sweep(P4=0.5))   # 4-bit P collapses in run b: the Knee moves to 8
+    assert not moved["same"].iloc[0] and moved["knee_b"].iloc[0] == "8"
+
+
+def test_spearman_is_rank_correlation():
+    assert reruns.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert reruns.spearman([1, 2, 3, 4], [1, 4, 9, 16]) == pytest.approx(1.0)   # monotone, not linear
+    assert reruns.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
