@@ -20,18 +20,19 @@ def test_committed_records_verify(capsys):
 def test_tampered_records_are_caught(tmp_path):
     root = tmp_path / "results"
     shutil.copytree(COMMITTED, root)
-    sweep = root / "ptq_sweep" / "simplecnn-mnist-seed0-graph-paper.json"
+    sweep = next((root / "ptq_sweep").glob("simplecnn-mnist-seed0-graph-paper-*.json"))
     recs = json.loads(sweep.read_text())
     recs[2]["I_gated"] *= 1.01                       # a derived number edited by hand
     sweep.write_text(json.dumps(recs))
-    search = root / "mixed_precision" / "simplecnn-cifar10-seed0-ga-s42-paper.json"
+    search = next((root / "mixed_precision").glob("simplecnn-cifar10-seed0-ga-s42-paper-*.json"))
     recs = json.loads(search.read_text())
-    recs[0]["rank_of_n"] = [1, 256]                  # a better rank than the exhaustive pass gives
+    rank = recs[0]["rank_of_n"][0] + 1
+    recs[0]["rank_of_n"] = [rank, 256]               # another rank than the exhaustive pass gives
     search.write_text(json.dumps(recs))
     n, problems = verify(root)
     assert n > 600 and len(problems) == 2
-    assert any("simplecnn-mnist-seed0-graph-paper.json [2]: I_gated" in p for p in problems)
-    assert any("ga-s42-paper.json: rank_of_n [1, 256]" in p for p in problems)
+    assert any(f"{sweep.name} [2]: I_gated" in p for p in problems)
+    assert any(f"{search.name}: rank_of_n [{rank}, 256]" in p for p in problems)
 
 
 def test_missing_folder_is_refused(tmp_path, capsys):
