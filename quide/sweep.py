@@ -24,7 +24,7 @@ from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_callables
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import make_record, named_run, provenance, write_records
+from .results import check_experiment, make_record, named_run, provenance, write_records
 from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
                     save_checkpoint, paper_recipe, seed_everything, train)
 
@@ -128,8 +128,7 @@ class SweepParams:
             bad("device", "choose auto, cpu, cuda or cuda:N")
         if self.profile not in PROFILES:
             bad("profile", f"choose one of {list(PROFILES)}")
-        if not (isinstance(self.experiment, str) and self.experiment.strip(". ") and "/" not in self.experiment):
-            bad("experiment", "must be a folder name (a non-empty string without '/')")
+        check_experiment(self.experiment)
         if self.profile == "smoke":
             object.__setattr__(self, "calib_size", min(self.calib_size, SMOKE["calib_size"]))
             object.__setattr__(self, "warmup", min(self.warmup, SMOKE["warmup"]))
