@@ -2,7 +2,7 @@
 
 Runs lm-eval's `mmlu` prompt (its default template: description, "A. ..", "Answer:", first-n dev
 shots, `acc` over the log-likelihood of " A".." D") as local tasks built from the MMLU file in
-QUIDE_DATA, and `quide.llm.score` on the same items; prints both accuracies, how many predictions
+QUIDE_DATA, and `quide.mmlu.score` on the same items; prints both accuracies, how many predictions
 agree and the largest log-likelihood difference. lm-eval is not a dependency of the project: run it
 from an environment that has lm-eval, torch and transformers, with the repository on PYTHONPATH::
 
@@ -58,9 +58,9 @@ def main() -> int:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from quide import llm
-    test = llm.load_mmlu("test", args.subjects, args.limit)
-    dev = llm.load_mmlu("dev", args.subjects)
+    from quide import llm, mmlu
+    test = mmlu.load_mmlu("test", args.subjects, args.limit)
+    dev = mmlu.load_mmlu("dev", args.subjects)
     params = llm.LLMParams(model=args.model, gguf_file=args.gguf_file, subjects=args.subjects, limit=args.limit,
                            dtype="float32", device=args.device)
     model, tokenizer = llm.load_model(params)
@@ -80,8 +80,8 @@ def main() -> int:
                 for s in samples:
                     ll = [r[0] for r in s["filtered_resps"]]
                     theirs[(subject, s["doc_id"])] = (int(np.argmax(ll)), ll, s["acc"])
-            shots = llm.few_shot(dev, n_shot) if n_shot else None
-            ours = llm.score(model, tokenizer, test, shots)
+            shots = mmlu.few_shot(dev, n_shot) if n_shot else None
+            ours = mmlu.score(model, tokenizer, test, shots)
             ours["doc_id"] = ours.groupby("subject").cumcount()
             agree, diffs, acc_theirs = 0, [], []
             for _, row in ours.iterrows():

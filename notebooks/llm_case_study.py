@@ -32,7 +32,7 @@
 # have no such kernel and get none.
 
 # %%
-from quide import llm, results
+from quide import llm, mmlu, results
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -60,7 +60,7 @@ deployed = True              # also time torchao's real int8/int4 kernels (T_dep
 # NBVAL_CHECK_OUTPUT
 keys = parameter_names(llm.LLMParams, globals(), names_before_parameters)   # refuses unknown -p names
 params = llm.LLMParams(**{k: globals()[k] for k in keys})
-items = llm.load_mmlu("test", params.subjects, params.limit)
+items = mmlu.load_mmlu("test", params.subjects, params.limit)
 print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot; "
       f"bits {list(params.bits)}, group size {params.group_size}")
 

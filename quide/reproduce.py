@@ -17,17 +17,17 @@ hash: a run whose key already has a finished folder is skipped.
 Planning also refuses what would fail only at run time: a seed < 0, a CUDA device this machine
 does not have (unless ``--scheduler`` sends the runs elsewhere), ``calib_size`` larger than the
 training images the profile leaves, a notebook outside the repository or not one of
-:data:`KNOWN_NOTEBOOKS` (a renamed copy would run with unchecked parameters), a file that is not a
+``KNOWN_NOTEBOOKS`` (a renamed copy would run with unchecked parameters), a file that is not a
 notebook, an ``experiment`` that is not ``[A-Za-z0-9_]+``.
 
 A run executes in ``<out>/.partial/<key>-<host>-<boot id>-<pid>/`` (executed notebook, its records
 under ``results/``, ``run.yml``: what ran, ``owner.json``: host, boot id, PID namespace and pid of
-the process running it, ``heartbeat``: touched every :data:`HEARTBEAT_S` seconds) with its console
+the process running it, ``heartbeat``: touched every ``HEARTBEAT_S`` seconds) with its console
 output in ``<out>/logs/<key>-<UTC time>-<host>-<pid>.log`` (one file per attempt); only when
 papermill succeeds and the run wrote records is the folder renamed to ``<out>/runs/<key>/``, in
 one atomic step. A partial folder is judged dead, and deleted by the next ``reproduce`` (never by
 a dry run), only when its owner ran on this host and boot (same PID namespace) and its pid is
-gone, or when its heartbeat is older than :data:`HEARTBEAT_TIMEOUT_S`; nothing reads partial
+gone, or when its heartbeat is older than ``HEARTBEAT_TIMEOUT_S``; nothing reads partial
 folders (``load_records`` and ``verify`` skip them). A lock per key (``<out>/locks/<key>.lock``,
 flock) keeps two runners on one folder from running the same key: the second waits, then finds
 it done. papermill dies with the worker that started it (PR_SET_PDEATHSIG), its kernel with
@@ -239,7 +239,7 @@ def data_hashes(resolved: dict, cache: dict) -> dict:
             cache[name] = data.folder_hash(data.imagenet_folder())
         return {name: cache[name]}
     if "n_shot" in resolved:   # the LLM notebook reads MMLU
-        from .llm import MMLU_FILE
+        from .mmlu import MMLU_FILE
         path = data_root() / MMLU_FILE
         if not path.is_file():
             raise ConfigError(f"MMLU not found at {path} (set QUIDE_DATA)")

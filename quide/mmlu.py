@@ -1,0 +1,166 @@
+"""MMLU as lm-evaluation-harness scores it: data, prompts, log-likelihood scoring, accuracy with
+its interval. The model side (quantization, latency, the case study) is in :mod:`quide.llm`.
+
+- MMLU: the 57-subject test split (14,042 questions) and its dev split for few-shot examples, from
+  ``<QUIDE_DATA>/mmlu_dev_test.jsonl.gz``. Prompts follow lm-evaluation-harness's ``mmlu`` task:
+  "The following are multiple choice questions (with answers) about <subject>.", each question with
+  "A. ..." to "D. ..." and "Answer:", few-shot examples the first ``n_shot`` dev items of the same
+  subject, each followed by " <letter>" and a blank line. A question is answered by the letter whose
+  continuation (" A" ... " D") has the highest log-likelihood (lm-eval's ``acc``).
+- P is the **micro** average (fraction of all questions right, lm-eval's aggregate over the
+  subtasks); the macro average (mean over subjects) is recorded beside it. The 95% interval is
+  Wilson's, over questions.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import data_root
+
+MMLU_FILE = "mmlu_dev_test.jsonl.gz"
+LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class MMLUItem:
+    subject: str
+    question: str
+    choices: tuple
+    answer: int      # index of the right choice, 0..3
+
+
+def load_mmlu(split: str = "test", subjects=None, limit: int | None = None, root=None) -> list[MMLUItem]:
+    """MMLU items of ``split`` ("test" or "dev"), optionally only some subjects and at most
+    ``limit`` per subject (in file order), from ``<root or QUIDE_DATA>/mmlu_dev_test.jsonl.gz``."""
+    if split not in ("test", "dev"):
+        raise ValueError(f"split must be 'test' or 'dev'; got {split!r}")
+    path = Path(root or data_root()) / MMLU_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"MMLU not found at {path} (set QUIDE_DATA; shared/data has {MMLU_FILE})")
+    wanted = set(subjects) if subjects else None
+    items, per_subject = [], {}
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["split"] != split or (wanted and row["subject"] not in wanted):
+                continue
+            n = per_subject.get(row["subject"], 0)
+            if limit is not None and n >= limit:
+                continue
+            per_subject[row["subject"]] = n + 1
+            items.append(MMLUItem(row["subject"], row["question"], tuple(row["choices"]), LETTERS.index(row["answer"])))
+    if wanted and (missing := wanted - set(per_subject)):
+        raise ValueError(f"unknown MMLU subjects {sorted(missing)}")
+    return items
+
+
+def _example(item: MMLUItem, with_answer: bool) -> str:
+    text = item.question.strip() + "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, item.choices)) + "\nAnswer:"
+    return text + (f" {LETTERS[item.answer]}" if with_answer else "")
+
+
+def prompt(item: MMLUItem, shots=()) -> str:
+    """lm-evaluation-harness's MMLU prompt for ``item`` with the given few-shot examples."""
+    head = f"The following are multiple choice questions (with answers) about {item.subject.replace('_', ' ')}.\n\n"
+    return head + "".join(_example(s, True) + "\n\n" for s in shots) + _example(item, False)
+
+
+def few_shot(dev: list[MMLUItem], n_shot: int) -> dict:
+    """The first ``n_shot`` dev items of each subject."""
+    out = {}
+    for it in dev:
+        out.setdefault(it.subject, [])
+        if len(out[it.subject]) < n_shot:
+            out[it.subject].append(it)
+    return out
+
+
+def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048) -> list:
+    """Token sequences to score, per item, as lm-eval splits them: context+continuation encoded
+    whole, the continuation being what follows the context's own encoding. Each entry is
+    ("last", [context tokens], [4 letter tokens]) when every letter is one token after the same
+    context (one forward scores all four), else ("each", [4 token lists], [4 continuation lengths]).
+    Independent of the weights, so a sweep over bit-widths encodes once."""
+    contexts = [prompt(it, (shots or {}).get(it.subject, [])) for it in items]
+    ctx_ids = tokenizer(contexts).input_ids
+    whole = [tokenizer([c + f" {L}" for c in contexts]).input_ids for L in LETTERS]
+    encoded = []
+    for i, ctx in enumerate(ctx_ids):
+        conts = [w[i][len(ctx):] for w in whole]
+        same_context = all(w[i][:len(ctx)] == ctx for w in whole)
+        if same_context and all(len(c) == 1 for c in conts):
+            encoded.append(("last", ctx[-max_length:], [c[0] for c in conts]))
+        else:
+            encoded.append(("each", [(w[i])[-max_length:] for w in whole], [len(c) for c in conts]))
+    return encoded
+
+
+@torch.inference_mode()
+def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 8, encoded: list | None = None) -> pd.DataFrame:
+    """Log-likelihood of " A" ... " D" after each item's prompt (see :func:`encode`); one row per
+    item with the prediction."""
+    device = next(model.parameters()).device
+    if encoded is None:
+        encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
+    # (item, choice slot, tokens); "last" items have one sequence for all four choices
+    flat = [(i, k, seq) for i, (kind, seqs, _) in enumerate(encoded)
+            for k, seq in enumerate([seqs] if kind == "last" else seqs)]
+    order = sorted(range(len(flat)), key=lambda j: -len(flat[j][2]))   # similar lengths batch together
+    results = {i: [None] * (1 if encoded[i][0] == "last" else 4) for i in range(len(items))}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(flat[j][2]) for j in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, j in enumerate(chunk):
+            seq = flat[j][2]
+            ids[r, :len(seq)] = torch.tensor(seq)
+            mask[r, :len(seq)] = 1
+        logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+        for r, j in enumerate(chunk):
+            i, k, seq = flat[j]
+            kind, _, info = encoded[i]
+            if kind == "last":
+                results[i][0] = logp[r, len(seq) - 1, info].tolist()
+            else:
+                n_cont = info[k]
+                positions = torch.arange(len(seq) - n_cont - 1, len(seq) - 1, device=logp.device)
+                targets = torch.tensor(seq[len(seq) - n_cont:], device=logp.device)
+                results[i][k] = float(logp[r, positions, targets].sum())
+    rows = []
+    for i, it in enumerate(items):
+        ll = results[i][0] if encoded[i][0] == "last" else results[i]
+        pred = int(np.argmax(ll))
+        rows.append({"subject": it.subject, "answer": it.answer, "pred": pred, "correct": pred == it.answer,
+                     "loglik": ll})
+    return pd.DataFrame(rows)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials."""
+    if n == 0:
+        raise ValueError("wilson_interval: n = 0")
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return centre - half, centre + half
+
+
+def summarize(scored: pd.DataFrame, chance: float = 0.25) -> dict:
+    """Micro (all questions) and macro (mean over subjects) accuracy, the 95% interval of the
+    micro accuracy, and whether it lies above chance."""
+    k, n = int(scored["correct"].sum()), len(scored)
+    lo, hi = wilson_interval(k, n)
+    per_subject = scored.groupby("subject")["correct"].mean()
+    return {"P": k / n, "P_macro": float(per_subject.mean()), "P_ci95": [lo, hi], "n_questions": n,
+            "n_subjects": int(per_subject.size), "above_chance": bool(lo > chance)}
