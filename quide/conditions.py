@@ -2,7 +2,7 @@
 
 A :class:`ConditionSpec` gives a condition's delta (paper Section 3.2: Pthresh = max(1/K, P_FP - delta)),
 the training recipe (the name of a :class:`quide.train.Recipe`), its label in the book, whether it
-can run here (and if not, why), and what the paper reports for it. :data:`MODEL_BUILDERS` names the
+can run here (and if not, why), and what the paper reports for it. ``MODEL_BUILDERS`` names the
 ``quide.models`` function that builds each model. The sweep's choices, the scorecard's labels and
 rows, ``quide.paper.reported`` and ``train.paper_recipe`` all read from here.
 

@@ -8,6 +8,7 @@ with the paper neither holds nor fails robustly under resampling, :mod:`quide.st
 "reported, not reproduced here").
 
 Tolerances (stated once, used everywhere):
+
 - accuracy P: abs(ours - paper) <= max(2 x std over our seeds, 0.5 points);
 - an index (I, I'), latency T: within 10% of the paper's value (T also depends on the GPU);
 - orders, Knees, configurations: equal, and robustly so. Rows that state a Knee, a Table 4 order,
