@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate
+from . import index as qi
 from .config import project_root
 from .mixed_precision import optima
 from .results import load_records
@@ -27,6 +28,17 @@ T_AGREEMENT_PCT = 2.0    # the issue's bar: each configuration's T within 2% bet
 def load_rerun(name: str, experiment: str, root: Path | str | None = None) -> pd.DataFrame:
     """The records of rerun ``name`` (a folder under ``data/reruns``) for one experiment."""
     return load_records(Path(root or project_root() / RERUNS) / name, experiment)
+
+
+def with_host_timing(records: pd.DataFrame) -> pd.DataFrame:
+    """The same records with T = T_host_ms (the paper's host-timer protocol) and I, I', ALS
+    recomputed from it: what the conclusions would be under the paper's timer."""
+    out = records.copy()
+    out["T_ms"] = out["T_host_ms"]
+    out["I"] = qi.intelligence_index(out["C_paper"], out["P"], out["T_ms"])
+    out["I_gated"] = qi.gated_index(out["C_paper"], out["P"], out["T_ms"], out["p_thresh"])
+    out["ALS"] = qi.als(out["P"], out["T_ms"])
+    return out
 
 
 def _diff_pct(a, b):

@@ -40,3 +40,10 @@ def test_spearman_is_rank_correlation():
     assert reruns.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert reruns.spearman([1, 2, 3, 4], [1, 4, 9, 16]) == pytest.approx(1.0)   # monotone, not linear
     assert reruns.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_host_timing_recomputes_the_index():
+    a = _sweep()
+    host = reruns.with_host_timing(a)
+    assert (host["T_ms"] == a["T_host_ms"]).all() and (host["I"] < a["I"]).all()   # slower host T, smaller I
+    assert (a["T_ms"] != host["T_ms"]).all()   # the input is not changed
