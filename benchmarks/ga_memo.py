@@ -16,7 +16,7 @@ import time
 
 from quide import search as qsearch
 from quide.latency import describe_device
-from quide.mixed_precision import SearchParams, search_bench
+from quide.mixed_precision import SearchParams, search_measurer
 
 
 class Unmemoized(qsearch.Evaluator):
@@ -47,14 +47,14 @@ def main() -> int:
     args = ap.parse_args()
     params = SearchParams(dataset=args.dataset, profile=args.profile, device=args.device, search=["ga"])
     sp = params.sweep_params()
-    bench = search_bench(params)   # what quide.mixed_precision.run measures through
-    n_layers = len(bench.extra["layers"])
+    measurer = search_measurer(params)   # what quide.mixed_precision.run measures through
+    n_layers = len(measurer.extra["layers"])
     fitness = qsearch.gated_fitness(params.compression)
     print(f"GA (pop {params.population}, {params.generations} generations, seed {args.seed}) on "
-          f"{bench.data.source}, {params.profile} profile, {describe_device(sp.torch_device)[0]}; "
+          f"{measurer.data.source}, {params.profile} profile, {describe_device(sp.torch_device)[0]}; "
           f"latency protocol {sp.warmup} + {sp.timed} passes")
-    for name, evaluator, fitness_cls in (("memo", qsearch.Evaluator(lambda c: bench.measure(list(c))), qsearch.SearchFitness),
-                                       ("no memo", Unmemoized(lambda c: bench.measure(list(c))), Uncached)):
+    for name, evaluator, fitness_cls in (("memo", qsearch.Evaluator(lambda c: measurer.measure(list(c))), qsearch.SearchFitness),
+                                       ("no memo", Unmemoized(lambda c: measurer.measure(list(c))), Uncached)):
         start = time.perf_counter()
         res = qsearch.genetic_search(fitness_cls(evaluator, fitness), n_layers, params.ga_config(), args.seed)
         wall = time.perf_counter() - start

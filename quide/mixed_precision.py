@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import numbers
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -23,7 +22,7 @@ from . import search as qsearch
 from .latency import TIMED, WARMUP
 from .quant import PLACEMENTS, quantizable_layers
 from .results import bits_label, named_run, write_records
-from .sweep import Bench, SweepConfig, SweepParams, load_condition, model_for
+from .sweep import ConfigMeasurer, SweepConfig, SweepParams, load_condition, model_for
 
 EXPERIMENT = "mixed_precision"
 MAX_EXHAUSTIVE = 4096   # configurations; beyond this the exhaustive pass is refused
@@ -109,8 +108,8 @@ class SearchRun:
         return {cfg: fit(rec) for cfg, rec in self.evaluator.records.items()}
 
 
-def search_bench(params: SearchParams, trained=None, condition=None) -> Bench:
-    """The Bench every search of ``params`` measures through: the PTQ-sweep checkpoint of the
+def search_measurer(params: SearchParams, trained=None, condition=None) -> ConfigMeasurer:
+    """The measurer every search of ``params`` measures through: the PTQ-sweep checkpoint of the
     condition and ``model_seed`` (trained or loaded unless given), the sweep's calibration and
     latency settings; its records carry the profile, model seed and layer names."""
     sp = params.sweep_params()
@@ -118,12 +117,12 @@ def search_bench(params: SearchParams, trained=None, condition=None) -> Bench:
     trained = trained or model_for(condition)
     extra = {"profile": params.profile, "model_seed": params.model_seed,
              "layers": list(quantizable_layers(trained.model))}
-    return Bench(trained.model, condition.info, condition.splits, model_name=params.model,
-                 seed=params.model_seed, delta=sp.resolved_delta, experiment=EXPERIMENT,
-                 config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
-                                    warmup=sp.warmup, timed=sp.timed, timer=sp.timer_config,
-                                    host_timing="graph"),
-                 train_meta=trained.meta, extra=extra)
+    return ConfigMeasurer(trained.model, condition.info, condition.splits, model_name=params.model,
+                          seed=params.model_seed, delta=sp.resolved_delta, experiment=EXPERIMENT,
+                          config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
+                                             warmup=sp.warmup, timed=sp.timed, timer=sp.timer_config,
+                                             host_timing="graph"),
+                          train_meta=trained.meta, extra=extra)
 
 
 def run(params: SearchParams, log=print) -> SearchRun:
@@ -135,16 +134,16 @@ def run(params: SearchParams, log=print) -> SearchRun:
     if "exhaustive" in params.search and space > MAX_EXHAUSTIVE:
         raise ValueError(f"parameter 'search': exhaustive over {space} configurations of {params.model} "
                          f"is refused (limit {MAX_EXHAUSTIVE})")
-    bench = search_bench(params, trained, condition)
+    measurer = search_measurer(params, trained, condition)
     if space <= MAX_EXHAUSTIVE:   # every graph of the space (and FP32) timed in one interleaved block
-        bench.time_configs([32, *itertools.product(qsearch.SEARCH_BITS, repeat=n_layers)])
+        measurer.time_configs([32, *itertools.product(qsearch.SEARCH_BITS, repeat=n_layers)])
         if log:
-            log(f"timed {len(bench.timings)} distinct graphs for {space + 1} configurations "
-                f"in {bench.timing_wall_s:.1f} s")
-    evaluator = qsearch.Evaluator(lambda cfg: bench.measure(list(cfg)))
+            log(f"timed {len(measurer.timings)} distinct graphs for {space + 1} configurations "
+                f"in {measurer.timing_wall_s:.1f} s")
+    evaluator = qsearch.Evaluator(lambda cfg: measurer.measure(list(cfg)))
     fitness = qsearch.gated_fitness(params.compression)
     haq = qsearch.haq_fitness(params.haq_min_compression, compression=params.compression)
-    out = SearchRun(params, evaluator, layers=layers, base_extra=bench.extra,
+    out = SearchRun(params, evaluator, layers=layers, base_extra=measurer.extra,
                     fitness_of={"exhaustive": fitness, "ga": fitness, "random": fitness,
                                 "greedy": fitness, "haq": haq})
 
@@ -175,7 +174,7 @@ def run(params: SearchParams, log=print) -> SearchRun:
     if "greedy" in params.search:
         budget = params.budget or budgets.get(params.seed[0], default_budget)
         done(qsearch.greedy_search(evaluator.search_fitness(fitness, budget), n_layers))
-    out.fp32 = bench.measure(32, search="reference")
+    out.fp32 = measurer.measure(32, search="reference")
     return out
 
 

@@ -302,7 +302,7 @@ def _config_key(bits):
     return int(bits) if np.isscalar(bits) else tuple(int(b) for b in bits)
 
 
-class Bench:
+class ConfigMeasurer:
     """One FP32 model on one condition's test data, ready to measure any bit configuration.
 
     Set up once per model (P_FP, the seeded calibration images, the latency batch). Latency is
@@ -398,14 +398,14 @@ class Bench:
 def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
               delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
               train_meta: dict | None = None, extra: dict | None = None, log=None) -> list[dict]:
-    """Quantize ``model`` at each bit-width of ``config``; one record each (see :class:`Bench`).
+    """Quantize ``model`` at each bit-width of ``config``; one record each (see :class:`ConfigMeasurer`).
     P_FP for Pthresh is the accuracy of the unquantized model."""
-    bench = Bench(model, data, splits, model_name=model_name, seed=seed, delta=delta, config=config,
-                  experiment=experiment, train_meta=train_meta, extra=extra)
-    bench.time_configs(config.bits)   # every bit-width's graph in one interleaved block
+    measurer = ConfigMeasurer(model, data, splits, model_name=model_name, seed=seed, delta=delta, config=config,
+                              experiment=experiment, train_meta=train_meta, extra=extra)
+    measurer.time_configs(config.bits)   # every bit-width's graph in one interleaved block
     records = []
     for bits in config.bits:
-        records.append(bench.measure(bits))
+        records.append(measurer.measure(bits))
         if log:
             log({k: records[-1][k] for k in ("bits", "P", "T_ms", "I", "I_gated")})
     return records
