@@ -71,6 +71,7 @@ def table1(records) -> pd.DataFrame:
                         "C_paper": s["C_paper"].mean(), "C_true": s["C_true"].mean(),
                         "p_thresh": s["p_thresh"].mean(),
                         "num_classes": int(s["num_classes"].iloc[0]) if "num_classes" in s else None})
+            row["P_max"] = s["P"].max()   # the best seed ("collapses to chance" asks every seed)
             for m in ("P", "T_ms", "I", "I_gated", "ACP", "ALS"):
                 row[f"{m}_mean"] = s[m].mean()
                 row[f"{m}_std"] = s[m].std(ddof=1) if len(s) > 1 else np.nan
