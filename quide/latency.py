@@ -309,10 +309,11 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
 
 
 def time_models(models: Mapping[Hashable, torch.nn.Module], example: torch.Tensor,
-                config: TimerConfig = TimerConfig()) -> dict[Hashable, Timing]:
+                config: TimerConfig = TimerConfig(), signatures: Mapping[Hashable, str] | None = None
+                ) -> dict[Hashable, Timing]:
     """:func:`time_callables` over ``model(example)`` for each model (put in eval mode)."""
     fns = {}
     for key, model in models.items():
         model.eval()
         fns[key] = (lambda m: lambda: m(example))(model)
-    return time_callables(fns, example.device, config)
+    return time_callables(fns, example.device, config, signatures)

@@ -21,7 +21,7 @@ from . import conditions
 from . import data as qd
 from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
-from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_callables
+from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_models
 from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
 from .results import check_experiment, make_record, named_run, provenance, write_records
@@ -346,15 +346,14 @@ class ConfigMeasurer:
             key = _config_key(bits)
             if key in self.signature_of:
                 continue
-            qmodel = self._quantize(list(key) if isinstance(key, tuple) else key)
+            qmodel = self._quantize(key)
             sig = graph_signature(lambda: qmodel(self.example))
             self.signature_of[key] = sig
             if sig not in self.timings and sig not in new:
                 new[sig] = qmodel
                 self.timed_config[sig] = key
         if new:
-            fns = {sig: (lambda m: lambda: m(self.example))(m) for sig, m in new.items()}
-            timings = time_callables(fns, self.device, self.config.timer, signatures={s: s for s in new})
+            timings = time_models(new, self.example, self.config.timer, signatures={s: s for s in new})
             for sig, qmodel in new.items():
                 self.timings[sig] = (timings[sig], self._host_latency(qmodel))
         if self.device.type == "cuda":
