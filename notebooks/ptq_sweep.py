@@ -32,7 +32,7 @@ names_before_parameters = {*globals(), "names_before_parameters"}   # any later 
 
 # %% tags=["parameters"]
 model = "simplecnn"        # simplecnn | resnet18_cifar | resnet18_imagenet
-dataset = "mnist"          # mnist | fashion_mnist | cifar10 | cifar100 | imagenet
+dataset = "mnist"          # mnist | fashion_mnist | mnist_jpeg (control) | cifar10 | cifar100 | imagenet
 seed = 0                   # the paper's seeds: 0, 42, 123
 bits = [32, 16, 8, 4, 2]   # 32: FP32 untouched, 16: real FP16, 2 to 15: fake quantization
 epochs = None              # None: the recipe's (50 SimpleCNN, 100 ResNet-18)

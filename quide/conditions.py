@@ -53,6 +53,9 @@ _SPECS = [
         "P_FP": 0.9921,
         "order_I": [4, 8, 16, 32, 2], "order_I_gated": [4, 8, 16, 32, 2], "knee": 4,
     }),
+    # Not in the paper: the data cause's control (MNIST through CIFAR stand-in's JPEG q75), MNIST's delta.
+    ConditionSpec("simplecnn", "mnist_jpeg", "SimpleCNN / MNIST (JPEG q75 control, not in the paper)",
+                  delta=0.19, recipe="SIMPLECNN"),
     # Not in the paper: run with MNIST's delta.
     ConditionSpec("simplecnn", "fashion_mnist", "SimpleCNN / Fashion-MNIST (not in the paper)", delta=0.19,
                   recipe="SIMPLECNN"),

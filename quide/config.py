@@ -4,6 +4,8 @@
   ``imagenet/`` ImageFolder tree. Default: ``<project>/data/cache``.
 - ``QUIDE_RESULTS``: result records. Default: ``<project>/data/results``.
 - ``QUIDE_CHECKPOINTS``: trained models. Default: ``<project>/data/checkpoints``.
+- ``QUIDE_TIMING_LOCK``: a lock file that gives each timing the host to itself
+  (:func:`quide.latency.timing_turn`). Unset: no lock. ``quide reproduce`` sets it for its GPU runs.
 
 ``<project>`` is the nearest folder at or above the working directory that holds ``_toc.yml`` and
 ``quide/`` (so notebooks run from ``notebooks/`` or ``book/`` find the same places), else the
@@ -28,6 +30,9 @@ def project_root(start: Path | None = None) -> Path:
 def _from_env(var: str, default: str) -> Path:
     value = os.environ.get(var)
     return Path(value).expanduser() if value else project_root() / default
+
+
+TIMING_LOCK_ENV = "QUIDE_TIMING_LOCK"
 
 
 def data_root() -> Path:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,12 @@ SPECS = {
     "fashion_mnist": DatasetSpec("fashion_mnist", "Fashion-MNIST", 10, (28, 28, 1)),
     "cifar10": DatasetSpec("cifar10", "CIFAR-10", 10, (32, 32, 3)),
     "cifar100": DatasetSpec("cifar100", "CIFAR-100", 100, (32, 32, 3)),
+    # A control, not a data set of the paper: MNIST through the same lossy JPEG re-encoding as the
+    # CIFAR-10 stand-in, so a sweep on it shows what JPEG q75 alone does to P (issue 15).
+    "mnist_jpeg": DatasetSpec("mnist_jpeg", "MNIST (JPEG q75 control)", 10, (28, 28, 1)),
 }
+# derived data set -> (the data set it is made from, JPEG quality); made on load, never cached
+JPEG_CONTROLS = {"mnist_jpeg": ("mnist", 75)}
 IMAGE_FOLDER_DATASETS = ("imagenet",)
 DATASETS = tuple(SPECS) + IMAGE_FOLDER_DATASETS
 
@@ -250,6 +256,8 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Tru
         hint = " (ImageNet is read as an ImageFolder: use imagenet_folder())" if name == "imagenet" else ""
         raise ValueError(f"unknown dataset {name!r}{hint}; choose one of {sorted(SPECS)}")
     spec = SPECS[name]
+    if name in JPEG_CONTROLS:
+        return jpeg_control(name, root, download)
     root = Path(root) if root is not None else data_root()
     npz = root / f"{name}.npz"
     looked = [str(npz)]
@@ -283,6 +291,44 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Tru
     except CorruptDataError:
         npz.unlink(missing_ok=True)   # a refused download is not kept as the cache
         raise
+
+
+def jpeg_reencode(images: np.ndarray, quality: int) -> np.ndarray:
+    """Each uint8 NHWC image saved as a baseline JPEG of ``quality`` by Pillow and decoded again
+    (the CIFAR-10 stand-in's q75 re-encoding, shared/data/README.md). Same shape and dtype."""
+    import io
+
+    from PIL import Image
+    if not (isinstance(quality, int) and 1 <= quality <= 95):
+        raise ValueError(f"JPEG quality must be an int in 1..95; got {quality!r}")
+    from concurrent.futures import ThreadPoolExecutor
+    gray = images.shape[-1] == 1
+    out = np.empty_like(images)
+
+    def reencode(i):
+        buffer = io.BytesIO()
+        Image.fromarray(images[i, ..., 0] if gray else images[i]).save(buffer, format="JPEG", quality=quality)
+        decoded = np.asarray(Image.open(buffer))
+        out[i] = decoded[..., None] if gray else decoded
+
+    # Pillow releases the GIL while it codes, so threads scale with cores; each image is its own
+    # task writing its own slot, so the result does not depend on the number of threads
+    with ThreadPoolExecutor(max_workers=min(32, os.cpu_count() or 1)) as pool:
+        list(pool.map(reencode, range(len(images)), chunksize=256))
+    return out
+
+
+def jpeg_control(name: str, root: Path | str | None = None, download: bool = True) -> ImageData:
+    """A ``JPEG_CONTROLS`` data set: its source loaded (and verified) as usual, every image of both
+    splits JPEG re-encoded, labels unchanged. Derived by code, so its label comes from its spec and
+    its sha256 (of the derived arrays) is recorded with each result."""
+    spec = SPECS[name]
+    source_name, quality = JPEG_CONTROLS[name]
+    source = load_dataset(source_name, root, download)
+    x_train, x_test = jpeg_reencode(source.x_train, quality), jpeg_reencode(source.x_test, quality)
+    digest = content_hash(x_train, source.y_train, x_test, source.y_test)
+    return ImageData(name, x_train, source.y_train, x_test, source.y_test, spec.num_classes, spec.label,
+                     f"{source.path} (JPEG q{quality} on load)", digest)
 
 
 def imagenet_folder(root: Path | str | None = None) -> Path:

@@ -57,13 +57,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import data_root, project_root
+from .config import TIMING_LOCK_ENV, data_root, project_root
 
 # notebook file -> the parameter class its first cell builds (None: names are checked only)
 PARAMETER_CLASSES = {
@@ -98,6 +99,23 @@ class Run:
     def label(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.parameters.items())
         return f"{self.experiment}({args})"
+
+    @property
+    def expected_seconds(self) -> float:
+        """Roughly how long this run takes on one GPU, to start the longest first (critical path)."""
+        model = self.parameters.get("model")
+        return EXPECTED_SECONDS.get((self.experiment, model), EXPECTED_SECONDS.get((self.experiment, None), 30.0))
+
+
+# Seconds per run on one H200 of a 4-GPU host (data/results/logs, commit 2f58c9e), used only to order
+# the queue: the runner starts the longest runs first, so the grid's wall time approaches its longest
+# run or (sum of runs / GPUs), whichever is larger. Unknown runs count as short.
+EXPECTED_SECONDS = {
+    ("ptq_sweep", "resnet18_cifar"): 160.0,
+    ("mixed_precision", None): 60.0,
+    ("llm_case_study", None): 300.0,
+    ("ptq_sweep", None): 33.0,
+}
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -264,6 +282,11 @@ def _notebook(root: Path, exp: dict) -> Path:
     return notebook
 
 
+def queue_order(runs: list[Run]) -> list[Run]:
+    """Longest expected first; runs expected to take as long keep the config's order."""
+    return sorted(runs, key=lambda r: -r.expected_seconds)
+
+
 def plan(config: Path | str, root: Path | None = None, check_devices: bool = True) -> list[Run]:
     """Every run of the config, validated and keyed (duplicates dropped); ConfigError otherwise.
     ``check_devices``: refuse CUDA devices this machine lacks (off when a scheduler runs them)."""
@@ -420,6 +443,8 @@ def _attempt(run: Run, out: Path, root: Path, gpu: str | None) -> tuple[int, Pat
     env = {**os.environ, "QUIDE_RESULTS": str(partial / "results")}
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+        # one lock file per host, so runs on the other GPUs pause between epochs while this one times
+        env.setdefault(TIMING_LOCK_ENV, str(Path(tempfile.gettempdir()) / "quide-timing.lock"))
     cmd = [sys.executable, "-m", "papermill", "--no-progress-bar", "-k", "python3", "--cwd", str(root),
            str(run.notebook), str(partial / "notebook.ipynb"), "-y", json.dumps(run.parameters)]
     heartbeat = _Heartbeat(partial)
@@ -541,8 +566,10 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     own_client = client is None
     client = client or Client(cluster)
     try:
+        todo = queue_order(todo)
         futures = {client.submit(_execute_on_worker, r, str(out), str(root), use_gpus, key=f"run-{r.key}",
-                                 pure=False, retries=0): r for r in todo}
+                                 pure=False, retries=0, priority=len(todo) - i): r
+                   for i, r in enumerate(todo)}
         with tqdm(total=len(todo), desc="runs", unit="run") as bar:
             for future in as_completed(futures):
                 run = futures[future]

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .config import atomic_path
 from .data import Splits
+from .latency import gpu_work
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,14 @@ def evaluate(model: nn.Module, data, batch_size: int = 1000) -> float:
     batches = data.batches(batch_size) if hasattr(data, "batches") else data
     correct, total = None, 0
     model.eval()
-    with torch.inference_mode():
+    with gpu_work(), torch.inference_mode():
         for x, y in batches:
             hits = (model(x).argmax(1) == y).sum()
             correct = hits if correct is None else correct + hits
             total += len(y)
-    if total == 0:
-        raise ValueError("evaluate: no data")
-    return correct.item() / total
+        if total == 0:
+            raise ValueError("evaluate: no data")
+        return correct.item() / total   # .item() waits for the GPU, inside the lock
 
 
 def _sync(device: torch.device) -> None:
@@ -206,18 +207,20 @@ def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None)
     _sync(device)
     start = time.perf_counter()
     for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        loss_sum.zero_()
-        steps = 0
-        for x, y in splits.train.batches(recipe.batch_size, shuffle=True, augment=recipe.augment, generator=gen):
-            if recipe.channels_last and on_cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            step(x, y)
-            steps += 1
-        if sched is not None:
-            sched.step()
-        val_acc = evaluate(model, splits.val) if splits.val is not None else None
-        history.append({"epoch": epoch, "train_loss": loss_sum.item() / steps, "val_accuracy": val_acc})
+        with gpu_work():   # one epoch at a time, so another run's timing waits at most one epoch
+            model.train()
+            loss_sum.zero_()
+            steps = 0
+            for x, y in splits.train.batches(recipe.batch_size, shuffle=True, augment=recipe.augment, generator=gen):
+                if recipe.channels_last and on_cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                step(x, y)
+                steps += 1
+            if sched is not None:
+                sched.step()
+            val_acc = evaluate(model, splits.val) if splits.val is not None else None
+            train_loss = loss_sum.item() / steps   # waits for the epoch's kernels
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_accuracy": val_acc})
         if log:
             log(history[-1])
         if recipe.keep == "best" and val_acc > best[0]:

@@ -237,3 +237,30 @@ def test_a_refused_download_is_not_cached(mnist, tmp_path, monkeypatch):
     with pytest.raises(qd.CorruptDataError, match="content matches no known MNIST"):
         qd.load_dataset("mnist", root=tmp_path, download=True)
     assert not (tmp_path / "mnist.npz").exists()
+
+
+def test_jpeg_reencode_is_lossy_deterministic_and_keeps_the_layout():
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, size=(3, 28, 28, 1), dtype=np.uint8)
+    color = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    for images in (gray, color):
+        once = qd.jpeg_reencode(images, 75)
+        assert once.shape == images.shape and once.dtype == np.uint8
+        assert (once != images).any()                            # lossy: noise does not survive q75
+        assert np.array_equal(once, qd.jpeg_reencode(images, 75))   # the same bytes every time
+    flat = np.full((1, 16, 16, 1), 128, dtype=np.uint8)
+    assert np.array_equal(qd.jpeg_reencode(flat, 75), flat)      # a flat image is exact in JPEG
+    with pytest.raises(ValueError, match="quality"):
+        qd.jpeg_reencode(gray, 0)
+
+
+def test_the_jpeg_mnist_control_is_mnist_re_encoded_and_labelled_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})   # a small made-up MNIST, read as "unverified"
+    arrays = synthetic_arrays(n_train=40, n_test=20, shape=(28, 28, 1), num_classes=10)
+    qd.save_npz(tmp_path / "mnist.npz", **arrays)
+    control = qd.load_dataset("mnist_jpeg", tmp_path, download=False)
+    assert control.source == "MNIST (JPEG q75 control)" and control.name == "mnist_jpeg"
+    assert np.array_equal(control.x_test, qd.jpeg_reencode(arrays["x_test"], 75))
+    assert np.array_equal(control.y_train, arrays["y_train"])
+    assert control.sha256 != qd.load_dataset("mnist", tmp_path, download=False).sha256
+    assert not (tmp_path / "mnist_jpeg.npz").exists()   # derived on load, never cached as data

@@ -130,3 +130,106 @@ def test_time_models_times_under_inference_mode():
             return x + 1
     out = ql.time_models({"p": Probe()}, torch.zeros(2), ql.TimerConfig(rounds=6, passes=1, warmup=1))
     assert all(seen) and len(seen) == 1 + 1 + 6 and out["p"].device.startswith("CPU")
+
+
+# --- the host to itself while timing (QUIDE_TIMING_LOCK) ----------------------------------------
+
+def _note(log, text):
+    with open(log, "a") as f:   # O_APPEND: each line lands whole, in the order the writes happen
+        f.write(text + "\n")
+
+
+def _work(log, name, release):
+    from quide.latency import gpu_work
+    with gpu_work():
+        _note(log, f"{name} in")
+        if release is not None:
+            release.wait(60)
+        _note(log, f"{name} out")
+
+
+def _timer(log):
+    from quide.latency import timing_turn
+    with timing_turn() as alone:
+        _note(log, f"timer in {alone}")
+        _note(log, "timer out")
+
+
+def _wait_for(condition, what):
+    deadline = time.monotonic() + 60
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.01)
+
+
+def _gate_taken(lock):
+    import fcntl
+    with open(str(lock) + ".gate", "a") as gate:
+        try:
+            fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def test_a_timing_waits_for_running_gpu_work_and_new_work_waits_for_the_timing(tmp_path, monkeypatch):
+    import multiprocessing as mp
+    lock, log = tmp_path / "timing.lock", tmp_path / "log.txt"
+    monkeypatch.setenv("QUIDE_TIMING_LOCK", str(lock))
+    ctx = mp.get_context("fork")
+    release = ctx.Event()
+    first = ctx.Process(target=_work, args=(log, "first", release))
+    first.start()
+    _wait_for(lambda: log.exists() and "first in" in log.read_text(), "the first epoch to start")
+    timer = ctx.Process(target=_timer, args=(log,))
+    timer.start()
+    _wait_for(lambda: _gate_taken(lock), "the timer to queue")   # it holds the gate, awaits the host
+    second = ctx.Process(target=_work, args=(log, "second", None))
+    second.start()
+    release.set()
+    for p in (first, timer, second):
+        p.join(60)
+        assert p.exitcode == 0
+    assert log.read_text().splitlines() == ["first in", "first out", "timer in True", "timer out",
+                                            "second in", "second out"]
+
+
+def test_gpu_work_runs_side_by_side(tmp_path, monkeypatch):
+    import multiprocessing as mp
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("QUIDE_TIMING_LOCK", str(tmp_path / "timing.lock"))
+    ctx = mp.get_context("fork")
+    release = ctx.Event()
+    procs = [ctx.Process(target=_work, args=(log, name, release)) for name in ("a", "b")]
+    for p in procs:
+        p.start()
+    # both inside at once: neither leaves before the test releases them
+    _wait_for(lambda: log.exists() and {"a in", "b in"} <= set(log.read_text().splitlines()), "both to enter")
+    release.set()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+
+
+def test_without_the_lock_variable_nothing_is_locked(tmp_path, monkeypatch):
+    from quide.latency import gpu_work, timing_turn
+    monkeypatch.delenv("QUIDE_TIMING_LOCK", raising=False)
+    with timing_turn() as alone, gpu_work() as shared:
+        assert (alone, shared) == (False, False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_timing_inside_gpu_work_of_one_process_is_refused_and_the_reverse_nests(tmp_path, monkeypatch):
+    from quide.latency import gpu_work, time_callables, timing_turn
+    monkeypatch.setenv("QUIDE_TIMING_LOCK", str(tmp_path / "timing.lock"))
+    with gpu_work():
+        with pytest.raises(RuntimeError, match="wait for itself"):
+            with timing_turn():
+                pass
+    with timing_turn() as alone:
+        assert alone
+        with gpu_work():   # an accuracy pass inside a timing turn: already alone, no second lock
+            pass
+    timing = time_callables({"f": lambda: None}, "cpu", ql.TimerConfig(rounds=6, passes=1, warmup=0))["f"]
+    assert timing.alone and timing.record_fields()["T_alone_on_host"] is True

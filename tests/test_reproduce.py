@@ -401,3 +401,13 @@ def test_killing_only_the_runner_ends_papermill_and_its_kernel(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_the_queue_starts_the_longest_runs_first_and_keeps_the_order_of_equals():
+    nb = ROOT / "notebooks" / "ptq_sweep.ipynb"
+    runs = [rp.Run("ptq_sweep", nb, {"model": "simplecnn", "seed": 0}, "a"),
+            rp.Run("mixed_precision", nb, {"model": "simplecnn"}, "b"),
+            rp.Run("ptq_sweep", nb, {"model": "resnet18_cifar", "seed": 0}, "c"),
+            rp.Run("ptq_sweep", nb, {"model": "simplecnn", "seed": 1}, "d"),
+            rp.Run("ptq_sweep", nb, {"model": "resnet18_cifar", "seed": 1}, "e")]
+    assert [r.key for r in rp.queue_order(runs)] == ["c", "e", "b", "a", "d"]
