@@ -6,10 +6,16 @@ can run here (and if not, why), and what the paper reports for it. ``MODEL_BUILD
 ``quide.models`` function that builds each model. The sweep's choices, the scorecard's labels and
 rows, ``quide.paper.reported`` and ``train.paper_recipe`` all read from here.
 
-The paper's numbers are transcribed from ``shared/paper/REPORTED.md`` (stated in the running text of
-arXiv 2605.10959; its tables lost their cells in the copy we have). Accuracies are fractions; a
-value absent is one the paper does not state. "P" maps bit-width -> accuracy; "I", "I_gated" map
-bit-width -> index. This module imports nothing heavy, so the book's scorecard stays light.
+The paper's numbers (``reported``) are transcribed from the running text of arXiv 2605.10959 (its
+tables lost their cells in the copy we have); this module and :mod:`quide.paper` are where the book
+takes them from. Accuracies are fractions; a value absent is one the paper does not state. "P" maps
+bit-width -> accuracy; "I", "I_gated" map bit-width -> index; "P_FP_std", "P_std" are std over the
+paper's three seeds (fractions); "drop_4bit_points" is the 4-bit accuracy drop from full precision
+the text states, in whole percentage points; "denominator_ratio" is Claim 2's max/min over
+bit-widths of log2(T+1); "fp_bits" is the precision of P_FP where it is not FP32 (Llama: FP16).
+"seed_0_only" names the keys whose values the paper gives for seed 0 alone (its EXP-3 paragraph,
+Sec. 4.2), not as Table 1 means over seeds; the scorecard compares them with our seed 0.
+This module imports nothing heavy, so the book's scorecard stays light.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ class ConditionSpec:
     recipe: str | None             # a Recipe in quide.train; None: not trained here (pretrained or LLM)
     not_here: str | None = None    # why it cannot run here (data, weights or model); None: it can
     reported: dict = field(default_factory=dict)   # the paper's numbers for it (see the module doc)
+    control_of: str | None = None  # a control experiment for this data set (not a claim of the paper's)
 
     def __post_init__(self):
         if not (self.model and self.dataset and self.label):
@@ -55,28 +62,29 @@ _SPECS = [
     }),
     # Not in the paper: the data cause's control (MNIST through CIFAR stand-in's JPEG q75), MNIST's delta.
     ConditionSpec("simplecnn", "mnist_jpeg", "SimpleCNN / MNIST (JPEG q75 control, not in the paper)",
-                  delta=0.19, recipe="SIMPLECNN"),
+                  delta=0.19, recipe="SIMPLECNN", control_of="mnist"),
     # Not in the paper: run with MNIST's delta.
     ConditionSpec("simplecnn", "fashion_mnist", "SimpleCNN / Fashion-MNIST (not in the paper)", delta=0.19,
                   recipe="SIMPLECNN"),
     ConditionSpec("simplecnn", "cifar10", "SimpleCNN / CIFAR-10", delta=0.30, recipe="SIMPLECNN_AUGMENTED",
                   reported={
-        "P_FP": 0.7981, "P": {4: 0.5818},
-        "I_gated": {4: 0.633, 32: 0.529}, "T_range_ms": (0.48, 1.16),
+        "P_FP": 0.7981, "P": {4: 0.5818}, "drop_4bit_points": 21,
+        "I_gated": {4: 0.633, 32: 0.529}, "T_range_ms": (0.48, 1.16), "denominator_ratio": 1.96,
+        "seed_0_only": ("P", "I_gated", "drop_4bit_points"),   # Sec. 4.2's EXP-3 paragraph: seed 0
         "order_I": [4, 8, 16, 2, 32], "order_I_gated": [8, 16, 4, 32, 2], "knee": 8,
         "ga_best": {"bits": [8, 8, 8, 4], "P": 0.7502, "C": 4.57, "I_gated": 0.983},
     }),
     ConditionSpec("simplecnn", "cifar100", "SimpleCNN / CIFAR-100", delta=0.43, recipe="SIMPLECNN_AUGMENTED",
                   not_here="CIFAR-100 cannot be had here (code path tested on synthetic data)", reported={
         "P_FP": 0.4798, "P_FP_std": 0.0075, "p_thresh": 0.05,
-        "P": {4: 0.1959}, "P_std": {4: 0.0229},
+        "P": {4: 0.1959}, "P_std": {4: 0.0229}, "drop_4bit_points": 28,
         "I": {4: 1.516, 16: 1.510}, "I_gated": {8: 1.841, 4: 1.128}, "I_gated_std": {8: 0.173}, "knee": 8,
     }),
     ConditionSpec("resnet18_cifar", "cifar10", "ResNet-18 / CIFAR-10", delta=0.45, recipe="RESNET18_CIFAR",
                   reported={
-        "P_FP": 0.9493, "P_FP_std": 0.0019, "P": {8: 0.9484, 4: 0.5369},
+        "P_FP": 0.9493, "P_FP_std": 0.0019, "P": {8: 0.9484, 4: 0.5369}, "drop_4bit_points": 41,
         "I": {4: 0.933, 8: 0.824}, "I_gated": {4: 0.064, 8: 0.390, 2: 0.0},
-        "T_ms": {16: 8.87, 8: 23.34, 4: 23.34, 2: 23.34}, "knee": 8,
+        "T_ms": {16: 8.87, 8: 23.34, 4: 23.34, 2: 23.34}, "denominator_ratio": 1.39, "knee": 8,
     }),
     # Not in the paper, which gives no delta for it.
     ConditionSpec("resnet18_cifar", "cifar100", "ResNet-18 / CIFAR-100 (not in the paper)", delta=None,
@@ -90,7 +98,7 @@ _SPECS = [
     # The paper's LLM case; quide.llm runs the same path on a small model (its own parameters).
     ConditionSpec("llama3_8b_instruct", "mmlu", "Llama-3-8B-Instruct / MMLU", delta=0.07, recipe=None,
                   not_here="Llama-3-8B-Instruct cannot be had here", reported={
-        "P_FP": 0.666, "p_thresh": 0.60, "P": {2: 0.350},
+        "P_FP": 0.666, "fp_bits": 16, "p_thresh": 0.60, "P": {2: 0.350},
         "I": {2: 70.0}, "I_gated": {4: 2.58, 3: 0.0, 2: 0.0}, "knee": 4,
     }),
 ]

@@ -61,7 +61,8 @@ class PTQConfig:
     calib_size: calibration images (the paper: 512, drawn per seed; see ``quide.data``).
     observer: activation range estimator: ``minmax`` (paper), ``percentile``, ``mse``.
     percentile: for ``observer="percentile"``, in percent (99.99 clips the top 0.01%).
-    per_channel: one weight scale per output channel (beyond the paper; the paper is per tensor).
+    per_channel: one weight scale per output channel. The paper does not state the granularity;
+        per tensor (the default) is our assumption.
     placement: ``graph`` or ``inputs`` (module docstring).
     """
     bits: int | Sequence[int] | Mapping[str, int] = 8
