@@ -30,7 +30,7 @@ AUTO = "auto:"
 
 def _fraction(name: str, value, low: float = 0.0, high: float = 1.0) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}]; got {value!r}")
+        raise ValueError(f"{name} must be a fraction in [{low:g}, {high:g}] (not a percent); got {value!r}")
     return float(value)
 
 
@@ -207,6 +207,19 @@ def is_auto(value) -> bool:
         parse(value)
         return True
     return False
+
+
+def check_auto(value, name: str = "p_thresh") -> None:
+    """A notebook parameter: None or 'auto:<rule>'; ValueError naming ``name`` and the rules."""
+    if value is None:
+        return
+    if not (isinstance(value, str) and value.startswith(AUTO)):
+        raise ValueError(f"parameter {name!r}: None or 'auto:<rule>' with <rule> one of {list(AUTO_RULES)} "
+                         f"(a hand-set gate: use delta); got {value!r}")
+    try:
+        parse(value)
+    except ValueError as err:
+        raise ValueError(f"parameter {name!r}: {err}") from None
 
 
 def describe(rule) -> str:
