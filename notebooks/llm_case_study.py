@@ -47,7 +47,7 @@ n_shot = 0                   # few-shot examples from the dev split (0 to 5)
 subjects = None              # None: all 57; or a list of MMLU subject names
 limit = None                 # questions per subject; None: all (14,042 in total)
 delta = 0.07                 # Llama delta of the paper: Pthresh = max(1/4, P_FP - delta)
-p_thresh = None              # set to 0.60 for the paper's fixed Pthresh
+p_thresh = None              # set to 0.60 for the paper's fixed Pthresh, or "auto:<rule>" (quide.pthresh)
 batch_size = 16
 dtype = "bfloat16"
 device = "auto"

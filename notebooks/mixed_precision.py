@@ -51,6 +51,7 @@ mutation = 0.15              # probability that a child has one gene redrawn
 elite = 5
 budget = None                # evaluations for random/HAQ/greedy; None: the GA's for the same seed
 delta = None                 # None: the paper's delta for the condition
+p_thresh = None              # "auto:<rule>" sets Pthresh from P_FP by a rule instead (quide.pthresh; not curve)
 compression = "paper"        # fitness C: paper (32/mean bits) | true (parameter-weighted)
 haq_min_compression = 4.0    # HAQ size constraint: C >= this (4.0: no larger than uniform 8-bit)
 calib_size = 512

@@ -37,6 +37,7 @@ seed = 0                   # the paper's seeds: 0, 42, 123
 bits = [32, 16, 8, 4, 2]   # 32: FP32 untouched, 16: real FP16, 2 to 15: fake quantization
 epochs = None              # None: the recipe's (50 SimpleCNN, 100 ResNet-18)
 delta = None               # None: the paper's delta for this condition (Fashion-MNIST: MNIST's 0.19)
+p_thresh = None            # "auto:<rule>" sets Pthresh by a rule instead (quide.pthresh; e.g. "auto:curve")
 calib_size = 512           # calibration images drawn from the training split with the seed
 warmup = 100               # latency protocol: untimed passes
 timed = 1000               # latency protocol: timed passes, median reported

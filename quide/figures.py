@@ -262,3 +262,28 @@ def correlation_heatmap(records: pd.DataFrame):
     ax.set_title("Spearman correlation between metrics")
     fig.tight_layout()
     return fig
+
+
+def pthresh_gates(table, gates: pd.DataFrame):
+    """Seed-mean P (percent) against bit-width per condition, with one horizontal line per rule at
+    its gate (``quide.pthresh_study.our_table``: columns condition, rule, gate); points below a
+    line get I' = 0 under that rule."""
+    conds = list(gates["condition"].drop_duplicates())
+    fig, axes = _grid(len(conds))
+    order = [32, 16, 8, 4, 2]
+    for ax, cond in zip(axes, conds):
+        g = table[table["condition"] == cond]
+        x = [order.index(int(b)) for b in g["bits"]]
+        ax.errorbar(x, 100 * g["P_mean"], yerr=100 * g["P_std"].fillna(0), color="k", marker="o", lw=1.5,
+                    capsize=3, label="P (seed mean)", zorder=3)
+        for i, r in enumerate(gates[(gates["condition"] == cond) & gates["gate"].notna()].itertuples()):
+            ax.axhline(100 * r.gate, color=f"C{i}", lw=1, ls="--" if r.rule.startswith("delta") else "-",
+                       label=f"{r.rule} (Knee {r.knee})")
+        ax.set_xticks(range(len(order)), [str(b) for b in order])
+        ax.set_xlabel("bits")
+        ax.set_ylabel("P (%)")
+        ax.set_title(cond, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import latency
+from . import latency, pthresh
 from .mmlu import encode, few_shot, load_mmlu, score, summarize
 from .latency import TimerConfig
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
@@ -195,7 +195,7 @@ class LLMParams:
     subjects: tuple | None = None     # None: all 57
     limit: int | None = None          # questions per subject; None: all (14,042 in total)
     delta: float | None = 0.07        # the paper's Llama delta; ignored when p_thresh is set
-    p_thresh: float | None = None     # the paper sets 0.60 for Llama-3-8B
+    p_thresh: float | str | None = None   # the paper sets 0.60 for Llama-3-8B; or "auto:<rule>" (quide.pthresh)
     batch_size: int = 16
     dtype: str = "bfloat16"
     device: str = "auto"
@@ -222,13 +222,16 @@ class LLMParams:
             bad("n_shot", "an int in 0..5 (the dev split has 5 per subject)")
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1):
             bad("limit", "None or an int >= 1")
-        for name in ("delta", "p_thresh"):
+        auto = isinstance(self.p_thresh, str)
+        if auto:
+            pthresh.check_auto(self.p_thresh)
+        for name in ("delta",) + (() if auto else ("p_thresh",)):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and 0 <= v <= 1):
-                bad(name, "None or a fraction in [0, 1]")
+                bad(name, "None or a fraction in [0, 1]" + ("" if name == "delta" else " or 'auto:<rule>'"))
         if self.delta is None and self.p_thresh is None:
             bad("delta", "give delta or p_thresh")
-        if self.p_thresh is None and self.bits[0] != 16:
+        if (self.p_thresh is None or auto) and self.bits[0] != 16:
             bad("bits", "start with 16 (its P is P_FP, from which delta sets Pthresh) unless p_thresh is given")
         if self.dtype not in ("bfloat16", "float16", "float32"):
             bad("dtype", "bfloat16, float16 or float32")
@@ -266,6 +269,7 @@ def run(params: LLMParams, log=print) -> list[dict]:
     name = Path(params.model).name + (f"/{params.gguf_file}" if params.gguf_file else "")
     encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
     base = None
+    auto = isinstance(params.p_thresh, str)
     records = []
     for bits in params.bits:
         with torch.no_grad():
@@ -287,8 +291,10 @@ def run(params: LLMParams, log=print) -> list[dict]:
             experiment="llm_case_study", model=name, dataset="mmlu",
             data_source=f"MMLU test ({summary['n_subjects']} subjects, {summary['n_questions']} questions)",
             seed=0, bits=bits, P=summary["P"], T_ms=lat["T_ms"], T_kind="simulated",
-            C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=base, delta=params.delta,
-            p_thresh=params.p_thresh, n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
+            C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=base,
+            # an auto rule gates after the last bit-width (below); delta stands in until then
+            delta=params.delta if params.delta is not None or not auto else 0.0,
+            p_thresh=None if auto else params.p_thresh, n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
             **{k: v for k, v in lat.items() if k != "T_ms"}, **dep,
             quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
             **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
@@ -300,4 +306,4 @@ def run(params: LLMParams, log=print) -> list[dict]:
                 f"T {rec['T_ms']:.2f} ms/token  I {rec['I']:.3f}  I' {rec['I_gated']:.3f}  deployed: "
                 + (f"T {rec['T_deployed_ms']:.2f} ms/token ({rec['T_deployed_kind']})" if rec["T_deployed_ms"] is not None
                    else rec["T_deployed_reason"]))
-    return records
+    return pthresh.regate(records, params.p_thresh) if auto else records

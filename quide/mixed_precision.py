@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from . import pthresh
 from . import search as qsearch
 from .latency import TIMED, WARMUP
 from .quant import PLACEMENTS, quantizable_layers
@@ -46,6 +47,7 @@ class SearchParams:
     elite: int = 5
     budget: int | None = None        # evaluations for random/HAQ/greedy; None: the GA's, same seed
     delta: float | None = None       # None: the paper's delta for the condition
+    p_thresh: str | None = None      # "auto:<rule>" (quide.pthresh, from P_FP alone: not curve)
     compression: str = "paper"       # fitness C: "paper" (32/mean bits) | "true" (parameter-weighted)
     haq_min_compression: float = 4.0 # HAQ's size constraint: C >= this (4.0 = uniform 8-bit size)
     calib_size: int = 512
@@ -72,6 +74,10 @@ class SearchParams:
             bad("haq_min_compression", "must be a number > 0")
         if self.placement not in PLACEMENTS:
             bad("placement", f"choose one of {list(PLACEMENTS)}")
+        if self.p_thresh is not None and pthresh.is_auto(self.p_thresh) \
+                and pthresh.rule_name(self.p_thresh) == "curve":
+            bad("p_thresh", "the curve rule needs the uniform sweep's curve, which a search does not "
+                            "measure before it starts; choose another rule")
         self.ga_config()       # GAConfig validates the GA's hyperparameters
         self.sweep_params()    # SweepParams validates model, dataset, model_seed, delta, ...
 
@@ -82,7 +88,7 @@ class SearchParams:
     def sweep_params(self) -> SweepParams:
         try:
             return SweepParams(model=self.model, dataset=self.dataset, seed=self.model_seed, bits=[32],
-                               delta=self.delta, calib_size=self.calib_size, warmup=self.warmup,
+                               delta=self.delta, p_thresh=self.p_thresh, calib_size=self.calib_size, warmup=self.warmup,
                                timed=self.timed, placement=self.placement, compare_placements=False,
                                device=self.device, profile=self.profile)
         except ValueError as err:   # name our parameter, not the sweep's
@@ -122,7 +128,7 @@ def search_measurer(params: SearchParams, trained=None, condition=None) -> Confi
                           config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
                                              warmup=sp.warmup, timed=sp.timed, timer=sp.timer_config,
                                              host_timing="graph"),
-                          train_meta=trained.meta, extra=extra)
+                          train_meta=trained.meta, extra=extra, p_thresh_rule=params.p_thresh)
 
 
 def run(params: SearchParams, log=print) -> SearchRun:
@@ -195,7 +201,10 @@ def resolved(params: SearchParams, method: str, search_seed) -> dict:
     one method and search seed of that file in place of the lists of them."""
     sp = params.sweep_params()
     out = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("search", "seed")}
-    out.update(method=method, search_seed=search_seed, delta=sp.resolved_delta, calib_size=sp.calib_size,
+    if params.p_thresh is None:   # runs made before p_thresh existed keep their run ids
+        del out["p_thresh"]
+    out.update(method=method, search_seed=search_seed, calib_size=sp.calib_size,
+               delta=sp.resolved_delta if params.p_thresh is None else None,
                warmup=sp.warmup, timed=sp.timed, device=sp.torch_device.type)
     return out
 

@@ -223,7 +223,27 @@ def _labels(table: pd.DataFrame) -> list:
     return [int(b) if str(b).isdigit() else b for b in table["bits"]]
 
 
-def _condition_draws(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng) -> _ConditionDraws:
+@dataclass
+class ConditionSample:
+    """One condition's records on a (seeds, bits) grid, observed and drawn: ``P``, ``T``, ``C``
+    (seeds, bits), NaN where a record is missing; ``P_draw``, ``T_draw`` (draws, seeds, bits);
+    ``pick`` (draws, seeds): the seed bootstrap, the seeds each draw averages over."""
+    keys: dict
+    table: pd.DataFrame
+    labels: list                    # bit labels in table order ("32", "8", ...)
+    seeds: list
+    missing: np.ndarray
+    P: np.ndarray
+    T: np.ndarray
+    C: np.ndarray
+    P_draw: np.ndarray
+    T_draw: np.ndarray
+    pick: np.ndarray
+    grid: Callable                  # grid(values of the records) -> (seeds, bits)
+    timing: str
+
+
+def _sample(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng) -> ConditionSample:
     table = aggregate.table1(g)
     labels = list(table["bits"])
     seeds = sorted(g["seed"].unique())
@@ -239,21 +259,40 @@ def _condition_draws(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng) 
     P_draw = _draw_P(rng, np.nan_to_num(P), grid(_column(g, "n_test")), config.draws)
     T_draw = _draw_T(rng, np.where(missing, 1.0, T), np.nan_to_num(grid(lo), nan=1.0),
                      np.nan_to_num(grid(hi), nan=1.0), config.draws)
+    pick = rng.integers(len(seeds), size=(config.draws, len(seeds)))     # the seed bootstrap
+    return ConditionSample(keys, table, labels, seeds, missing, P, T, grid(g["C_paper"]), P_draw, T_draw,
+                           pick, grid, timing)
+
+
+def condition_samples(records, config: StabilityConfig = StabilityConfig()) -> list[ConditionSample]:
+    """Per condition (``aggregate.CONDITION``), its records drawn as every function here draws
+    them (same streams), for analyses that recompute Pthresh their own way (quide.pthresh_study)."""
+    df = aggregate._records_frame(records)
+    keys, groups = aggregate._condition_groups(df)
+    return [_sample(g, dict(zip(keys, cond)), config, config.rng(*cond)) for cond, g in groups]
+
+
+def seed_means(sample: ConditionSample, per_record: np.ndarray) -> np.ndarray:
+    """(draws, bits) means over each draw's bootstrapped seeds of (draws, seeds, bits) values."""
+    return _nanmean(np.take_along_axis(per_record, sample.pick[:, :, None], axis=1))
+
+
+def _condition_draws(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng) -> _ConditionDraws:
+    s = _sample(g, keys, config, rng)
+    labels, P, P_draw = s.labels, s.P, s.P_draw
     # P_FP of a seed is its own FP32 record's P, drawn alike; elsewhere the record's p_fp stays.
-    p_fp = np.broadcast_to(grid(_column(g, "p_fp")), P_draw.shape).copy()
+    p_fp = np.broadcast_to(s.grid(_column(g, "p_fp")), P_draw.shape).copy()
     if "32" in labels:
         col = labels.index("32")
-        linked = np.isclose(grid(_column(g, "p_fp")), P[:, [col]])
+        linked = np.isclose(s.grid(_column(g, "p_fp")), P[:, [col]])
         p_fp = np.where(linked, P_draw[:, :, [col]], p_fp)
-    gate = _gate(p_fp, grid(g["num_classes"]), grid(_column(g, "delta")), grid(g["p_thresh"]))
-    C = grid(g["C_paper"])
-    ok = ~missing
+    gate = _gate(p_fp, s.grid(g["num_classes"]), s.grid(_column(g, "delta")), s.grid(g["p_thresh"]))
+    ok = ~s.missing
     per_record = {m: np.full(P_draw.shape, np.nan) for m in METRIC_COLUMNS}
-    for m, v in _metrics(C[ok], P_draw[:, ok], T_draw[:, ok], gate[:, ok]).items():
+    for m, v in _metrics(s.C[ok], P_draw[:, ok], s.T_draw[:, ok], gate[:, ok]).items():
         per_record[m][:, ok] = v
-    pick = rng.integers(len(seeds), size=(config.draws, len(seeds)))     # the seed bootstrap
-    means = {m: _nanmean(np.take_along_axis(v, pick[:, :, None], axis=1)) for m, v in per_record.items()}
-    return _ConditionDraws(keys, table, _labels(table), means, timing)
+    means = {m: seed_means(s, v) for m, v in per_record.items()}
+    return _ConditionDraws(keys, s.table, _labels(s.table), means, s.timing)
 
 
 def _nanmean(x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import conditions
+from . import conditions, pthresh
 from . import data as qd
 from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
@@ -82,6 +82,7 @@ class SweepParams:
     bits: tuple = PAPER_BITS
     epochs: int | None = None        # None: the recipe's (50 SimpleCNN, 100 ResNet-18)
     delta: float | None = None       # None: the paper's delta for the condition
+    p_thresh: str | None = None      # "auto:<rule>" (quide.pthresh) sets Pthresh instead of delta
     calib_size: int = 512
     warmup: int = WARMUP
     timed: int = TIMED
@@ -114,6 +115,7 @@ class SweepParams:
             bad("epochs", "must be None or an int >= 1")
         if self.delta is not None and not (isinstance(self.delta, numbers.Real) and 0 <= self.delta <= 1):
             bad("delta", "must be None or a number in [0, 1]")
+        pthresh.check_auto(self.p_thresh)
         for name, low in (("calib_size", 1), ("warmup", 0), ("timed", 1)):
             if not (_is_int(getattr(self, name)) and getattr(self, name) >= low):
                 bad(name, f"must be an int >= {low}")
@@ -180,6 +182,8 @@ class SweepParams:
         (it decides which files are written, not what is in them)."""
         params = dataclasses.asdict(self)
         del params["compare_placements"]
+        if self.p_thresh is None:   # runs made before p_thresh existed keep their run ids
+            del params["p_thresh"]
         recipe = self.recipe()
         params.update(placement=placement or self.placement, bits=list(self.bits),
                       epochs=recipe.epochs if recipe is not None else None,
@@ -317,13 +321,18 @@ class ConfigMeasurer:
 
     def __init__(self, model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str,
                  seed: int, delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
-                 train_meta: dict | None = None, extra: dict | None = None):
+                 train_meta: dict | None = None, extra: dict | None = None, p_thresh_rule: str | None = None):
         self.device = splits.test.device
         self.model = model.to(self.device).eval()
         self.data, self.splits, self.config = data, splits, config
         self.model_name, self.seed, self.delta, self.experiment = model_name, seed, delta, experiment
         self.train_meta, self.extra = train_meta, extra or {}
         self.p_fp = evaluate(self.model, splits.test)
+        self.p_thresh = None   # a rule (quide.pthresh) gates from P_FP alone, before any search
+        if p_thresh_rule is not None:
+            self.p_thresh = pthresh.gate(p_thresh_rule, num_classes=data.num_classes, p_fp=self.p_fp,
+                                         n_test=len(splits.test))
+            self.delta, self.extra = None, {**self.extra, "p_thresh_rule": pthresh.describe(p_thresh_rule)}
         self.calib_idx = calibration_indices(len(splits.train), config.calib_size, seed)
         self.calib = splits.train.images(self.calib_idx)
         self.example = splits.test.images(np.arange(min(config.latency_batch, len(splits.test))))
@@ -381,7 +390,7 @@ class ConfigMeasurer:
             T_host_scope=config.host_timing, latency_passes=host.passes, latency_warmup=host.warmup,
             latency_batch=host.batch,
             C_paper=info.C_paper, C_true=info.C_true, num_classes=data.num_classes, p_fp=self.p_fp,
-            delta=self.delta, quant_kind=info.kind,
+            delta=self.delta, p_thresh=self.p_thresh, quant_kind=info.kind,
             placement=config.placement, quantized_placement=info.placement, observer=info.observer,
             per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(self.splits.test),
             layer_bits=info.layer_bits, train=_train_summary(self.train_meta), **self.extra, **extra,
@@ -424,6 +433,8 @@ def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | s
                             seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
                             experiment=experiment, train_meta=trained.meta,
                             extra={"profile": p.profile}, log=log)
+        if p.p_thresh is not None:   # the rule reads the whole curve, so it gates after the sweep
+            records = pthresh.regate(records, p.p_thresh)
         runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root,
                                                   run_params=p.resolved(placement)))
     return runs

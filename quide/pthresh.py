@@ -1,0 +1,316 @@
+"""Setting Pthresh without a hand-set delta (the paper's closing open question).
+
+One entry point, :func:`gate`: ``gate(rule, num_classes=K, p_fp=..., ...) -> Pthresh``. ``rule`` is
+a rule object (below) or its name, with or without the ``"auto:"`` prefix that the notebook
+parameters take (``p_thresh="auto:noise"``). Every accuracy here is a *fraction* in [0, 1].
+
+Every rule's raw value is clipped to [1/K, P_FP]: the gate never sits below chance (the paper's
+Eq. 4 floor) nor above the FP model itself. Where P_FP <= 1/K (FP at or below chance) that interval
+is empty, and every rule returns 1/K: nothing is better than chance, so nothing passes the gate.
+
+The rules (``RULES``; each class says its one line of maths, its assumptions and its source):
+
+- ``delta``       the paper's Eq. 4, Pthresh = P_FP - delta, delta hand-set per data set;
+- ``span``        one global share f of the span from chance to FP: 1/K + f (P_FP - 1/K);
+- ``error_ratio`` a configuration may make at most r times FP's errors: 1 - r (1 - P_FP);
+- ``relative``    MLPerf Inference's quality target, a share q of FP's accuracy: q P_FP;
+- ``noise``       k standard deviations of run-to-run noise below FP: P_FP - k sigma;
+- ``curve``       no parameter: the middle of the largest drop between adjacent bit-widths.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+AUTO = "auto:"
+
+
+def _fraction(name: str, value, low: float = 0.0, high: float = 1.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(f"{name} must be a fraction in [{low:g}, {high:g}] (not a percent); got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a rule may look at. ``accuracy_by_bits``: {bit-width: P} of the uniform sweep (FP at
+    32 is added from ``p_fp`` where absent); ``p_fp_seeds``: P_FP of each seed (several runs);
+    ``p_fp_sd``: their std where only the std is known (a paper's "±"); ``n_test``: test-set
+    size (for the binomial noise of a single run)."""
+    num_classes: int
+    p_fp: float
+    accuracy_by_bits: dict | None = None
+    p_fp_seeds: tuple | None = None
+    n_test: int | None = None
+    p_fp_sd: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, numbers.Integral) \
+                or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2 (1/K is chance); got {self.num_classes!r}")
+        _fraction("p_fp", self.p_fp)
+        for b, p in (self.accuracy_by_bits or {}).items():
+            _fraction(f"accuracy_by_bits[{b}]", p)
+        if self.p_fp_seeds is not None:
+            object.__setattr__(self, "p_fp_seeds", tuple(_fraction("p_fp_seeds", p) for p in self.p_fp_seeds))
+        if self.n_test is not None and (isinstance(self.n_test, bool) or not isinstance(self.n_test, numbers.Integral)
+                                        or self.n_test < 1):
+            raise ValueError(f"n_test must be None or an int >= 1; got {self.n_test!r}")
+        if self.p_fp_sd is not None:
+            _fraction("p_fp_sd", self.p_fp_sd)
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.num_classes
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Pthresh = P_FP - delta (paper Eq. 4). Assumes someone knows, per data set, which accuracy
+    drop is tolerable. Source: the paper (delta 0.07-0.60, chosen by hand)."""
+    delta: float
+
+    def __post_init__(self):
+        _fraction("delta", self.delta)
+
+    def raw(self, x: Inputs) -> float:
+        return x.p_fp - self.delta
+
+
+@dataclass(frozen=True)
+class Span:
+    """Pthresh = 1/K + f (P_FP - 1/K): the gate keeps the same share f of the span from chance to FP
+    on every task. Assumes the tolerable loss scales with what the model gained over chance.
+    f = None: the least-squares fit to the paper's own deltas (:func:`paper_span_fit`)."""
+    f: float | None = None
+
+    def __post_init__(self):
+        if self.f is not None:
+            _fraction("f", self.f)
+
+    def raw(self, x: Inputs) -> float:
+        f = paper_span_fit()["f"] if self.f is None else self.f
+        return x.chance + f * (x.p_fp - x.chance)
+
+
+@dataclass(frozen=True)
+class ErrorRatio:
+    """Pthresh = 1 - r (1 - P_FP): viable while the error rate is at most r times FP's (r >= 1).
+    Assumes errors, not accuracy, are what a user pays for (a 1-point loss matters more at 99%
+    than at 60%). r = 2 by default: "at most twice FP's errors", a choice, not a fit."""
+    r: float = 2.0
+
+    def __post_init__(self):
+        if isinstance(self.r, bool) or not isinstance(self.r, numbers.Real) or not self.r >= 1:
+            raise ValueError(f"r must be a number >= 1 (a ratio of error rates); got {self.r!r}")
+
+    def raw(self, x: Inputs) -> float:
+        return 1.0 - self.r * (1.0 - x.p_fp)
+
+
+@dataclass(frozen=True)
+class Relative:
+    """Pthresh = q P_FP. Assumes the tolerable loss is a fixed share of FP's accuracy. Source:
+    MLPerf Inference's closed-division quality targets, 99% (or 99.9%) of the FP32 reference
+    (Reddi et al., ISCA 2020; mlcommons/inference_policies, inference_rules.adoc)."""
+    q: float = 0.99
+
+    def __post_init__(self):
+        _fraction("q", self.q)
+
+    def raw(self, x: Inputs) -> float:
+        return self.q * x.p_fp
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Pthresh = P_FP - k sigma, sigma the run-to-run noise of P_FP: max(std over seeds (ddof 1),
+    binomial sqrt(P_FP (1 - P_FP) / n_test)) with two or more seeds (or a stated std), the
+    binomial alone with one.
+    Assumes a configuration is viable while its loss is within noise of FP (a one-sided
+    non-inferiority test; cf. Bouthillier et al., MLSys 2021, on seed variance in benchmarks).
+    The binomial floor: three seeds can agree by chance, but P is never known better than the
+    test set allows. k = 2 by default (about a one-sided 98% bound). ValueError with neither two
+    seeds nor n_test."""
+    k: float = 2.0
+
+    def __post_init__(self):
+        if isinstance(self.k, bool) or not isinstance(self.k, numbers.Real) or not self.k >= 0:
+            raise ValueError(f"k must be a number >= 0 (standard deviations); got {self.k!r}")
+
+    def raw(self, x: Inputs) -> float:
+        return x.p_fp - self.k * noise_sd(x)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """No parameter: sort the bit-widths from high to low (FP at 32 included); the gate sits at
+    the middle of the largest accuracy drop between adjacent ones, (P_hi + P_lo) / 2, splitting
+    "works" from "collapsed" (the 1-D single-linkage split into two groups). Assumes the curve
+    has one cliff (PTQ's usual shape). A flat or rising curve (no drop) gives 1/K: nothing to
+    separate, nothing gated. ValueError with fewer than two bit-widths."""
+
+    def raw(self, x: Inputs) -> float:
+        points = {32: x.p_fp, **(x.accuracy_by_bits or {})}
+        if len(points) < 2:
+            raise ValueError("the curve rule needs P at two bit-widths or more (FP and one quantized)")
+        acc = np.array([points[b] for b in sorted(points, reverse=True)], dtype=float)
+        drops = acc[:-1] - acc[1:]
+        i = int(np.argmax(drops))
+        return x.chance if drops[i] <= 0 else float(acc[i] + acc[i + 1]) / 2
+
+
+RULES = {"delta": Delta, "span": Span, "error_ratio": ErrorRatio, "relative": Relative,
+         "noise": Noise, "curve": Curve}
+AUTO_RULES = tuple(r for r in RULES if r != "delta")   # the delta rule needs a hand-set delta
+
+
+def noise_sd(x: Inputs) -> float:
+    """The noise rule's sigma (a fraction); see :class:`Noise`."""
+    binomial = (math.sqrt(x.p_fp * (1 - x.p_fp) / x.n_test) if x.n_test else None)
+    seeds = x.p_fp_seeds or ()
+    sd = float(np.std(seeds, ddof=1)) if len(seeds) >= 2 else x.p_fp_sd
+    if sd is not None:
+        return max(sd, binomial) if binomial is not None else sd
+    if binomial is None:
+        raise ValueError("the noise rule needs P_FP of two seeds or more, or n_test (binomial noise)")
+    return binomial
+
+
+def rule_name(rule) -> str:
+    """'noise' for Noise(...), 'auto:noise' or 'noise'."""
+    return next(n for n, cls in RULES.items() if isinstance(parse(rule), cls))
+
+
+def _name_of(text: str) -> str:
+    return text[len(AUTO):] if text.startswith(AUTO) else text
+
+
+def parse(rule) -> object:
+    """A rule object from a rule object, 'auto:<rule>' or '<rule>' (defaults); ValueError listing
+    the rules for any other value. 'delta' is refused here: it needs a hand-set delta."""
+    if any(isinstance(rule, cls) for cls in RULES.values()):
+        return rule
+    name = _name_of(rule) if isinstance(rule, str) else None
+    if name not in AUTO_RULES:
+        raise ValueError(f"unknown Pthresh rule {rule!r}: give 'auto:<rule>' with <rule> one of "
+                         f"{list(AUTO_RULES)} (or a delta)")
+    return RULES[name]()
+
+
+def is_auto(value) -> bool:
+    """True for a string that names a rule ('auto:noise'); ValueError for any other 'auto:...'."""
+    if isinstance(value, str) and value.startswith(AUTO):
+        parse(value)
+        return True
+    return False
+
+
+def check_auto(value, name: str = "p_thresh") -> None:
+    """A notebook parameter: None or 'auto:<rule>'; ValueError naming ``name`` and the rules."""
+    if value is None:
+        return
+    if not (isinstance(value, str) and value.startswith(AUTO)):
+        raise ValueError(f"parameter {name!r}: None or 'auto:<rule>' with <rule> one of {list(AUTO_RULES)} "
+                         f"(a hand-set gate: use delta); got {value!r}")
+    try:
+        parse(value)
+    except ValueError as err:
+        raise ValueError(f"parameter {name!r}: {err}") from None
+
+
+def describe(rule) -> str:
+    """'noise(k=2.0)': the rule's name and parameters, as records keep them."""
+    rule = parse(rule)
+    if isinstance(rule, Span) and rule.f is None:
+        return f"span(f={paper_span_fit()['f']:.4f}, fitted to the paper)"
+    args = ", ".join(f"{f.name}={getattr(rule, f.name)}" for f in fields(rule))
+    return f"{rule_name(rule)}({args})"
+
+
+def gate(rule, *, num_classes: int, p_fp: float, accuracy_by_bits: dict | None = None,
+         p_fp_seeds=None, n_test: int | None = None, p_fp_sd: float | None = None) -> float:
+    """Pthresh (a fraction) under ``rule``, clipped to [1/K, P_FP]; 1/K where P_FP <= 1/K.
+    The inputs are those of :class:`Inputs`; each rule reads only what its docstring names."""
+    rule = parse(rule)
+    x = Inputs(num_classes, p_fp, accuracy_by_bits, p_fp_seeds, n_test, p_fp_sd)
+    if x.p_fp <= x.chance:
+        return x.chance
+    return float(min(max(rule.raw(x), x.chance), x.p_fp))
+
+
+# --- the paper's deltas as a span share ---------------------------------------------------------
+
+def span_share(num_classes: int, p_fp: float, p_thresh: float) -> float:
+    """f = (Pthresh - 1/K) / (P_FP - 1/K): the share of the chance-to-FP span the gate keeps."""
+    chance = 1.0 / num_classes
+    if p_fp <= chance:
+        raise ValueError(f"span share undefined: P_FP {p_fp} is at or below chance {chance}")
+    return (p_thresh - chance) / (p_fp - chance)
+
+
+def fit_span(points) -> dict:
+    """Least-squares f over ``points`` [(K, P_FP, Pthresh), ...], residuals in Pthresh (accuracy
+    fractions): minimizes sum (1/K + f x_i - Pthresh_i)^2 with x_i = P_FP - 1/K, so
+    f = sum x_i y_i / sum x_i^2, y_i = Pthresh_i - 1/K. Returns f, each point's own share and
+    residual (fitted minus given Pthresh)."""
+    pts = [(int(k), float(p), float(t)) for k, p, t in points]
+    if not pts:
+        raise ValueError("fit_span needs at least one (K, P_FP, Pthresh) point")
+    x = np.array([p - 1 / k for k, p, _ in pts])
+    y = np.array([t - 1 / k for k, _, t in pts])
+    if not np.any(x > 0):
+        raise ValueError("fit_span: every P_FP is at chance; f is undefined")
+    f = float(x @ y / (x @ x))
+    return {"f": f, "shares": (y / np.where(x > 0, x, np.nan)).tolist(), "residuals": (f * x - y).tolist()}
+
+
+def paper_points() -> dict:
+    """{(model, dataset): (K, P_FP, Pthresh)} for the paper's conditions that state P_FP and a
+    delta (Pthresh = max(1/K, P_FP - delta), as the paper computes it)."""
+    from .conditions import CONDITIONS
+    from .index import p_thresh
+    out = {}
+    for key, spec in CONDITIONS.items():
+        rep = spec.reported
+        if spec.delta is None or "P_FP" not in rep:
+            continue
+        k = NUM_CLASSES[spec.dataset]
+        out[key] = (k, rep["P_FP"], float(p_thresh(k, rep["P_FP"], spec.delta)))
+    return out
+
+
+NUM_CLASSES = {"mnist": 10, "mnist_jpeg": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100,
+               "imagenet": 1000, "mmlu": 4}
+
+
+def paper_span_fit() -> dict:
+    """:func:`fit_span` over the paper's conditions (:func:`paper_points`), with their keys."""
+    points = paper_points()
+    fit = fit_span(points.values())
+    return {**fit, "conditions": list(points)}
+
+
+# --- applying a rule to a run's records --------------------------------------------------------
+
+def regate(records: list[dict], rule) -> list[dict]:
+    """One run's records (one model, one seed: the FP32 record and the uniform bit-widths) with
+    Pthresh set by ``rule`` from those records, I' recomputed, and the rule kept: ``p_thresh_rule``
+    (e.g. 'noise(k=2.0)'), ``delta`` None (the gate no longer follows P_FP through a delta)."""
+    from .index import gated_index
+    rule = parse(rule)
+    first = records[0]
+    uniform = {int(r["bits"]): float(r["P"]) for r in records if np.isscalar(r["bits"])}
+    value = gate(rule, num_classes=int(first["num_classes"]), p_fp=float(first["p_fp"]),
+                 accuracy_by_bits=uniform, n_test=first.get("n_test") or first.get("n_questions"))
+    out = []
+    for r in records:
+        r = {**r, "p_thresh": value, "delta": None, "p_thresh_rule": describe(rule)}
+        r["I_gated"] = float(gated_index(r["C_paper"], r["P"], r["T_ms"], value))
+        if r.get("T_deployed_ms") is not None:
+            r["I_gated_deployed"] = float(gated_index(r["C_paper"], r["P"], r["T_deployed_ms"], value))
+        out.append(r)
+    return out
