@@ -206,3 +206,23 @@ def knee_segments(knees: pd.DataFrame) -> dict:
         parts.append((start, rows[-1].delta, prev))
         out[key] = [f"{lo:.2f}-{hi:.2f}: {'none' if b is None else b}" for lo, hi, b in parts]
     return out
+
+
+def control_table(records, model: str, control: str, source: str) -> pd.DataFrame:
+    """A control condition beside the one it controls (``quide.conditions``' ``control_of``): per
+    bit-width the seed means of P for each, their drops from FP32 (ΔP), in points, and the
+    differences control - source. ``records``: one placement. The Knee of each is Table 1's."""
+    df = _records_frame(records)
+    t = table1(df[(df["model"] == model) & df["dataset"].isin([source, control])])
+    if set(t["dataset"]) != {source, control}:
+        raise ValueError(f"control_table needs records of {model} on both {source!r} and {control!r}")
+    wide = {}
+    for name, g in t.groupby("dataset"):
+        g = g.set_index("bits")
+        fp = g.loc["32", "P_mean"] if "32" in g.index else g.loc[32, "P_mean"]
+        wide[name] = pd.DataFrame({"P_pct": 100 * g["P_mean"], "P_std_pts": 100 * g["P_std"],
+                                   "dP_vs_fp32_pts": 100 * (g["P_mean"] - fp), "knee": g["knee"]})
+    out = wide[source].join(wide[control], lsuffix=f" {source}", rsuffix=f" {control}")
+    out["P difference (pts)"] = out[f"P_pct {control}"] - out[f"P_pct {source}"]
+    out["ΔP difference (pts)"] = out[f"dP_vs_fp32_pts {control}"] - out[f"dP_vs_fp32_pts {source}"]
+    return out.reset_index()

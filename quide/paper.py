@@ -2,7 +2,7 @@
 
 A condition's numbers live in its entry in ``quide.conditions`` (``ConditionSpec.reported``);
 claims that hold across conditions live here, and so do the places where the paper contradicts
-itself (:data:`INCONSISTENCIES`), each with a check computed from the reported values where one
+itself (``INCONSISTENCIES``), each with a check computed from the reported values where one
 exists. Transcribed from the running text of arXiv 2605.10959.
 """
 from __future__ import annotations
@@ -122,7 +122,7 @@ INCONSISTENCIES = [
 
 
 def inconsistency_table():
-    """:data:`INCONSISTENCIES` as a DataFrame (the check computed now; "—" where there is none)."""
+    """``INCONSISTENCIES`` as a DataFrame (the check computed now; "—" where there is none)."""
     import pandas as pd
     return pd.DataFrame([{"where": i.where, "the paper says": i.says, "conflicts with": i.conflicts,
                           "check (from the reported values)": i.check() if i.check else "—"}

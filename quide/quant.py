@@ -62,7 +62,7 @@ class PTQConfig:
     observer: activation range estimator: ``minmax`` (paper), ``percentile``, ``mse``.
     percentile: for ``observer="percentile"``, in percent (99.99 clips the top 0.01%).
     per_channel: one weight scale per output channel. The paper does not state the granularity;
-        per tensor (the default) is our assumption.
+    per tensor (the default) is our assumption.
     placement: ``graph`` or ``inputs`` (module docstring).
     """
     bits: int | Sequence[int] | Mapping[str, int] = 8

@@ -546,4 +546,8 @@ def verdict_summary(card: pd.DataFrame) -> pd.DataFrame:
     counts = pd.crosstab(card["condition"], card["verdict"]).reindex(
         index=list(dict.fromkeys(card["condition"])), columns=list(VERDICTS), fill_value=0)
     counts.loc["all"] = counts.sum()
+    # the condition is the paper's; where our side ran on the stand-in, the row says so
+    ours = card.groupby("condition")["our data"].agg(lambda s: sorted(set(s) - {"—"}))
+    counts.index = [f"{c} (ours: {', '.join(ours[c])})" if c in ours and any("stand-in" in d for d in ours[c])
+                    else c for c in counts.index]
     return counts.rename_axis(index="condition", columns=None).reset_index()

@@ -82,3 +82,18 @@ def test_placement_table_names_the_placement_closer_to_the_paper():
     assert t.loc[4, "P_graph_mean"] == pytest.approx(0.58) and t.loc[4, "P_inputs_mean"] == pytest.approx(0.63)
     assert t.loc[4, "closer_to_paper"] == "graph"
     assert pd.isna(t.loc[2, "closer_to_paper"])               # the paper states no 2-bit P here
+
+
+def test_control_table_sets_the_control_beside_its_source_in_points():
+    source = synthetic_records("mnist")
+    control = synthetic_records("mnist_jpeg")
+    for r in control:                        # the control loses 2 points at 4 bits only
+        if r["bits"] == 4:
+            r["P"] -= 0.02
+    t = qa.control_table(source + control, "simplecnn", "mnist_jpeg", "mnist").set_index("bits")
+    assert t.loc["4", "P difference (pts)"] == pytest.approx(-2.0)
+    assert t.loc["4", "ΔP difference (pts)"] == pytest.approx(-2.0)
+    assert t.loc["8", "P difference (pts)"] == pytest.approx(0.0)
+    assert t.loc["4", "dP_vs_fp32_pts mnist"] == pytest.approx(100 * (0.58 - 0.80))
+    with pytest.raises(ValueError, match="both"):
+        qa.control_table(source, "simplecnn", "mnist_jpeg", "mnist")

@@ -323,6 +323,10 @@ def test_the_verdict_summary_counts_every_row_once():
     summary = sc.verdict_summary(card).set_index("condition")
     assert summary.loc["all"].equals(sc.verdict_counts(card).rename("all"))
     assert summary.loc["SimpleCNN / MNIST"].sum() == (card["condition"] == "SimpleCNN / MNIST").sum()
+    assert "SimpleCNN / MNIST" in summary.index                 # exact data: the paper's name alone
+    cifar = sweep_records().assign(dataset="cifar10", data_source="CIFAR-10 (JPEG stand-in)", delta=0.30)
+    names = sc.verdict_summary(sc.scorecard(cifar))["condition"].tolist()
+    assert "SimpleCNN / CIFAR-10 (ours: CIFAR-10 (JPEG stand-in))" in names
 
 
 def test_the_papers_inconsistencies_are_computed_from_the_reported_values(monkeypatch):
