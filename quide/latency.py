@@ -3,10 +3,11 @@
 Two figures per configuration:
 
 - ``T_ms``, the one the index uses: :func:`time_models`. On CUDA each distinct model is warmed up,
-  its batch-64 inference forward captured once in a CUDA graph, and the graph replayed ``passes``
-  times per round, timed with CUDA events; ``rounds`` rounds interleave every variant of one model
-  (in a fresh seeded order each round), so drift hits all of them alike. T = median of the rounds'
-  ms per pass, with a distribution-free 95% confidence interval of that median (order statistics).
+  its batch-64 inference forward captured in ``captures`` CUDA graphs, and each graph replayed
+  ``passes`` times per round, timed with CUDA events; ``rounds`` rounds interleave every capture of
+  every variant of one model (in a fresh seeded order each round), so drift hits all of them alike.
+  T = median of the rounds' ms per pass, pooled over captures, with a distribution-free 95%
+  confidence interval of that median (order statistics over the pooled values).
   Where capture fails, CUDA events around eager passes, with the reason recorded; on a CPU the host
   clock (``time.perf_counter``) around the passes. ``T_method`` says which.
   Variants that execute the same graph (same ATen ops, dtypes and shapes, see
@@ -201,16 +202,22 @@ class TimerConfig:
     passes: forward passes (graph replays) per variant per round; a round's value is their mean, ms.
     warmup: untimed passes per variant before capture and timing.
     cuda_graphs: capture and replay on CUDA (False: CUDA events around eager passes).
+    captures: CUDA graphs captured per variant; every round times each, and T pools them. A
+        captured graph keeps a speed of its own: three captures of one SimpleCNN graph on an H200
+        stayed up to 1.1% apart in two blocks and two processes alike
+        (``benchmarks/results/timer_data_probe_h200_*``), and in the reruns of issue 13 one
+        timing in 90 moved 2.3% while the rest of its block held. Only the graph path has captures.
     seed: orders the variants within each round.
     """
     rounds: int = 21
     passes: int = 50
     warmup: int = 20
     cuda_graphs: bool = True
+    captures: int = 3
     seed: int = 0
 
     def __post_init__(self):
-        for name, low in (("rounds", 6), ("passes", 1), ("warmup", 0), ("seed", 0)):
+        for name, low in (("rounds", 6), ("passes", 1), ("warmup", 0), ("captures", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TimerConfig.{name} must be an int >= {low}; got {value!r}")
@@ -225,18 +232,20 @@ class Timing:
     ci_ms: tuple[float, float]
     method: str                    # one of T_METHODS
     reason: str | None             # why a fallback method was used, else None
-    rounds_ms: tuple[float, ...]   # each round's ms per pass
-    passes: int                    # passes per round
+    rounds_ms: tuple[float, ...]   # ms per pass of each round and capture (round-major)
+    passes: int                    # passes per round and capture
     signature: str                 # graph_signature of what was timed
     shared_by: int = 1             # variants of the block that share this measurement
     device: str = ""
     driver: str | None = None
     alone: bool = False            # taken in a timing_turn: no other quide GPU work on the host
+    captures: int = 1              # graphs captured and timed in each round (1 off the graph path)
 
     def record_fields(self) -> dict:
         """The fields a result record carries for this timing."""
         return {"T_ms": self.median_ms, "T_ci_ms": list(self.ci_ms), "T_method": self.method,
-                "T_method_reason": self.reason, "T_rounds": len(self.rounds_ms),
+                "T_method_reason": self.reason, "T_rounds": len(self.rounds_ms) // self.captures,
+                "T_captures": self.captures,
                 "T_passes_per_round": self.passes, "T_signature": self.signature,
                 "T_alone_on_host": self.alone}
 
@@ -289,9 +298,11 @@ def graph_signature(fn: Callable[[], object]) -> str:
     return hashlib.sha256("\n".join(trace.ops).encode()).hexdigest()[:16]
 
 
-def _round_timer(fn: Callable[[], object], device: torch.device, config: TimerConfig):
-    """(method, reason, time_one_round) for ``fn`` on ``device``; ``time_one_round()`` returns the
-    ms per pass of ``config.passes`` passes (its own sync on the host path only)."""
+def _round_timers(fn: Callable[[], object], device: torch.device, config: TimerConfig):
+    """(method, reason, [time_one_round, ...]) for ``fn`` on ``device``: one timer per captured
+    graph (``config.captures``) on the graph path, else one. ``time_one_round()`` returns the ms per
+    pass of ``config.passes`` passes (its own sync on the host path only; on CUDA a reader to call
+    after the round's synchronize)."""
     passes = config.passes
     if device.type != "cuda":
         def host_round():
@@ -299,7 +310,7 @@ def _round_timer(fn: Callable[[], object], device: torch.device, config: TimerCo
             for _ in range(passes):
                 fn()
             return (time.perf_counter() - start) * 1e3 / passes
-        return "host", None, host_round
+        return "host", None, [host_round]
 
     def events_round(run):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -318,14 +329,15 @@ def _round_timer(fn: Callable[[], object], device: torch.device, config: TimerCo
                 for _ in range(3):
                     fn()
             torch.cuda.current_stream(device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                fn()
-            return "cuda_graph", None, lambda: events_round(graph.replay)
+            graphs = [torch.cuda.CUDAGraph() for _ in range(config.captures)]
+            for graph in graphs:
+                with torch.cuda.graph(graph):
+                    fn()
+            return "cuda_graph", None, [(lambda g: lambda: events_round(g.replay))(g) for g in graphs]
         except Exception as err:   # e.g. an op that syncs with the host: fall back, say why
             reason = f"graph capture failed: {type(err).__name__}: {str(err)[:200]}"
             torch.cuda.synchronize(device)
-    return "cuda_events", reason, lambda: events_round(fn)
+    return "cuda_events", reason, [lambda: events_round(fn)]
 
 
 def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.device | str,
@@ -347,18 +359,18 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
         for sig, key in first.items():
             for _ in range(config.warmup):
                 fns[key]()
-            timers[sig] = _round_timer(fns[key], device, config)
+            timers[sig] = _round_timers(fns[key], device, config)
         rounds = {sig: [] for sig in first}
-        order = list(first)
+        order = [(sig, timer) for sig in first for timer in timers[sig][2]]   # every capture of every graph
         rng = np.random.default_rng(config.seed)
         for _ in range(config.rounds):
             pending = []
             for i in rng.permutation(len(order)):
-                sig = order[i]
+                sig, timer = order[i]
                 if device.type == "cuda":
-                    pending.append((sig, timers[sig][2]()))   # events recorded now, read below
+                    pending.append((sig, timer()))   # events recorded now, read below
                 else:
-                    rounds[sig].append(timers[sig][2]())
+                    rounds[sig].append(timer())
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
                 for sig, read in pending:
@@ -370,7 +382,7 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
         median, lo, hi = median_ci(rounds[sig])
         method, reason, _ = timers[sig]
         out[sig] = Timing(median, (lo, hi), method, reason, tuple(rounds[sig]), config.passes, sig,
-                          shared[sig], name, driver, alone)
+                          shared[sig], name, driver, alone, len(timers[sig][2]))
     return {k: out[signatures[k]] for k in fns}
 
 

@@ -69,7 +69,7 @@ def test_median_ci_is_the_sign_test_interval():
 
 
 @pytest.mark.parametrize("field, value", [("rounds", 5), ("passes", 0), ("warmup", -1), ("seed", -1),
-                                          ("rounds", 6.0), ("cuda_graphs", 1)])
+                                          ("rounds", 6.0), ("cuda_graphs", 1), ("captures", 0)])
 def test_timer_config_refuses_bad_values(field, value):
     with pytest.raises(ValueError, match=f"TimerConfig.{field}"):
         ql.TimerConfig(**{field: value})
@@ -94,6 +94,18 @@ def test_time_callables_on_cpu_uses_the_host_clock_and_times_every_round():
     assert out["a"].signature != out["b"].signature       # add vs mul: different graphs
     fields = out["a"].record_fields()
     assert fields["T_ms"] == out["a"].median_ms and fields["T_ci_ms"] == [lo, hi] and fields["T_method"] == "host"
+    assert out["a"].captures == 1 and fields["T_captures"] == 1 and fields["T_rounds"] == 6   # no graphs on a CPU
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_each_capture_of_a_graph_is_timed_in_every_round():
+    model = nn.Linear(64, 64).cuda()
+    x = torch.randn(8, 64, device="cuda")
+    cfg = ql.TimerConfig(rounds=6, passes=3, warmup=1, captures=3)
+    t = ql.time_models({"m": model}, x, cfg)["m"]
+    assert t.method == "cuda_graph" and t.captures == 3 and len(t.rounds_ms) == 6 * 3
+    assert t.record_fields()["T_rounds"] == 6 and t.record_fields()["T_captures"] == 3
+    assert t.ci_ms[0] <= t.median_ms <= t.ci_ms[1]
 
 
 def test_variants_with_one_graph_share_one_measurement():
