@@ -1,15 +1,16 @@
-"""Deployed vs simulated latency of the paper's CNNs, and CUDA events vs host timers.
+"""Deployed vs simulated latency of the paper's CNNs, by the index's timer, with the paper's protocol beside.
 
 For SimpleCNN (MNIST, Fashion-MNIST, CIFAR-10 shapes) and ResNet-18 CIFAR, at 32/16/8/4/2 bits, in
-one run on one device: T_protocol (the paper's protocol on the simulated, fake-quantized model,
-host timers, batch 64) and T_deployed (``quide.deploy``: the fastest real kernel path, or None with
-the reason). At 32 bits and for the 8-bit simulated model it also times the protocol with CUDA
-events and prints the ratio to the host timers. Models are freshly built (seed 0) and calibrated on
-random images: latency does not depend on weight values. Writes ``data/latency/deployed_<gpu>.json``
-(``--out`` to change), which the book joins to the sweeps' P and C. From the repository root::
+one run on one device: T_simulated (``quide.latency.time_models`` on the fake-quantized models, all
+bit-widths of one model in one interleaved block of CUDA-graph replays), T_deployed
+(``quide.deploy``: the fastest real kernel path by the same timer, or None with the reason) and
+T_protocol (the paper's host-timer protocol on the simulated model). Models are freshly built
+(seed 0) and calibrated on random images, timed on a random batch of 64 (T depends a little on the
+batch's values: see the protocol page). Writes ``data/latency/deployed_<gpu>.json`` (``--out`` to
+change), which the book joins to the sweeps' P and C. From the repository root::
 
     python benchmarks/deployed_latency.py            # on a GPU machine
-    python benchmarks/deployed_latency.py --timed 50 --warmup 5 --out /tmp/x.json   # a quick CPU try
+    python benchmarks/deployed_latency.py --rounds 6 --passes 2 --timed 20 --warmup 2 --out /tmp/x.json   # CPU try
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from quide import deploy, models
-from quide.latency import TIMED, WARMUP, describe_device, measure_latency
+from quide.latency import TIMED, WARMUP, TimerConfig, describe_device, measure_latency, time_models
 from quide.quant import PTQConfig, quantize
 from quide.results import atomic_write_text, provenance
 
@@ -37,45 +38,45 @@ BITS = (32, 16, 8, 4, 2)
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--warmup", type=int, default=WARMUP)
-    ap.add_argument("--timed", type=int, default=TIMED)
+    ap.add_argument("--warmup", type=int, default=WARMUP, help="the paper's protocol: warm-up passes")
+    ap.add_argument("--timed", type=int, default=TIMED, help="the paper's protocol: timed passes")
+    ap.add_argument("--rounds", type=int, default=TimerConfig.rounds, help="the index's timer: rounds")
+    ap.add_argument("--passes", type=int, default=TimerConfig.passes, help="the index's timer: passes per round")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    timer = TimerConfig(rounds=args.rounds, passes=args.passes)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gpu, driver = describe_device(device)
     start_all = time.perf_counter()
     rows = []
-    print(f"{gpu} | warmup {args.warmup}, timed {args.timed}, batch 64")
-    print(f"{'model':15} {'dataset':14} {'bits':>4} {'T_protocol':>10} {'T_deployed':>10}  path")
+    print(f"{gpu} | timer {timer} | paper's protocol: warmup {args.warmup}, timed {args.timed} | batch 64")
+    print(f"{'model':15} {'dataset':14} {'bits':>4} {'T_sim ms':>9} {'T_dep ms':>9} {'T_protocol':>10}  path")
     for name, dataset, shape, classes in CONDITIONS:
         torch.manual_seed(0)
         model = models.build_model(name, classes, shape).to(device).eval()
         h, w, c = shape
         example = torch.randn(64, c, h, w, device=device)
         calib = torch.randn(512, c, h, w, device=device)
+        sims = {bits: quantize(model, PTQConfig(bits=bits), None if bits >= 16 else calib) for bits in BITS}
+        simulated = time_models(sims, example, timer)
         for bits in BITS:
-            sim = quantize(model, PTQConfig(bits=bits), None if bits >= 16 else calib)
-            t_sim = measure_latency(sim, example, args.warmup, args.timed).median_ms
+            t_protocol = measure_latency(sims[bits], example, args.warmup, args.timed).median_ms
             row = {"model": name, "dataset": dataset, "image_shape": list(shape), "bits": bits,
-                   "T_protocol_ms": t_sim, "T_protocol_kind": "simulated (fake-quant), host timers"}
-            if device.type == "cuda" and bits in (32, 8):
-                t_ev = measure_latency(sim, example, args.warmup, args.timed, timer="cuda_events").median_ms
-                row.update(T_protocol_events_ms=t_ev, events_over_host=t_ev / t_sim)
-            row.update(deploy.deployed_batch_latency(model, bits, example, args.warmup, args.timed))
+                   "T_simulated_ms": simulated[bits].median_ms, "T_simulated_ci_ms": list(simulated[bits].ci_ms),
+                   "T_simulated_method": simulated[bits].method, "T_protocol_ms": t_protocol,
+                   "T_protocol_kind": "simulated (fake-quant), the paper's host-timer protocol"}
+            row.update(deploy.deployed_batch_latency(model, bits, example, timer))
             rows.append(row)
-            dep = f"{row['T_deployed_ms']:10.3f}  {row['T_deployed_kind']}" if row["T_deployed_ms"] is not None \
-                else f"{'-':>10}  {row['T_deployed_reason'][:60]}"
-            ev = f"  (events/host {row['events_over_host']:.3f})" if "events_over_host" in row else ""
-            print(f"{name:15} {dataset:14} {bits:>4} {t_sim:10.3f} {dep}{ev}", flush=True)
-            del sim
+            dep = f"{row['T_deployed_ms']:9.4f} {t_protocol:10.3f}  {row['T_deployed_kind']}" \
+                if row["T_deployed_ms"] is not None else f"{'-':>9} {t_protocol:10.3f}  {row['T_deployed_reason'][:60]}"
+            print(f"{name:15} {dataset:14} {bits:>4} {row['T_simulated_ms']:9.4f} {dep}", flush=True)
+        del sims
     wall = time.perf_counter() - start_all
-    ratios = [r["events_over_host"] for r in rows if "events_over_host" in r]
-    if ratios:
-        print(f"CUDA events / host timers: {min(ratios):.3f} to {max(ratios):.3f} (target within 5%)")
     print(f"wall {wall:.0f} s")
     slug = re.sub(r"[^a-z0-9]+", "_", gpu.lower()).strip("_")[:40]
     out = args.out or Path("data/latency") / f"deployed_{slug}.json"
-    doc = {"device": gpu, "warmup": args.warmup, "timed": args.timed, "batch": 64, "rows": rows,
+    doc = {"device": gpu, "timer": vars(timer) if hasattr(timer, "__dict__") else str(timer),
+           "warmup": args.warmup, "timed": args.timed, "batch": 64, "rows": rows,
            "provenance": provenance(device=gpu, driver=driver, wall_s=wall)}
     atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
     print("wrote", out)

@@ -1,8 +1,9 @@
 """Deployed latency of the CNNs: each bit-width run by the fastest real kernel path the GPU has.
 
-The paper's T (``quide.latency``) times the *simulated* model: FP32 arithmetic with quantize and
+The index's T (``quide.latency``) times the *simulated* model: FP32 arithmetic with quantize and
 dequantize ops around it, so 4-bit looks no faster than 32-bit. Here each bit-width is timed as it
-would be deployed, by the same protocol (batch 64, median of ``timed`` passes after ``warmup``):
+would be deployed, by the same timer (batch 64; every candidate path captured in CUDA graphs and
+timed in one interleaved block by :func:`quide.latency.time_callables`; the host clock on a CPU):
 
 - 32: FP32 with TF32 off (TF32 rounds inputs to a 10-bit mantissa, so it is timed as a candidate
   of 16-bit-class arithmetic, not as 32-bit);
@@ -28,7 +29,7 @@ import torch.nn as nn
 
 from .aggregate import mark_knee
 from .index import gated_index, intelligence_index
-from .latency import TIMED, WARMUP, measure_latency
+from .latency import TimerConfig, time_callables
 
 NO_LOW_BIT_KERNEL = ("no {bits}-bit convolution kernel on CUDA in PyTorch or torchao "
                      "(torch.ao quantized convs are CPU-only; int8/FP8 kernels cover Linear layers)")
@@ -61,29 +62,35 @@ def candidates(bits: int, device: torch.device) -> list[tuple[str, torch.dtype, 
     return []
 
 
-def deployed_batch_latency(model: nn.Module, bits: int, example: torch.Tensor, warmup: int = WARMUP,
-                           timed: int = TIMED) -> dict:
+def deployed_batch_latency(model: nn.Module, bits: int, example: torch.Tensor,
+                           timer: TimerConfig = TimerConfig()) -> dict:
     """T_deployed_ms, milliseconds per batch (``example`` is the batch), of ``model`` at ``bits`` on
     ``example``'s device: the fastest candidate path (each in NCHW and channels_last), its name in
-    ``T_deployed_kind``, every candidate's median in ``candidates_ms``; or None with ``T_deployed_reason``."""
+    ``T_deployed_kind``, its 95% CI and timer method, every candidate's median in ``candidates_ms``;
+    or None with ``T_deployed_reason``. All candidates are timed in one interleaved block."""
     device = example.device
     paths = candidates(bits, device)
     if not paths:
         reason = NO_LOW_BIT_KERNEL.format(bits=bits) if device.type == "cuda" else \
             "only GPU paths are timed (torch.ao's CPU int8 kernels are not)"
         return {"T_deployed_ms": None, "T_deployed_kind": None, "T_deployed_reason": reason, "candidates_ms": {}}
-    timings = {}
+    fns = {}
     for name, dtype, tf32 in paths:
         for layout in (torch.contiguous_format, torch.channels_last):
             m = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=layout).eval()
             x = example.to(dtype=dtype, memory_format=layout)
             label = f"{name}, {'channels_last' if layout is torch.channels_last else 'NCHW'}"
-            with _backend(tf32):
-                timings[label] = measure_latency(m, x, warmup=warmup, timed=timed).median_ms
-            del m
-    best = min(timings, key=timings.get)
-    return {"T_deployed_ms": timings[best], "T_deployed_kind": best, "T_deployed_reason": None,
-            "candidates_ms": timings}
+
+            def run(m=m, x=x, tf32=tf32):   # the backend flags choose kernels when a graph is captured
+                with _backend(tf32):
+                    return m(x)
+            fns[label] = run
+    # TF32 and FP32 run the same ATen ops: every path is its own measurement
+    timings = time_callables(fns, device, timer, signatures={label: label for label in fns})
+    best = min(timings, key=lambda k: timings[k].median_ms)
+    return {"T_deployed_ms": timings[best].median_ms, "T_deployed_ci_ms": list(timings[best].ci_ms),
+            "T_deployed_method": timings[best].method, "T_deployed_kind": best, "T_deployed_reason": None,
+            "candidates_ms": {k: t.median_ms for k, t in timings.items()}}
 
 
 def with_deployed(table: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:

@@ -5,20 +5,24 @@ import pytest
 import torch
 
 from quide import deploy, models
-from quide.latency import measure_latency
+from quide.latency import TimerConfig, measure_latency
+
+QUICK = TimerConfig(rounds=6, passes=2, warmup=0)
 
 
 def test_cpu_paths_and_reasons():
     model = models.build_model("simplecnn", 10, (28, 28, 1)).eval()
     x = torch.randn(4, 1, 28, 28)
-    fp32 = deploy.deployed_batch_latency(model, 32, x, warmup=0, timed=3)
+    fp32 = deploy.deployed_batch_latency(model, 32, x, QUICK)
     assert set(fp32["candidates_ms"]) == {"fp32, NCHW", "fp32, channels_last"}
     assert fp32["T_deployed_ms"] == min(fp32["candidates_ms"].values()) > 0
     assert fp32["T_deployed_kind"] in fp32["candidates_ms"] and fp32["T_deployed_reason"] is None
-    assert set(deploy.deployed_batch_latency(model, 16, x, warmup=0, timed=2)["candidates_ms"]) == \
+    lo, hi = fp32["T_deployed_ci_ms"]
+    assert lo <= fp32["T_deployed_ms"] <= hi and fp32["T_deployed_method"] == "host"
+    assert set(deploy.deployed_batch_latency(model, 16, x, QUICK)["candidates_ms"]) == \
         {"bf16, NCHW", "bf16, channels_last"}   # no TF32 or FP16 on a CPU
     for bits in (8, 4, 2):
-        out = deploy.deployed_batch_latency(model, bits, x, warmup=0, timed=2)
+        out = deploy.deployed_batch_latency(model, bits, x, QUICK)
         assert out["T_deployed_ms"] is None and out["T_deployed_reason"]
     assert type(model.conv1.weight) is torch.nn.Parameter and model.conv1.weight.dtype == torch.float32
     with pytest.raises(ValueError, match="bits"):
