@@ -56,7 +56,8 @@ CAUSES = {
          "quantization's kernels, the timer (CUDA-graph replay; the paper times each pass on the host)",
     "I": "hardware-bound: I and I' divide by log2(T+1), and T depends on the GPU and the timer",
     "P": "PTQ details (observer, BatchNorm folding, per-tensor vs per-channel weights) and training "
-         "(bf16 autocast for ResNet-18; the last vs the best epoch)",
+         "details the paper does not state (ResNet-18 only: bf16 autocast, the last epoch kept; "
+         "SimpleCNN keeps the best epoch, as the paper says)",
     "stand-in": "the lossy JPEG stand-in data",
     "conclusion": "P and T both enter: see this condition's P and T rows",
 }

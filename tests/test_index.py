@@ -1,4 +1,4 @@
-"""The index: the paper's own numbers (shared/paper/REPORTED.md, "derived"), properties, bad input."""
+"""The index: the paper's own numbers (as transcribed in quide/conditions.py; checks recomputed from them), properties, bad input."""
 import math
 
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import quide
 
-# --- REPORTED.md's derived consistency checks, recomputed by the code ---------------------------
+# --- the paper's numbers checked against each other, recomputed by the code -------------------
 
 
 def test_resnet18_cifar10_8bit_I_and_gated():
@@ -48,8 +48,8 @@ def test_cifar10_simplecnn_4bit_gated_implies_latency_in_stated_range():
 
 def test_ga_configuration_compression():
     assert round(quide.compression_paper([8, 8, 8, 4]), 2) == 4.57
-    # The text's other reading, "FC2 at 2-bit", is 8-8-8-2: 32/6.5 = 4.92. (REPORTED.md gives 5.33
-    # for it, which is 32/6, i.e. a mean of 6 bits: an arithmetic slip in that note, not the paper.)
+    # The text's other reading, "FC2 at 2-bit", is 8-8-8-2: 32/6.5 = 4.92. (The transcription we began
+    # from gave 5.33 for it, which is 32/6, a mean of 6 bits: a slip in that note, not in the paper.)
     assert round(quide.compression_paper([8, 8, 8, 2]), 2) == 4.92
 
 
