@@ -390,7 +390,7 @@ def _paper_text(key: str, value) -> str:
         return (f"{'-'.join(map(str, value['bits']))}: P {_pct(value['P'])}, I' {value['I_gated']} "
                 f"(HAQ objective {value['haq_objective']})")
     if key == "drop_4bit_points":
-        return f"{value} pts"
+        return f"-{value} pts"   # a drop, signed as the run rows print it
     fmt = _pct if key in PERCENT_KEYS else (lambda v: f"{100 * v:.2f} pts") if key in POINTS_KEYS else str
     if isinstance(value, dict):
         return ", ".join(f"{b}-bit: {fmt(v)}" for b, v in value.items())
