@@ -29,7 +29,9 @@
 # CNNs' ms per batch of 64, and the paper's Llama numbers fit only $T$ in seconds per token
 # (see the book's limits page). Beside it, $T_{deployed}$ times a copy whose Linear weights torchao
 # stores in real int8 or int4 formats (with their kernels; compiled decoding on CUDA); 3 and 2 bits
-# have no such kernel and get none.
+# have no such kernel and get none. Each configuration's answers, question by question, are written
+# beside the records (`samples_<model>-<n>shot-<bits>bit.jsonl.gz`, as lm-eval's `--log_samples`):
+# `quide verify` recomputes P from them, and McNemar's exact test compares two bit-widths.
 
 # %%
 from quide import llm, mmlu, results
@@ -68,10 +70,10 @@ print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subj
 # ## Scores
 
 # %%
-records = llm.run(params)
-stem = f"{records[0]['model'].replace('/', '_')}-{params.n_shot}shot"
-path = results.write_records(records, "llm_case_study", stem)
-print("records:", path.name)
+folder = results.results_root() / "llm_case_study"
+records = llm.run(params, samples_dir=folder)
+path = results.write_records(records, "llm_case_study", llm.run_stem(params))
+print("records:", path.name, "| samples:", ", ".join(r["samples_file"] for r in records))
 
 # %%
 import pandas as pd
@@ -82,6 +84,15 @@ table = pd.DataFrame([{"bits": r["bits"], "P": r["P"], "95% CI": f"{r['P_ci95'][
                        "deployed as": r["T_deployed_kind"] or r["T_deployed_reason"]}
                       for r in records])
 table.style.format(precision=4).hide(axis="index")
+
+# %% [markdown]
+# McNemar's exact test of each bit-width against the model as loaded, on the same questions:
+# b = right as loaded only, c = right at that bit-width only.
+
+# %%
+samples = {r["bits"]: mmlu.read_samples(folder / r["samples_file"]) for r in records}
+pd.DataFrame([{"bits": b, **mmlu.mcnemar(samples[records[0]["bits"]], samples[b])}
+              for b in list(samples)[1:]]).style.format(precision=4).hide(axis="index")
 
 # %%
 prov = records[0]["provenance"]

@@ -14,10 +14,15 @@ scored on MMLU.
   weights are stored in a real low-bit format by torchao (int8 weight-only per output row; int4
   weight-only in groups, tinygemm kernel, CUDA only). 3 and 2 bits have no kernel in torchao: their
   deployed T is None with the reason recorded. The P of a record is always the simulated model's.
+- Per-question samples: given ``samples_dir`` (the folder its records go to), :func:`run` writes each
+  configuration's answers to ``samples_<stem>-<bits>bit.jsonl.gz`` there (:func:`quide.mmlu.write_samples`)
+  and its record names the file and its sha256 (``samples_file``, ``samples_sha256``), from which
+  ``quide verify`` recomputes P and n_questions.
 """
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from . import latency, pthresh
-from .mmlu import encode, few_shot, load_mmlu, score, summarize
+from .mmlu import encode, few_shot, load_mmlu, sample_rows, score, summarize, write_samples
 from .latency import TimerConfig
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 
@@ -249,6 +254,21 @@ class LLMParams:
         return TimerConfig(rounds=self.latency_rounds, passes=self.latency_passes, warmup=min(self.latency_passes, 10))
 
 
+def model_name(params: LLMParams) -> str:
+    """The record's ``model``: the folder's (or hub id's) last part, and the GGUF file if any."""
+    return Path(params.model).name + (f"/{params.gguf_file}" if params.gguf_file else "")
+
+
+def run_stem(params: LLMParams) -> str:
+    """The file stem of a run's records: model and n-shot (``SmolLM2-135M-Instruct-0shot``)."""
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", model_name(params)).lstrip(".") + f"-{params.n_shot}shot"
+
+
+def samples_name(params: LLMParams, bits: int) -> str:
+    """The per-question samples file of one configuration, beside the run's records."""
+    return f"samples_{run_stem(params)}-{bits}bit.jsonl.gz"
+
+
 def load_model(params: LLMParams):
     """Model and tokenizer through transformers (a GGUF file is dequantized on load)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -258,15 +278,17 @@ def load_model(params: LLMParams):
     return model.to(params.torch_device).eval(), tokenizer
 
 
-def run(params: LLMParams, log=print) -> list[dict]:
+def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> list[dict]:
     """Score MMLU at each bit-width (weights restored from the loaded copy before each), time
-    decoding, and return one record per bit-width (experiment ``llm_case_study``)."""
+    decoding, and return one record per bit-width (experiment ``llm_case_study``). With
+    ``samples_dir`` (the folder the records will be written to), each configuration's per-question
+    samples are written there as it is scored, and its record names them."""
     from .results import make_record, provenance
     items = load_mmlu("test", params.subjects, params.limit)
     shots = few_shot(load_mmlu("dev", params.subjects), params.n_shot) if params.n_shot else None
     model, tokenizer = load_model(params)
     original = {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    name = Path(params.model).name + (f"/{params.gguf_file}" if params.gguf_file else "")
+    name = model_name(params)
     encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
     base = None
     auto = isinstance(params.p_thresh, str)
@@ -284,6 +306,10 @@ def run(params: LLMParams, log=print) -> list[dict]:
         info = quantize_weights_(model, bits, params.group_size, params.include_lm_head)
         scored = score(model, tokenizer, items, batch_size=params.batch_size, encoded=encoded)
         summary = summarize(scored)
+        samples = {}
+        if samples_dir is not None:
+            file = samples_name(params, bits)
+            samples = {"samples_file": file, "samples_sha256": write_samples(Path(samples_dir) / file, sample_rows(scored))}
         lat = decode_step_latency(model, params.latency_context_tokens, len(tokenizer), timer=params.timer)
         base = base if base is not None else summary["P"]   # P_FP: the first (16-bit) configuration
         device = torch.cuda.get_device_name(params.torch_device) if params.torch_device.type == "cuda" else "CPU"
@@ -298,7 +324,7 @@ def run(params: LLMParams, log=print) -> list[dict]:
             **{k: v for k, v in lat.items() if k != "T_ms"}, **dep,
             quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
             **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
-            per_subject=scored.groupby("subject")["correct"].mean().round(6).to_dict(),
+            per_subject=scored.groupby("subject")["correct"].mean().round(6).to_dict(), **samples,
             provenance=provenance(device=device, wall_s=time.perf_counter() - start))
         records.append(rec)
         if log:

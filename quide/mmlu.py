@@ -10,12 +10,18 @@ its interval. The model side (quantization, latency, the case study) is in :mod:
 - P is the **micro** average (fraction of all questions right, lm-eval's aggregate over the
   subtasks); the macro average (mean over subjects) is recorded beside it. The 95% interval is
   Wilson's, over questions.
+- Per-question samples (as lm-eval's ``--log_samples``): one JSON line per question, ``doc_id`` (its
+  index in the test split), subject, the four log-likelihoods, prediction, gold and whether it was
+  right, gzipped and written atomically (:func:`write_samples`). :func:`mcnemar` compares two
+  configurations question by question.
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import data_root
+from .config import atomic_path, data_root
 
 MMLU_FILE = "mmlu_dev_test.jsonl.gz"
 LETTERS = "ABCD"
@@ -35,6 +41,7 @@ class MMLUItem:
     question: str
     choices: tuple
     answer: int      # index of the right choice, 0..3
+    doc_id: int = -1   # index in its split (file order), whatever subjects and limit were chosen
 
 
 def load_mmlu(split: str = "test", subjects=None, limit: int | None = None, root=None) -> list[MMLUItem]:
@@ -46,17 +53,21 @@ def load_mmlu(split: str = "test", subjects=None, limit: int | None = None, root
     if not path.is_file():
         raise FileNotFoundError(f"MMLU not found at {path} (set QUIDE_DATA; shared/data has {MMLU_FILE})")
     wanted = set(subjects) if subjects else None
-    items, per_subject = [], {}
+    items, per_subject, doc_id = [], {}, -1
     with gzip.open(path, "rt") as f:
         for line in f:
             row = json.loads(line)
-            if row["split"] != split or (wanted and row["subject"] not in wanted):
+            if row["split"] != split:
+                continue
+            doc_id += 1
+            if wanted and row["subject"] not in wanted:
                 continue
             n = per_subject.get(row["subject"], 0)
             if limit is not None and n >= limit:
                 continue
             per_subject[row["subject"]] = n + 1
-            items.append(MMLUItem(row["subject"], row["question"], tuple(row["choices"]), LETTERS.index(row["answer"])))
+            items.append(MMLUItem(row["subject"], row["question"], tuple(row["choices"]),
+                                  LETTERS.index(row["answer"]), doc_id))
     if wanted and (missing := wanted - set(per_subject)):
         raise ValueError(f"unknown MMLU subjects {sorted(missing)}")
     return items
@@ -140,8 +151,8 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
     for i, it in enumerate(items):
         ll = results[i][0] if encoded[i][0] == "last" else results[i]
         pred = int(np.argmax(ll))
-        rows.append({"subject": it.subject, "answer": it.answer, "pred": pred, "correct": pred == it.answer,
-                     "loglik": ll})
+        rows.append({"doc_id": it.doc_id, "subject": it.subject, "answer": it.answer, "pred": pred,
+                     "correct": pred == it.answer, "loglik": ll})
     return pd.DataFrame(rows)
 
 
@@ -164,3 +175,53 @@ def summarize(scored: pd.DataFrame, chance: float = 0.25) -> dict:
     per_subject = scored.groupby("subject")["correct"].mean()
     return {"P": k / n, "P_macro": float(per_subject.mean()), "P_ci95": [lo, hi], "n_questions": n,
             "n_subjects": int(per_subject.size), "above_chance": bool(lo > chance)}
+
+
+# --- per-question samples ----------------------------------------------------------------------
+
+def sample_rows(scored: pd.DataFrame) -> list[dict]:
+    """:func:`score`'s rows as samples: doc_id, subject, loglik (" A" ... " D"), pred, gold, correct."""
+    return [{"doc_id": int(r.doc_id), "subject": r.subject, "loglik": [float(x) for x in r.loglik],
+             "pred": int(r.pred), "gold": int(r.answer), "correct": bool(r.correct)}
+            for r in scored.itertuples()]
+
+
+def write_samples(path, rows: list[dict]) -> str:
+    """Write samples as gzipped JSON lines to ``path`` atomically (an interrupted write leaves the
+    previous file or none); the same rows give the same bytes. Returns the file's sha256."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as f:
+                f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
+            raw.flush()
+            os.fsync(raw.fileno())
+    return file_sha256(path)
+
+
+def read_samples(path) -> list[dict]:
+    with gzip.open(path, "rt") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def file_sha256(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def mcnemar(samples_a: list[dict], samples_b: list[dict]) -> dict:
+    """McNemar's exact test between two configurations scored on the same questions (paired by
+    ``doc_id``): b = right in A only, c = right in B only, and the two-sided p-value of the exact
+    binomial test of b against Binomial(b + c, 1/2), min(1, 2 P(X <= min(b, c)))."""
+    a = {s["doc_id"]: bool(s["correct"]) for s in samples_a}
+    b_ = {s["doc_id"]: bool(s["correct"]) for s in samples_b}
+    if len(a) != len(samples_a) or len(b_) != len(samples_b):
+        raise ValueError("mcnemar: a doc_id appears twice in one configuration's samples")
+    if not a or a.keys() != b_.keys():
+        raise ValueError(f"mcnemar: the two configurations hold no questions or other ones ({len(a)} vs {len(b_)}, "
+                         f"{len(a.keys() ^ b_.keys())} not in both)")
+    b = sum(a[i] and not b_[i] for i in a)
+    c = sum(b_[i] and not a[i] for i in a)
+    n = b + c
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
+    return {"n_questions": len(a), "b": b, "c": c, "acc_a": sum(a.values()) / len(a),
+            "acc_b": sum(b_.values()) / len(a), "p_value": min(1.0, 2 * tail / 2 ** n)}

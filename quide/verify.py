@@ -8,6 +8,9 @@ of the right kind (P in [0, 1], T > 0, C > 0, K an int >= 2, bits each in 2..16 
 ACP and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); a
 known T_kind; the timer's fields (T_method, a 95% CI T_ci_ms that holds T_ms, a reason for a
 fallback, T_host_ms beside batch timings); ``run_params_sha256`` is the sha256 of ``run_params`` and ends the file name.
+An LLM record's per-question samples (``samples_file`` beside it, made by the current code: one with
+T_method must name one) exist, have the record's ``samples_sha256``, and give its P (micro
+accuracy) and n_questions again; each sample's ``correct`` is ``pred == gold``.
 Across records: P_FP equals the P of the run's 32-bit record (the same file; for EXP-3 the run's
 FP32 reference file); no two files hold the same records or the same run identity; each EXP-3
 exhaustive pass holds every configuration once, and each search record's rank among them is
@@ -18,11 +21,13 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from pathlib import Path
 
 from . import index as qi
 from .config import results_root
 from .latency import T_METHODS
+from .mmlu import file_sha256, read_samples
 from .quant import SUPPORTED_BITS
 from .results import REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, record_files
 from .search import gated_fitness
@@ -123,6 +128,45 @@ def check_record(rec) -> list[str]:
     for key, value in derived.items():
         if key in rec and not _close(rec[key], value):
             problems.append(f"{key} {rec[key]} != {float(value)} recomputed")
+    ci = rec.get("T_deployed_ci_ms")
+    if rec.get("T_deployed_ms") is not None and ci is not None and not (
+            isinstance(ci, list) and len(ci) == 2 and all(_is_number(v) for v in ci) and ci[0] <= rec["T_deployed_ms"] <= ci[1]):
+        problems.append(f"T_deployed_ci_ms {ci!r} does not hold T_deployed_ms {rec['T_deployed_ms']}")
+    return problems
+
+
+def check_samples(rec, folder: Path) -> list[str]:
+    """What is wrong with an LLM record's per-question samples file (in ``folder``, beside the record)."""
+    if not isinstance(rec, dict) or rec.get("experiment") != "llm_case_study":
+        return []
+    name = rec.get("samples_file")
+    if name is None:
+        return ["no samples_file: the per-question samples are missing"] if "T_method" in rec else []
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+        return [f"samples_file {name!r} is not the name of a file beside the record"]
+    path = folder / name
+    if not path.is_file():
+        return [f"samples file {name} is missing"]
+    try:
+        if file_sha256(path) != rec.get("samples_sha256"):
+            return [f"samples file {name}: its sha256 is not the record's samples_sha256"]
+        rows = read_samples(path)
+        ids = [r["doc_id"] for r in rows]
+        wrong = sum(r["correct"] is not (r["pred"] == r["gold"]) for r in rows)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zlib.error) as err:
+        return [f"samples file {name}: unreadable ({type(err).__name__}: {err})"]
+    if not rows:
+        return [f"samples file {name} holds no samples"]
+    problems = []
+    if len(set(ids)) != len(ids):
+        problems.append(f"samples file {name}: a doc_id appears twice")
+    if wrong:
+        problems.append(f"samples file {name}: {wrong} samples whose correct is not pred == gold")
+    if rec.get("n_questions") != len(rows):
+        problems.append(f"n_questions {rec.get('n_questions')!r} != {len(rows)} samples in {name}")
+    p = sum(r["correct"] for r in rows) / len(rows)
+    if not (_is_number(rec.get("P")) and _close(rec["P"], p)):
+        problems.append(f"P {rec.get('P')!r} != {p} recomputed from {name}")
     return problems
 
 
@@ -234,7 +278,7 @@ def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
         found = []
         for i, rec in enumerate(records):
             n += 1
-            found += [f"{name} [{i}]: {p}" for p in check_record(rec)]
+            found += [f"{name} [{i}]: {p}" for p in check_record(rec) + check_samples(rec, path.parent)]
         problems += found
         if not found:   # the checks across records read only records that passed their own
             clean[path] = records

@@ -74,6 +74,42 @@ def test_whole_path_on_a_tiny_llama(tiny):
     assert len(results.load_records(tiny / "results", "llm_case_study")) == 3 and path.is_file()
 
 
+def test_a_5_shot_run_writes_records_and_samples_that_verify(tiny, monkeypatch):
+    """5-shot (examples: the first 5 dev items of each question's subject) on the tiny Llama: one
+    samples file per bit-width beside the records, which verify recomputes; torchao made
+    unavailable, as on a machine without it: the 8-bit record says why it has no deployed T."""
+    import sys
+    from quide import results
+    from quide.verify import verify
+    monkeypatch.setitem(sys.modules, "torchao.quantization", None)
+    shots_used = {}
+    real_encode = llm.encode
+    monkeypatch.setattr(llm, "encode", lambda tok, items, shots, n: shots_used.update(shots) or real_encode(tok, items, shots, n))
+    params = llm.LLMParams(model=str(tiny), bits=[16, 8, 2], subjects=["anatomy", "virology"], limit=2, n_shot=5,
+                           dtype="float32", device="cpu", batch_size=4, latency_context_tokens=4, latency_rounds=6,
+                           latency_passes=1)
+    root = tiny / "results-5shot"
+    folder = root / "llm_case_study"
+    records = llm.run(params, log=None, samples_dir=folder)
+    path = results.write_records(records, "llm_case_study", llm.run_stem(params), root=root)
+    assert verify(root) == (3, [])
+    for subject in ("anatomy", "virology"):
+        assert shots_used[subject] == mmlu.load_mmlu("dev", [subject])[:5]
+    ids = [i.doc_id for i in mmlu.load_mmlu("test", params.subjects, params.limit)]
+    samples = {}
+    for r in records:
+        assert r["n_shot"] == 5 and r["n_questions"] == 4 and r["samples_file"] == llm.samples_name(params, r["bits"])
+        samples[r["bits"]] = rows = mmlu.read_samples(folder / r["samples_file"])
+        assert [s["doc_id"] for s in rows] == ids and sum(s["correct"] for s in rows) / 4 == r["P"]
+        assert mmlu.file_sha256(folder / r["samples_file"]) == r["samples_sha256"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name] + [r["samples_file"] for r in records])
+    assert records[0]["T_deployed_ms"] > 0 and records[0]["I_deployed"] > 0
+    assert records[1]["T_deployed_ms"] is None and records[1]["T_deployed_reason"] == "torchao is not installed"
+    assert records[1]["I_deployed"] is None and records[1]["I_gated_deployed"] is None
+    test = mmlu.mcnemar(samples[16], samples[2])
+    assert test["n_questions"] == 4 and test["b"] + test["c"] <= 4 and 0 < test["p_value"] <= 1
+
+
 def test_quantization_changes_weights_and_run_restores_them(tiny):
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(str(tiny), dtype=torch.float32)
@@ -165,3 +201,5 @@ def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
     files = list((tmp_path / "results" / "llm_case_study").glob("*.json"))
     assert len(files) == 1 and [r["bits"] for r in json.loads(files[0].read_text())] == [16, 4]
+    samples = sorted(p.name for p in files[0].parent.glob("samples_*.jsonl.gz"))
+    assert samples == sorted(r["samples_file"] for r in json.loads(files[0].read_text())) and len(samples) == 2

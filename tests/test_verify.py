@@ -171,3 +171,69 @@ def test_the_timers_fields_are_checked():
     assert fallback == ["T_method cuda_events (a fallback) without T_method_reason"]
     no_timer = check_record(make_record(**base, run_params={"seed": 0}, run_params_sha256=None))
     assert any("no T_method" in p for p in no_timer)
+
+
+# --- the LLM case study's per-question samples (issue 18) -------------------------------------
+
+def _llm_run(root, correct=(True, False, True, True), P=None, **changes):
+    """One made-up LLM record with its samples file beside it; ``changes`` edit the record, ``P``
+    makes it (with its index) from another accuracy than the samples'."""
+    from quide import mmlu
+    from quide.results import make_record, write_records
+    rows = [{"doc_id": i, "subject": "anatomy", "loglik": [-1.0, -2.0, -3.0, -4.0], "pred": 0, "gold": 0 if ok else 1,
+             "correct": ok} for i, ok in enumerate(correct)]
+    folder = root / "llm_case_study"
+    digest = mmlu.write_samples(folder / "samples_m-0shot-4bit.jsonl.gz", rows)
+    P = sum(correct) / len(correct) if P is None else P
+    rec = make_record(experiment="llm_case_study", model="m", dataset="mmlu", data_source="MMLU", seed=0, bits=4,
+                      P=P, T_ms=2.0, T_kind="simulated", C_paper=8.0, C_true=7.0, num_classes=4, p_fp=P, delta=0.07,
+                      provenance={}, T_ci_ms=[1.9, 2.1], T_method="host", T_method_reason="CPU", n_shot=0,
+                      n_questions=len(correct), T_deployed_ms=None, T_deployed_reason="no 4-bit kernel",
+                      samples_file="samples_m-0shot-4bit.jsonl.gz", samples_sha256=digest)
+    write_records([{**rec, **changes}], "llm_case_study", "m-0shot", root=root)
+    return folder / "samples_m-0shot-4bit.jsonl.gz"
+
+
+def test_llm_samples_check_out(tmp_path):
+    _llm_run(tmp_path)
+    assert verify(tmp_path) == (1, [])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"P": 0.5}, "P 0.5 != 0.75 recomputed from samples_m-0shot-4bit.jsonl.gz"),
+    ({"n_questions": 5}, "n_questions 5 != 4 samples in samples_m-0shot-4bit.jsonl.gz"),
+    ({"samples_sha256": "0" * 64}, "its sha256 is not the record's samples_sha256"),
+    ({"samples_file": "samples_other.jsonl.gz"}, "samples file samples_other.jsonl.gz is missing"),
+    ({"samples_file": "../m-0shot.json"}, "is not the name of a file beside the record"),
+    ({"samples_file": None, "samples_sha256": None}, "no samples_file"),
+])
+def test_llm_samples_mismatches_are_problems(tmp_path, changes, message):
+    _llm_run(tmp_path, **changes)   # P goes to make_record: the record is consistent but for its samples
+    n, problems = verify(tmp_path)
+    assert n == 1 and len(problems) == 1 and problems[0].startswith("llm_case_study/m-0shot.json [0]: ")
+    assert message in problems[0], problems
+
+
+def _rewrite(path, data: bytes):
+    """Replace a samples file and give the record its new sha256 (so only the content is wrong)."""
+    import hashlib
+    path.write_bytes(data)
+    record = path.parent / "m-0shot.json"
+    recs = json.loads(record.read_text())
+    recs[0]["samples_sha256"] = hashlib.sha256(data).hexdigest()
+    record.write_text(json.dumps(recs))
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"not gzip", "unreadable (BadGzipFile"),
+    (__import__("gzip").compress(b"{\"doc_id\": 0}\n"), "unreadable (KeyError"),
+    (__import__("gzip").compress(b"[1, 2]\n"), "unreadable (TypeError"),
+    (__import__("gzip").compress(b"{not json\n"), "unreadable (JSONDecodeError"),
+    (__import__("gzip").compress(b""), "holds no samples"),
+    (__import__("gzip").compress(b'{"doc_id": 0, "pred": 1, "gold": 0, "correct": true}\n' * 2),
+     "a doc_id appears twice"),
+])
+def test_a_broken_samples_file_is_a_problem_never_a_crash(tmp_path, data, message):
+    _rewrite(_llm_run(tmp_path), data)
+    problems = verify(tmp_path)[1]
+    assert any(message in p for p in problems), problems
