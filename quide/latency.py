@@ -203,10 +203,10 @@ class TimerConfig:
     warmup: untimed passes per variant before capture and timing.
     cuda_graphs: capture and replay on CUDA (False: CUDA events around eager passes).
     captures: CUDA graphs captured per variant; every round times each, and T pools them. A
-        captured graph keeps a speed of its own: three captures of one SimpleCNN graph on an H200
-        stayed up to 1.1% apart in two blocks and two processes alike
-        (``benchmarks/results/timer_data_probe_h200_*``), and in the reruns of issue 13 one
-        timing in 90 moved 2.3% while the rest of its block held. Only the graph path has captures.
+    captured graph keeps a speed of its own: three captures of one SimpleCNN graph on an H200
+    stayed up to 1.1% apart in two blocks and two processes alike
+    (``benchmarks/results/timer_data_probe_h200_*``), and in the reruns of issue 13 one timing in
+    90 moved 2.3% while the rest of its block held. Only the graph path has captures.
     seed: orders the variants within each round.
     """
     rounds: int = 21
