@@ -278,13 +278,19 @@ def paper_points() -> dict:
         rep = spec.reported
         if spec.delta is None or "P_FP" not in rep:
             continue
-        k = NUM_CLASSES[spec.dataset]
+        k = num_classes(spec.dataset)
         out[key] = (k, rep["P_FP"], float(p_thresh(k, rep["P_FP"], spec.delta)))
     return out
 
 
-NUM_CLASSES = {"mnist": 10, "mnist_jpeg": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100,
-               "imagenet": 1000, "mmlu": 4}
+def num_classes(dataset: str) -> int:
+    """K of a data set the paper reports on: ``quide.data``'s specs for the image sets held as
+    arrays, ImageNet-1K's 1000 classes, MMLU's four choices (``quide.paper.MMLU_CHOICES``)."""
+    from .data import SPECS
+    from .paper import MMLU_CHOICES
+    if dataset in SPECS:
+        return SPECS[dataset].num_classes
+    return {"imagenet": 1000, "mmlu": MMLU_CHOICES}[dataset]
 
 
 def paper_span_fit() -> dict:
