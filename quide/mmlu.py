@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from .config import atomic_path, data_root
+from .latency import gpu_work
 
 MMLU_FILE = "mmlu_dev_test.jsonl.gz"
 LETTERS = "ABCD"
@@ -132,21 +133,32 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
         width = max(len(flat[j][2]) for j in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, j in enumerate(chunk):
-            seq = flat[j][2]
-            ids[r, :len(seq)] = torch.tensor(seq)
-            mask[r, :len(seq)] = 1
-        logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+        # only the positions that predict a letter or continuation token are normalised (a few
+        # of a 5-shot prompt's ~600), and their log-probabilities leave the GPU in one copy
+        rows, positions, picks, tokens = [], [], [], []
         for r, j in enumerate(chunk):
             i, k, seq = flat[j]
+            ids[r, :len(seq)] = torch.tensor(seq)
+            mask[r, :len(seq)] = 1
             kind, _, info = encoded[i]
-            if kind == "last":
-                results[i][0] = logp[r, len(seq) - 1, info].tolist()
-            else:
-                n_cont = info[k]
-                positions = torch.arange(len(seq) - n_cont - 1, len(seq) - 1, device=logp.device)
-                targets = torch.tensor(seq[len(seq) - n_cont:], device=logp.device)
-                results[i][k] = float(logp[r, positions, targets].sum())
+            wanted = ([(len(seq) - 1, info)] if kind == "last" else
+                      [(p, [seq[p + 1]]) for p in range(len(seq) - info[k] - 1, len(seq) - 1)])
+            for p, toks in wanted:
+                picks += [len(rows)] * len(toks)
+                tokens += toks
+                rows.append(r)
+                positions.append(p)
+        with gpu_work():   # one batch at a time, so another run's timing waits at most one batch
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            logp = torch.log_softmax(logits[torch.tensor(rows, device=device), torch.tensor(positions, device=device)].float(), -1)
+            values = logp[torch.tensor(picks, device=device), torch.tensor(tokens, device=device)].tolist()
+        at = 0
+        for j in chunk:
+            i, k, seq = flat[j]
+            kind, _, info = encoded[i]
+            n = 4 if kind == "last" else info[k]
+            results[i][0 if kind == "last" else k] = values[at:at + n] if kind == "last" else float(sum(values[at:at + n]))
+            at += n
     rows = []
     for i, it in enumerate(items):
         ll = results[i][0] if encoded[i][0] == "last" else results[i]

@@ -203,3 +203,30 @@ def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_
     assert len(files) == 1 and [r["bits"] for r in json.loads(files[0].read_text())] == [16, 4]
     samples = sorted(p.name for p in files[0].parent.glob("samples_*.jsonl.gz"))
     assert samples == sorted(r["samples_file"] for r in json.loads(files[0].read_text())) and len(samples) == 2
+
+
+def test_batched_scoring_equals_each_sequence_scored_alone(tiny):
+    """score() pads, batches by length and normalises only the positions it reads: its
+    log-likelihoods match each sequence run alone through the model with a full log-softmax,
+    for one-forward ("last") items and per-letter ("each") items alike."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    items = mmlu.load_mmlu("test", ["anatomy", "virology"], 3)
+    encoded = mmlu.encode(tokenizer, items, None, 512)
+    assert {kind for kind, _, _ in encoded} == {"each"}   # this BPE splits " A" after "Answer:"
+    # the same items once more in the one-forward form: each context, four single-token letters
+    last = [("last", seqs[0][:len(seqs[0]) - n[0]], [5, 6, 7, 8]) for _, seqs, n in encoded]
+    for enc in (encoded, last):
+        scored = mmlu.score(model, tokenizer, items, batch_size=3, encoded=enc)
+        for (kind, seqs, info), got in zip(enc, scored["loglik"]):
+            with torch.no_grad():
+                if kind == "last":
+                    logp = torch.log_softmax(model(input_ids=torch.tensor([seqs])).logits[0, -1].float(), -1)
+                    want = [float(logp[t]) for t in info]
+                else:
+                    want = []
+                    for seq, n in zip(seqs, info):
+                        logp = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0].float(), -1)
+                        want.append(sum(float(logp[p, seq[p + 1]]) for p in range(len(seq) - n - 1, len(seq) - 1)))
+            assert got == pytest.approx(want, abs=1e-4)
