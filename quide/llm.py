@@ -31,7 +31,8 @@ import torch
 import torch.nn as nn
 
 from . import latency, pthresh
-from .mmlu import encode, few_shot, load_mmlu, sample_rows, score, summarize, write_samples
+from .config import data_root
+from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
 from .latency import TimerConfig
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 
@@ -292,6 +293,12 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
     encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
     base = None
     auto = isinstance(params.p_thresh, str)
+    import transformers
+    # the data and the weights by hash, as every record of this project carries its data's
+    sources = {"data_sha256": file_sha256(Path(data_root()) / MMLU_FILE), "transformers": transformers.__version__}
+    if params.gguf_file and (Path(params.model) / params.gguf_file).is_file():
+        sources["model_file_sha256"] = file_sha256(Path(params.model) / params.gguf_file)
+    device_name, driver = latency.describe_device(params.torch_device)
     records = []
     for bits in params.bits:
         with torch.no_grad():
@@ -312,7 +319,6 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
             samples = {"samples_file": file, "samples_sha256": write_samples(Path(samples_dir) / file, sample_rows(scored))}
         lat = decode_step_latency(model, params.latency_context_tokens, len(tokenizer), timer=params.timer)
         base = base if base is not None else summary["P"]   # P_FP: the first (16-bit) configuration
-        device = torch.cuda.get_device_name(params.torch_device) if params.torch_device.type == "cuda" else "CPU"
         rec = make_record(
             experiment="llm_case_study", model=name, dataset="mmlu",
             data_source=f"MMLU test ({summary['n_subjects']} subjects, {summary['n_questions']} questions)",
@@ -325,7 +331,7 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
             quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
             **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
             per_subject=scored.groupby("subject")["correct"].mean().round(6).to_dict(), **samples,
-            provenance=provenance(device=device, wall_s=time.perf_counter() - start))
+            provenance=provenance(device=device_name, driver=driver, wall_s=time.perf_counter() - start, **sources))
         records.append(rec)
         if log:
             log(f"{bits:>2} bits: P {rec['P']:.4f} [{rec['P_ci95'][0]:.4f}, {rec['P_ci95'][1]:.4f}] "

@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import aggregate
 from . import index as qi
+from . import stability
 from .config import project_root
 from .mixed_precision import optima
 from .results import load_records
@@ -88,13 +89,24 @@ def knees(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"bits_a": "knee_a", "bits_b": "knee_b"}).reset_index(drop=True)
 
 
-def exp3(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+def exp3(a: pd.DataFrame, b: pd.DataFrame,
+         config: stability.StabilityConfig = stability.StabilityConfig()) -> pd.DataFrame:
     """Per data set and fitness C: each run's exhaustive optimum, whether they agree, and the
-    Spearman correlation of the 256 I' values (paper C) between the runs."""
+    Spearman correlation of the 256 I' values (paper C) between the runs. ``frequency_a`` and
+    ``frequency_b`` are the share of each run's resampling draws in which its own optimum stays the
+    optimum (:func:`quide.stability.optimum_stability`); ``verdict`` is "equal" where the runs agree,
+    "within noise" where they do not and either run's optimum is not robust in its own draws (the
+    runs differ by less than one run's uncertainty), else "differs"."""
     oa, ob = optima(a), optima(b)
     out = oa[["model", "dataset", "fitness C", "bits"]].merge(
         ob[["model", "dataset", "fitness C", "bits"]], on=["model", "dataset", "fitness C"], suffixes=("_a", "_b"))
     out["same"] = out["bits_a"] == out["bits_b"]
+    keys = ["model", "dataset", "fitness C"]
+    for run, records in (("a", a), ("b", b)):
+        st = stability.optimum_stability(records, config)
+        out = out.merge(st[keys + ["frequency"]].rename(columns={"frequency": f"frequency_{run}"}), on=keys, how="left")
+    robust = (out[["frequency_a", "frequency_b"]] >= stability.ROBUST).all(axis=1)
+    out["verdict"] = np.where(out["same"], "equal", np.where(robust, "differs", stability.WITHIN_NOISE))
     exh_a, exh_b = a[a["search"] == "exhaustive"], b[b["search"] == "exhaustive"]
     rho = {}
     for (model, dataset), g in paired(exh_a, exh_b, EXHAUSTIVE_KEYS).groupby(["model", "dataset"]):

@@ -64,6 +64,10 @@ def test_whole_path_on_a_tiny_llama(tiny):
         assert 0 <= r["P_ci95"][0] <= r["P"] <= r["P_ci95"][1] <= 1 and r["T_unit"] == llm.T_UNIT
         assert r["p_thresh"] == pytest.approx(max(0.25, records[0]["P"] - 0.07))
     assert records[1]["C_paper"] == 8 and records[1]["C_true"] < 8   # embeddings stay at 16 bits
+    from quide.config import data_root
+    prov = records[0]["provenance"]
+    assert prov["data_sha256"] == mmlu.file_sha256(data_root() / mmlu.MMLU_FILE)
+    assert prov["transformers"] == transformers.__version__ and prov["device"].startswith("CPU")
     # deployed T on CPU: FP32 as loaded is timed; 4 and 2 bits have no CPU kernel, and say so
     assert records[0]["T_deployed_ms"] > 0 and records[0]["I_deployed"] > 0
     assert records[1]["T_deployed_ms"] is None and "CUDA" in records[1]["T_deployed_reason"]

@@ -47,3 +47,29 @@ def test_host_timing_recomputes_the_index():
     host = reruns.with_host_timing(a)
     assert (host["T_ms"] == a["T_host_ms"]).all() and (host["I"] < a["I"]).all()   # slower host T, smaller I
     assert (a["T_ms"] != host["T_ms"]).all()   # the input is not changed
+
+
+def _landscape(times):
+    """An exhaustive pass over two layers (T per configuration, equal P, tight intervals) and its
+    FP32 reference, as one run's mixed_precision records."""
+    from test_stability import frame, record
+    recs = [{**record(list(bits), 0.97, T, ci=(T * 0.999, T * 1.001), n_test=10_000, T_host_ms=3 * T),
+             "search": "exhaustive", "search_seed": None, "experiment": "mixed_precision"}
+            for bits, T in times.items()]
+    ref = record(32, 0.99, 0.3, ci=(0.2997, 0.3003), n_test=10_000, T_host_ms=0.9)
+    return frame(recs + [{**ref, "search": "reference", "experiment": "mixed_precision"}])
+
+
+def test_exp3_optima_that_differ_within_noise_are_told_from_a_real_difference():
+    clear = {(8, 8): 0.5, (8, 4): 0.5, (4, 8): 0.5, (4, 4): 0.25}
+    same = reruns.exp3(_landscape(clear), _landscape(clear))
+    assert (same["verdict"] == "equal").all() and (same["frequency_a"] == 1.0).all()
+    # 8-4 and 4-8 (same C) within a thousandth of each other in T, in opposite order in the two runs
+    near = reruns.exp3(_landscape({(8, 8): 0.5, (8, 4): 0.25, (4, 8): 0.2501, (4, 4): 1.0}),
+                       _landscape({(8, 8): 0.5, (8, 4): 0.2501, (4, 8): 0.25, (4, 4): 1.0}))
+    paper = near[near["fitness C"] == "paper"].iloc[0]
+    assert (paper["optimum_a"], paper["optimum_b"]) == ("8-4", "4-8")
+    assert paper["verdict"] == "within noise" and paper["frequency_a"] < 0.95
+    # the optimum moves by a factor of two in T between the runs: each run is sure of its own
+    moved = reruns.exp3(_landscape(clear), _landscape({(8, 8): 0.5, (8, 4): 0.25, (4, 8): 0.5, (4, 4): 0.5}))
+    assert (moved["verdict"] == "differs").all() and (moved[["frequency_a", "frequency_b"]] == 1.0).all().all()
