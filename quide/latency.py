@@ -208,6 +208,12 @@ class TimerConfig:
     (``benchmarks/results/timer_data_probe_h200_*``), and in the reruns of issue 13 one timing in
     90 moved 2.3% while the rest of its block held. Only the graph path has captures.
     seed: orders the variants within each round.
+    max_ci_pct: on CUDA, a block whose widest 95% CI exceeds this percentage of its T is timed
+    again (same graphs, fresh rounds), up to ``attempts`` blocks in all; the block with the
+    narrowest widest CI is kept (records: ``T_attempts``). Something else on the host (a process
+    starting, a clock change) widens every interval of the block it hits: in the reruns of issue 13
+    one ResNet-18 block of 86 came out 3.5-5.9% wide while the median record was 0.19%. The host
+    clock on a CPU is noisier than any such bound, so it is timed once.
     """
     rounds: int = 21
     passes: int = 50
@@ -215,14 +221,18 @@ class TimerConfig:
     cuda_graphs: bool = True
     captures: int = 3
     seed: int = 0
+    max_ci_pct: float = 1.0   # percent of T
+    attempts: int = 3
 
     def __post_init__(self):
-        for name, low in (("rounds", 6), ("passes", 1), ("warmup", 0), ("captures", 1), ("seed", 0)):
+        for name, low in (("rounds", 6), ("passes", 1), ("warmup", 0), ("captures", 1), ("seed", 0), ("attempts", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TimerConfig.{name} must be an int >= {low}; got {value!r}")
         if not isinstance(self.cuda_graphs, bool):
             raise ValueError(f"TimerConfig.cuda_graphs must be True or False; got {self.cuda_graphs!r}")
+        if isinstance(self.max_ci_pct, bool) or not isinstance(self.max_ci_pct, (int, float)) or not self.max_ci_pct > 0:
+            raise ValueError(f"TimerConfig.max_ci_pct must be a percentage > 0; got {self.max_ci_pct!r}")
 
 
 @dataclass(frozen=True)
@@ -240,12 +250,13 @@ class Timing:
     driver: str | None = None
     alone: bool = False            # taken in a timing_turn: no other quide GPU work on the host
     captures: int = 1              # graphs captured and timed in each round (1 off the graph path)
+    attempts: int = 1              # blocks timed to get intervals within TimerConfig.max_ci_pct
 
     def record_fields(self) -> dict:
         """The fields a result record carries for this timing."""
         return {"T_ms": self.median_ms, "T_ci_ms": list(self.ci_ms), "T_method": self.method,
                 "T_method_reason": self.reason, "T_rounds": len(self.rounds_ms) // self.captures,
-                "T_captures": self.captures,
+                "T_captures": self.captures, "T_attempts": self.attempts,
                 "T_passes_per_round": self.passes, "T_signature": self.signature,
                 "T_alone_on_host": self.alone}
 
@@ -360,21 +371,26 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
             for _ in range(config.warmup):
                 fns[key]()
             timers[sig] = _round_timers(fns[key], device, config)
-        rounds = {sig: [] for sig in first}
         order = [(sig, timer) for sig in first for timer in timers[sig][2]]   # every capture of every graph
         rng = np.random.default_rng(config.seed)
-        for _ in range(config.rounds):
-            pending = []
-            for i in rng.permutation(len(order)):
-                sig, timer = order[i]
+
+        def block() -> dict[str, list[float]]:
+            rounds = {sig: [] for sig in first}
+            for _ in range(config.rounds):
+                pending = []
+                for i in rng.permutation(len(order)):
+                    sig, timer = order[i]
+                    if device.type == "cuda":
+                        pending.append((sig, timer()))   # events recorded now, read below
+                    else:
+                        rounds[sig].append(timer())
                 if device.type == "cuda":
-                    pending.append((sig, timer()))   # events recorded now, read below
-                else:
-                    rounds[sig].append(timer())
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-                for sig, read in pending:
-                    rounds[sig].append(read())
+                    torch.cuda.synchronize(device)
+                    for sig, read in pending:
+                        rounds[sig].append(read())
+            return rounds
+
+        rounds, attempts = narrowest_block(block, config.max_ci_pct, config.attempts if device.type == "cuda" else 1)
     name, driver = describe_device(device)
     shared = {sig: sum(1 for k in fns if signatures[k] == sig) for sig in first}
     out = {}
@@ -382,8 +398,32 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
         median, lo, hi = median_ci(rounds[sig])
         method, reason, _ = timers[sig]
         out[sig] = Timing(median, (lo, hi), method, reason, tuple(rounds[sig]), config.passes, sig,
-                          shared[sig], name, driver, alone, len(timers[sig][2]))
+                          shared[sig], name, driver, alone, len(timers[sig][2]), attempts)
     return {k: out[signatures[k]] for k in fns}
+
+
+def widest_ci_pct(rounds: Mapping[str, list[float]]) -> float:
+    """The widest 95% CI of the block's medians, in percent of its median."""
+    widths = []
+    for values in rounds.values():
+        median, lo, hi = median_ci(values)
+        widths.append(100 * (hi - lo) / median)
+    return max(widths)
+
+
+def narrowest_block(block: Callable[[], dict[str, list[float]]], max_ci_pct: float, attempts: int
+                    ) -> tuple[dict[str, list[float]], int]:
+    """Time ``block()`` until its widest CI is within ``max_ci_pct`` percent, at most ``attempts``
+    times; (the block with the narrowest widest CI, the number of blocks timed)."""
+    best, best_width = None, math.inf
+    for attempt in range(1, attempts + 1):
+        rounds = block()
+        width = widest_ci_pct(rounds)
+        if width < best_width:
+            best, best_width = rounds, width
+        if width <= max_ci_pct:
+            break
+    return best, attempt
 
 
 def time_models(models: Mapping[Hashable, torch.nn.Module], example: torch.Tensor,

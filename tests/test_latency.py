@@ -69,7 +69,8 @@ def test_median_ci_is_the_sign_test_interval():
 
 
 @pytest.mark.parametrize("field, value", [("rounds", 5), ("passes", 0), ("warmup", -1), ("seed", -1),
-                                          ("rounds", 6.0), ("cuda_graphs", 1), ("captures", 0)])
+                                          ("rounds", 6.0), ("cuda_graphs", 1), ("captures", 0),
+                                          ("attempts", 0), ("max_ci_pct", 0), ("max_ci_pct", True)])
 def test_timer_config_refuses_bad_values(field, value):
     with pytest.raises(ValueError, match=f"TimerConfig.{field}"):
         ql.TimerConfig(**{field: value})
@@ -105,6 +106,7 @@ def test_each_capture_of_a_graph_is_timed_in_every_round():
     t = ql.time_models({"m": model}, x, cfg)["m"]
     assert t.method == "cuda_graph" and t.captures == 3 and len(t.rounds_ms) == 6 * 3
     assert t.record_fields()["T_rounds"] == 6 and t.record_fields()["T_captures"] == 3
+    assert 1 <= t.record_fields()["T_attempts"] <= cfg.attempts
     assert t.ci_ms[0] <= t.median_ms <= t.ci_ms[1]
 
 
@@ -245,3 +247,22 @@ def test_timing_inside_gpu_work_of_one_process_is_refused_and_the_reverse_nests(
             pass
     timing = time_callables({"f": lambda: None}, "cpu", ql.TimerConfig(rounds=6, passes=1, warmup=0))["f"]
     assert timing.alone and timing.record_fields()["T_alone_on_host"] is True
+
+
+def test_a_wide_block_is_timed_again_and_the_narrowest_is_kept():
+    blocks = iter([{"g": [1.0, 1.2, 0.8, 1.1, 0.9, 1.0]},          # 40% wide: again
+                   {"g": [1.0, 1.001, 0.999, 1.0, 1.0, 1.0]},     # 0.2%: kept, no third block
+                   {"g": [5.0] * 6}])
+    rounds, attempts = ql.narrowest_block(lambda: next(blocks), max_ci_pct=1.0, attempts=3)
+    assert attempts == 2 and rounds == {"g": [1.0, 1.001, 0.999, 1.0, 1.0, 1.0]}
+    wide = iter([{"g": [1.0, 1.2, 0.8, 1.1, 0.9, 1.0]}, {"g": [1.0, 1.1, 0.95, 1.0, 1.0, 1.0]},
+                 {"g": [1.0, 1.3, 0.7, 1.0, 1.0, 1.0]}])
+    rounds, attempts = ql.narrowest_block(lambda: next(wide), max_ci_pct=1.0, attempts=3)
+    assert attempts == 3 and rounds == {"g": [1.0, 1.1, 0.95, 1.0, 1.0, 1.0]}   # the narrowest of three
+    assert ql.widest_ci_pct({"a": [1.0] * 6, "b": [1.0, 1.1, 0.9, 1.0, 1.0, 1.0]}) == pytest.approx(20.0)
+
+
+def test_the_host_clock_times_a_block_once_and_records_say_how_many():
+    out = ql.time_callables({"x": lambda: torch.ones(3)}, "cpu",
+                            ql.TimerConfig(rounds=6, passes=1, warmup=0, max_ci_pct=1e-9))
+    assert out["x"].attempts == 1 and out["x"].record_fields()["T_attempts"] == 1
