@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .index import compression_paper, compression_true
+from .latency import gpu_work
 
 SUPPORTED_BITS = tuple(range(2, 17)) + (32,)
 OBSERVERS = ("minmax", "percentile", "mse")
@@ -390,7 +391,8 @@ def _calibrate(model: nn.Module, quantizers, calib_data: torch.Tensor) -> None:
         raise ValueError("calib_data is empty: calibration needs at least one image")
     with torch.inference_mode():
         for start in range(0, len(calib_data), CALIB_BATCH):
-            model(calib_data[start:start + CALIB_BATCH])
+            with gpu_work():   # one batch at a time: another run's timing waits at most one batch
+                model(calib_data[start:start + CALIB_BATCH])
     for q in quantizers:
         q.finish_calibration()
 

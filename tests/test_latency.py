@@ -266,3 +266,21 @@ def test_the_host_clock_times_a_block_once_and_records_say_how_many():
     out = ql.time_callables({"x": lambda: torch.ones(3)}, "cpu",
                             ql.TimerConfig(rounds=6, passes=1, warmup=0, max_ci_pct=1e-9))
     assert out["x"].attempts == 1 and out["x"].record_fields()["T_attempts"] == 1
+
+
+def test_tracing_a_graph_signature_is_gpu_work(monkeypatch):
+    import contextlib
+    state = {"inside": False}
+
+    @contextlib.contextmanager
+    def marking():
+        state["inside"] = True
+        try:
+            yield False
+        finally:
+            state["inside"] = False
+
+    monkeypatch.setattr(ql, "gpu_work", marking)
+    seen = []
+    ql.graph_signature(lambda: seen.append(state["inside"]) or torch.ones(2) * 3)
+    assert seen == [True] and not state["inside"]

@@ -266,3 +266,25 @@ def test_resnet_quantizes_end_to_end():
     assert len(q.ptq_info.layer_bits) == 21      # 20 convolutions (3 downsample) + fc
     with torch.inference_mode():
         assert sqnr_db(model(calib), q(calib)) > 15
+
+
+def test_calibration_passes_are_gpu_work_one_batch_at_a_time(monkeypatch):
+    """Each calibration batch holds quide.latency.gpu_work, so that under `quide reproduce` another
+    run's timing never overlaps it and waits at most one batch."""
+    import contextlib
+    entered = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(1)
+        yield False
+
+    monkeypatch.setattr(qq, "gpu_work", recording)
+    torch.manual_seed(0)
+    model = SimpleCNN(in_channels=1, num_classes=10, image_size=28).eval()
+    calib = torch.randn(2 * qq.CALIB_BATCH + 1, 1, 28, 28)
+    qq.quantize(model, qq.PTQConfig(bits=8, calib_size=len(calib)), calib)
+    assert len(entered) == 3
+    entered.clear()
+    qq.quantize(model, qq.PTQConfig(bits=32), None)   # no calibration at 32 bits
+    assert entered == []
