@@ -114,3 +114,20 @@ def exp3(a: pd.DataFrame, b: pd.DataFrame,
     out["spearman_I_gated"] = [rho.get((m, d), (np.nan, 0))[0] for m, d in zip(out["model"], out["dataset"])]
     out["n_configs"] = [rho.get((m, d), (np.nan, 0))[1] for m, d in zip(out["model"], out["dataset"])]
     return out.rename(columns={"bits_a": "optimum_a", "bits_b": "optimum_b"})
+
+
+def same_graph_in_two_blocks(sweep: pd.DataFrame, searches: pd.DataFrame) -> pd.DataFrame:
+    """Within ONE run: EXP-3's timing block against the PTQ sweep's block of the same model (seed,
+    placement), on the graphs both timed (same ``T_signature``: e.g. all layers 16-bit, all 8-bit,
+    FP32). Both blocks time the same model's same graphs, usually on other GPUs at other moments,
+    so their difference is a block's shift as a whole, which a rerun on other cards can show again.
+    One row per (model, dataset): graphs shared, and the median and range of EXP-3's T against the
+    sweep's, in percent of the sweep's."""
+    keys = ["model", "dataset", "T_signature"]
+    s = sweep.assign(model_seed=sweep["seed"])[keys + ["model_seed", "placement", "T_ms"]].drop_duplicates(keys + ["model_seed", "placement"])
+    e = searches[keys + ["model_seed", "placement", "T_ms"]].drop_duplicates(keys + ["model_seed", "placement"])
+    both = e.merge(s, on=keys + ["model_seed", "placement"], suffixes=("_search", "_sweep"))
+    both["diff_pct"] = _diff_pct(both["T_ms_sweep"], both["T_ms_search"])
+    return both.groupby(["model", "dataset"], as_index=False).agg(
+        graphs=("diff_pct", "size"), median_pct=("diff_pct", "median"),
+        low_pct=("diff_pct", "min"), high_pct=("diff_pct", "max"))

@@ -73,3 +73,20 @@ def test_exp3_optima_that_differ_within_noise_are_told_from_a_real_difference():
     # the optimum moves by a factor of two in T between the runs: each run is sure of its own
     moved = reruns.exp3(_landscape(clear), _landscape({(8, 8): 0.5, (8, 4): 0.25, (4, 8): 0.5, (4, 4): 0.5}))
     assert (moved["verdict"] == "differs").all() and (moved[["frequency_a", "frequency_b"]] == 1.0).all().all()
+
+
+def test_same_graph_in_two_blocks_compares_a_search_block_with_its_own_sweep_block():
+    sweep = _sweep()
+    sweep["T_signature"] = "fq"
+    sweep.loc[sweep["bits"] == 32, "T_signature"] = "fp32"
+    sweep.loc[sweep["bits"] == 16, "T_signature"] = "fp16"
+    sweep["model_seed"] = sweep["seed"]   # a sweep's own seed is its model's
+    # EXP-3 on the seed-0 model: its FP32 and fake-quant graphs 3% faster than the sweep timed them,
+    # an all-16-bit graph the sweep never timed under that signature, and another model seed
+    search = pd.DataFrame({"model": "simplecnn", "dataset": "mnist", "placement": "graph",
+                           "model_seed": [0, 0, 0, 1], "T_signature": ["fp32", "fq", "other", "fq"],
+                           "T_ms": [0.09 * 0.97, 0.11 * 0.97, 0.5, 0.11]})
+    out = reruns.same_graph_in_two_blocks(sweep, search)
+    assert len(out) == 1 and out["graphs"].iloc[0] == 3   # fp32 and fq of seed 0, fq of seed 1
+    assert out["low_pct"].iloc[0] == pytest.approx(-3.0) and out["high_pct"].iloc[0] == pytest.approx(0.0)
+    assert out["median_pct"].iloc[0] == pytest.approx(-3.0)
