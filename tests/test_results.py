@@ -31,6 +31,22 @@ def test_provenance_names_code_software_and_hardware():
         assert key in prov
 
 
+def test_provenance_names_the_card_on_a_gpu_and_none_on_a_cpu(monkeypatch):
+    import types
+
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert qr.provenance()["gpu_uuid"] is None and qr.provenance()["gpu_pci_bus_id"] is None
+    card = types.SimpleNamespace(uuid="1852bac4-5340-0280-e322-9b837909a72a", pci_domain_id=0, pci_bus_id=9,
+                                 pci_device_id=0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: card)
+    prov = qr.provenance(device="NVIDIA H200")
+    assert prov["gpu_uuid"] == "GPU-1852bac4-5340-0280-e322-9b837909a72a"   # as nvidia-smi -L prints it
+    assert prov["gpu_pci_bus_id"] == "00000000:09:00.0"                      # as nvidia-smi's pci.bus_id
+
+
 def test_bad_T_kind_and_percent_P():
     with pytest.raises(ValueError, match="T_kind"):
         _record(T_kind="measured")
