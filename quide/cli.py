@@ -61,7 +61,7 @@ def _reproduce(args) -> int:
     from .reproduce import ConfigError, reproduce
     try:
         outcomes = reproduce(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
-                             dry_run=args.dry_run)
+                             dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu)
     except ConfigError as err:
         print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
         return 2
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", default="data/reproduce", help="runs, logs and records (default: data/reproduce)")
     rep.add_argument("--workers", type=int, default=None,
                      help="local CPU workers (default: one per visible GPU, else 1)")
+    rep.add_argument("--runs-per-gpu", type=int, default=1,
+                     help="runs at once on each local GPU (default 1); timings still run alone")
     rep.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     rep.add_argument("--dry-run", action="store_true", help="plan and validate only")
     rep.set_defaults(run=_reproduce)

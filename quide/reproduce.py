@@ -35,8 +35,8 @@ papermill (ipykernel's parent poller), the workers with the runner (Dask's nanny
 the runner leaves no process finishing a record. A kernel that dies before replying (ZMQError,
 DeadKernelError: jupyter_client's port race) is retried once.
 
-Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU, or ``--workers``
-CPU workers) or, with ``--scheduler ADDRESS``, a running cluster (dask-jobqueue for SLURM: see the
+Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU, or
+``--runs-per-gpu`` workers per GPU, or ``--workers`` CPU workers) or, with ``--scheduler ADDRESS``, a running cluster (dask-jobqueue for SLURM: see the
 book's rerun page). A failed run does not stop the others; the summary lists each failure with its
 log, and the exit code is 1.
 """
@@ -498,12 +498,18 @@ def execute(run: Run, out: Path, root: Path, gpu: str | None = None) -> dict:
         return {**result, "status": "done"}
 
 
-def _execute_on_worker(run: Run, out: str, root: str, gpus: bool) -> dict:
-    """Dask task: on a GPU cluster, worker i (LocalCluster names workers 0..N-1) takes GPU i."""
+def gpu_of_worker(name, n_gpus: int) -> str:
+    """The GPU (its CUDA_VISIBLE_DEVICES index) of LocalCluster worker ``name`` (0..N-1): workers
+    0..n_gpus-1 take one GPU each, further ones (``runs_per_gpu`` > 1) share them round robin."""
+    return str(int(name) % n_gpus)
+
+
+def _execute_on_worker(run: Run, out: str, root: str, n_gpus: int) -> dict:
+    """Dask task: on a GPU cluster (``n_gpus`` > 0) the worker's GPU by :func:`gpu_of_worker`."""
     gpu = None
-    if gpus:
+    if n_gpus:
         from distributed import get_worker
-        gpu = str(get_worker().name)
+        gpu = gpu_of_worker(get_worker().name, n_gpus)
     return execute(run, Path(out), Path(root), gpu)
 
 
@@ -518,12 +524,22 @@ def _connect(scheduler: str):
 
 
 def reproduce(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
-              root: Path | None = None, dry_run: bool = False, log=print) -> list[dict]:
-    """Plan, skip what is done, run the rest on Dask; return one outcome per planned run."""
+              root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1) -> list[dict]:
+    """Plan, skip what is done, run the rest on Dask; return one outcome per planned run.
+
+    ``runs_per_gpu`` > 1 packs that many runs onto each local GPU at once, for grids of small,
+    launch-bound runs. Their timings still have the GPU, and the host, to themselves: every timing
+    takes the host's timing lock (``quide.latency.timing_turn``), which the other runs' GPU work,
+    on this GPU or another, waits for."""
     if not str(out).strip():
         raise ConfigError("the results folder (--out) is empty; name a folder")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be an int >= 1; got {workers!r}")
+    if isinstance(runs_per_gpu, bool) or not isinstance(runs_per_gpu, int) or runs_per_gpu < 1:
+        raise ConfigError(f"--runs-per-gpu must be an int >= 1; got {runs_per_gpu!r}")
+    if runs_per_gpu > 1 and (workers is not None or scheduler):
+        raise ConfigError("--runs-per-gpu packs runs onto this host's GPUs; it does not combine with "
+                          "--workers or --scheduler")
     root = Path(root or project_root()).resolve()
     out = Path(out).resolve()
     log = log or (lambda *args: None)
@@ -531,13 +547,14 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
         raise ConfigError(f"results folder {out} is a file, not a folder")
     client = _connect(scheduler) if scheduler and not dry_run else None   # fail fast, before planning
     try:
-        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log)
+        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu)
     finally:
         if client is not None:
             client.close()
 
 
-def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log) -> list[dict]:
+def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log,
+               runs_per_gpu: int = 1) -> list[dict]:
     runs = plan(config, root, check_devices=scheduler is None)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -560,14 +577,17 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     import torch
     n_gpus = torch.cuda.device_count()
     use_gpus = scheduler is None and workers is None and n_gpus > 0
-    n_workers = n_gpus if use_gpus else (workers or 1)
+    if runs_per_gpu > 1 and not use_gpus:
+        raise ConfigError(f"--runs-per-gpu {runs_per_gpu} needs a visible GPU; this host has none")
+    n_workers = n_gpus * runs_per_gpu if use_gpus else (workers or 1)
     cluster = None if client else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                                  dashboard_address=None, silence_logs=40)
     own_client = client is None
     client = client or Client(cluster)
     try:
         todo = queue_order(todo)
-        futures = {client.submit(_execute_on_worker, r, str(out), str(root), use_gpus, key=f"run-{r.key}",
+        gpus = n_gpus if use_gpus else 0
+        futures = {client.submit(_execute_on_worker, r, str(out), str(root), gpus, key=f"run-{r.key}",
                                  pure=False, retries=0, priority=len(todo) - i): r
                    for i, r in enumerate(todo)}
         with tqdm(total=len(todo), desc="runs", unit="run") as bar:

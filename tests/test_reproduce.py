@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -282,6 +283,8 @@ def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, content):
     (["--workers", "-1"], "--workers must be an int >= 1; got -1"),
     (["--workers", "0"], "--workers must be an int >= 1; got 0"),
     (["--out", ""], "the results folder (--out) is empty"),
+    (["--runs-per-gpu", "0"], "--runs-per-gpu must be an int >= 1; got 0"),
+    (["--runs-per-gpu", "2", "--workers", "2"], "does not combine with --workers or --scheduler"),
     (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"),
 ])
 def test_bad_runner_options_are_refused_with_exit_2(tmp_path, args, message):
@@ -411,3 +414,17 @@ def test_the_queue_starts_the_longest_runs_first_and_keeps_the_order_of_equals()
             rp.Run("ptq_sweep", nb, {"model": "simplecnn", "seed": 1}, "d"),
             rp.Run("ptq_sweep", nb, {"model": "resnet18_cifar", "seed": 1}, "e")]
     assert [r.key for r in rp.queue_order(runs)] == ["c", "e", "b", "a", "d"]
+
+
+def test_packed_workers_share_the_gpus_round_robin():
+    assert [rp.gpu_of_worker(name, 4) for name in range(8)] == ["0", "1", "2", "3"] * 2
+    assert [rp.gpu_of_worker(str(name), 2) for name in range(3)] == ["0", "1", "0"]   # Dask names may be str
+    assert rp.gpu_of_worker(0, 1) == "0"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="refused only where no GPU is visible")
+def test_packing_runs_onto_gpus_is_refused_without_a_gpu(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
+    proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), "--runs-per-gpu", "2", timeout=120)
+    assert proc.returncode == 2 and "--runs-per-gpu 2 needs a visible GPU" in proc.stderr, proc.stderr[-2000:]
+    assert not list((tmp_path / "out").glob("runs/*"))
