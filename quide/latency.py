@@ -251,12 +251,14 @@ class Timing:
     alone: bool = False            # taken in a timing_turn: no other quide GPU work on the host
     captures: int = 1              # graphs captured and timed in each round (1 off the graph path)
     attempts: int = 1              # blocks timed to get intervals within TimerConfig.max_ci_pct
+    attempt_medians_ms: tuple[float, ...] = ()   # this graph's median in each block timed, kept or not
 
     def record_fields(self) -> dict:
         """The fields a result record carries for this timing."""
         return {"T_ms": self.median_ms, "T_ci_ms": list(self.ci_ms), "T_method": self.method,
                 "T_method_reason": self.reason, "T_rounds": len(self.rounds_ms) // self.captures,
                 "T_captures": self.captures, "T_attempts": self.attempts,
+                "T_attempt_medians_ms": list(self.attempt_medians_ms),
                 "T_passes_per_round": self.passes, "T_signature": self.signature,
                 "T_alone_on_host": self.alone}
 
@@ -390,7 +392,9 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
                         rounds[sig].append(read())
             return rounds
 
-        rounds, attempts = narrowest_block(block, config.max_ci_pct, config.attempts if device.type == "cuda" else 1)
+        medians: dict[str, list[float]] = {sig: [] for sig in first}
+        rounds, attempts = narrowest_block(noting_medians(block, medians), config.max_ci_pct,
+                                           config.attempts if device.type == "cuda" else 1)
     name, driver = describe_device(device)
     shared = {sig: sum(1 for k in fns if signatures[k] == sig) for sig in first}
     out = {}
@@ -398,8 +402,20 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
         median, lo, hi = median_ci(rounds[sig])
         method, reason, _ = timers[sig]
         out[sig] = Timing(median, (lo, hi), method, reason, tuple(rounds[sig]), config.passes, sig,
-                          shared[sig], name, driver, alone, len(timers[sig][2]), attempts)
+                          shared[sig], name, driver, alone, len(timers[sig][2]), attempts, tuple(medians[sig]))
     return {k: out[signatures[k]] for k in fns}
+
+
+def noting_medians(block: Callable[[], dict[str, list[float]]], medians: dict[str, list[float]]
+                   ) -> Callable[[], dict[str, list[float]]]:
+    """``block`` that also appends each graph's median of every block it times to ``medians``, so
+    a record keeps the blocks it did not keep: whether a retried block moved as a whole shows."""
+    def timed():
+        rounds = block()
+        for sig, values in rounds.items():
+            medians.setdefault(sig, []).append(float(np.median(values)))
+        return rounds
+    return timed
 
 
 def widest_ci_pct(rounds: Mapping[str, list[float]]) -> float:

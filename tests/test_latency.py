@@ -107,6 +107,7 @@ def test_each_capture_of_a_graph_is_timed_in_every_round():
     assert t.method == "cuda_graph" and t.captures == 3 and len(t.rounds_ms) == 6 * 3
     assert t.record_fields()["T_rounds"] == 6 and t.record_fields()["T_captures"] == 3
     assert 1 <= t.record_fields()["T_attempts"] <= cfg.attempts
+    assert len(t.record_fields()["T_attempt_medians_ms"]) == t.attempts
     assert t.ci_ms[0] <= t.median_ms <= t.ci_ms[1]
 
 
@@ -266,6 +267,16 @@ def test_the_host_clock_times_a_block_once_and_records_say_how_many():
     out = ql.time_callables({"x": lambda: torch.ones(3)}, "cpu",
                             ql.TimerConfig(rounds=6, passes=1, warmup=0, max_ci_pct=1e-9))
     assert out["x"].attempts == 1 and out["x"].record_fields()["T_attempts"] == 1
+    assert out["x"].record_fields()["T_attempt_medians_ms"] == [out["x"].median_ms]
+
+
+def test_every_block_timed_leaves_its_medians_even_where_another_block_is_kept():
+    blocks = iter([{"g": [1.0, 1.2, 0.8, 1.1, 0.9, 1.0], "h": [2.0] * 6},   # wide: timed again
+                   {"g": [0.96, 0.961, 0.959, 0.96, 0.96, 0.96], "h": [2.0] * 6}])   # narrow, 4% lower
+    medians = {}
+    rounds, attempts = ql.narrowest_block(ql.noting_medians(lambda: next(blocks), medians), 1.0, 3)
+    assert attempts == 2 and rounds["g"][0] == 0.96
+    assert medians == {"g": [1.0, 0.96], "h": [2.0, 2.0]}   # the block that moved shows beside the kept one
 
 
 def test_tracing_a_graph_signature_is_gpu_work(monkeypatch):
