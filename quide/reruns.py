@@ -24,6 +24,8 @@ RERUNS = "data/reruns"   # beside data/results: second runs, never read as the c
 SWEEP_KEYS = ["model", "dataset", "seed", "placement", "bits_label"]
 EXHAUSTIVE_KEYS = ["model", "dataset", "bits_label"]
 T_AGREEMENT_PCT = 2.0    # the issue's bar: each configuration's T within 2% between reruns
+CI_WIDTH_PCT = 2.0       # the issue's bar: each record's 95% CI of T at most 2% of T wide
+SPEARMAN_BAR = 0.99      # the issue's bar: rank correlation of the 256 exhaustive I' between reruns
 
 
 def load_rerun(name: str, experiment: str, root: Path | str | None = None) -> pd.DataFrame:
@@ -131,3 +133,8 @@ def same_graph_in_two_blocks(sweep: pd.DataFrame, searches: pd.DataFrame) -> pd.
     return both.groupby(["model", "dataset"], as_index=False).agg(
         graphs=("diff_pct", "size"), median_pct=("diff_pct", "median"),
         low_pct=("diff_pct", "min"), high_pct=("diff_pct", "max"))
+
+
+def ci_width_pct(records: pd.DataFrame) -> pd.Series:
+    """Each record's 95% CI of T (``T_ci_ms``), its width in percent of ``T_ms``."""
+    return 100 * (records["T_ci_ms"].str[1] - records["T_ci_ms"].str[0]) / records["T_ms"]

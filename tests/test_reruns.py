@@ -90,3 +90,8 @@ def test_same_graph_in_two_blocks_compares_a_search_block_with_its_own_sweep_blo
     assert len(out) == 1 and out["graphs"].iloc[0] == 3   # fp32 and fq of seed 0, fq of seed 1
     assert out["low_pct"].iloc[0] == pytest.approx(-3.0) and out["high_pct"].iloc[0] == pytest.approx(0.0)
     assert out["median_pct"].iloc[0] == pytest.approx(-3.0)
+
+
+def test_ci_width_is_in_percent_of_T():
+    recs = pd.DataFrame({"T_ms": [0.1, 2.0], "T_ci_ms": [[0.099, 0.101], [1.9, 2.1]]})
+    assert reruns.ci_width_pct(recs).tolist() == pytest.approx([2.0, 10.0])
