@@ -1,0 +1,62 @@
+"""The whole reproduction on ONE GPU: `quide reproduce` of a grid with a single GPU visible, timed.
+
+Issue 17's goal is `reproduce/paper.toml` (every experiment but the LLM) on one H100 or H200 within
+10 minutes, so that one device call reruns the paper. This runs the runner as a user would, with
+``CUDA_VISIBLE_DEVICES`` set to one GPU and ``--runs-per-gpu`` runs at once on it, and prints each
+run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a last line
+``whole reproduction: N s on 1 x <GPU name>`` when every run finished, or says how many did not.
+From the repository root, on a GPU machine (data as for `quide reproduce`)::
+
+    python benchmarks/whole_reproduction.py --runs-per-gpu 3 > benchmarks/results/reproduce_h200.txt
+    python benchmarks/whole_reproduction.py reproduce/smoke.toml --out /tmp/whole   # CPU try
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grid_wall import run_seconds  # noqa: E402  (a sibling script, not a package)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config", nargs="?", default="reproduce/paper.toml", help="grid config (TOML)")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/quide-whole-reproduction"),
+                    help="reproduce's --out; emptied first, so every run starts from scratch")
+    ap.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on the GPU")
+    ap.add_argument("--gpu-index", default="0", help="the one GPU made visible (CUDA_VISIBLE_DEVICES)")
+    args = ap.parse_args(argv)
+    os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_index   # before torch is imported, here and below
+    import torch
+
+    from quide.latency import describe_device
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = describe_device(device)[0]
+    shutil.rmtree(args.out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "quide", "reproduce", args.config, "--out", str(args.out)]
+    if args.runs_per_gpu != 1:
+        cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
+    print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | {name}", flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    rows = run_seconds(args.out) if (args.out / "runs").is_dir() else []
+    for seconds, label in rows:
+        print(f"{seconds:8.1f} s  {label}")
+    print(f"{len(rows)} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {proc.returncode}")
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], end="")
+        print(f"whole reproduction: not finished (exit code {proc.returncode}) after {wall:.0f} s on 1 x {name}")
+        return 1
+    print(f"whole reproduction: {wall:.0f} s on 1 x {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
