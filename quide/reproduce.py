@@ -36,8 +36,8 @@ the runner leaves no process finishing a record. A kernel that dies before reply
 DeadKernelError: jupyter_client's port race) is retried once.
 
 Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU, or
-``--runs-per-gpu`` workers per GPU, or ``--workers`` CPU workers) or, with ``--scheduler ADDRESS``, a running cluster (dask-jobqueue for SLURM: see the
-book's rerun page). A failed run does not stop the others; the summary lists each failure with its
+``--runs-per-gpu`` workers per GPU, or ``--workers`` CPU workers) or, with ``--scheduler ADDRESS``,
+a running cluster (dask-jobqueue for SLURM: see the book's rerun page). A failed run does not stop the others; the summary lists each failure with its
 log, and the exit code is 1.
 """
 from __future__ import annotations
@@ -528,9 +528,10 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
     """Plan, skip what is done, run the rest on Dask; return one outcome per planned run.
 
     ``runs_per_gpu`` > 1 packs that many runs onto each local GPU at once, for grids of small,
-    launch-bound runs. Their timings still have the GPU, and the host, to themselves: every timing
-    takes the host's timing lock (``quide.latency.timing_turn``), which the other runs' GPU work,
-    on this GPU or another, waits for."""
+    launch-bound runs. Every timing still takes the host's timing lock
+    (``quide.latency.timing_turn``): the other runs' training epochs, accuracy passes and
+    calibration (``quide.latency.gpu_work``), on this GPU or another, wait for it. Their brief
+    set-up work (CUDA context, copying data and weights to the GPU) is not under the lock."""
     if not str(out).strip():
         raise ConfigError("the results folder (--out) is empty; name a folder")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
