@@ -68,15 +68,14 @@ def main() -> int:
           f"index timer {sp.timer_config}; paper protocol {sp.warmup} + {sp.timed} passes")
     arms = (("memo", lambda m: qsearch.Evaluator(lambda c: m.measure(list(c))), qsearch.SearchFitness),
             ("no memo", Unmemoized, Uncached))
-    for name, make_evaluator, fitness_cls in arms:
-        evaluator = make_evaluator(measurer)
+    for i, (name, make_evaluator, fitness_cls) in enumerate(arms):
+        evaluator = make_evaluator(measurer if i == 0 else search_measurer(params, trained, condition))
         start = time.perf_counter()
         res = qsearch.genetic_search(fitness_cls(evaluator, fitness), n_layers, params.ga_config(), args.seed)
         wall = time.perf_counter() - start
         n = evaluator.calls if isinstance(evaluator, Unmemoized) else evaluator.measurements
         print(f"{name:8}: {n:4d} measurements, {wall:7.1f} s wall; best {'-'.join(map(str, res.config))} "
               f"(I' {res.fitness:.3f})", flush=True)
-        measurer = search_measurer(params, trained, condition)
     return 0
 
 

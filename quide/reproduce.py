@@ -37,8 +37,8 @@ DeadKernelError: jupyter_client's port race) is retried once.
 
 Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU, or
 ``--runs-per-gpu`` workers per GPU, or ``--workers`` CPU workers) or, with ``--scheduler ADDRESS``,
-a running cluster (dask-jobqueue for SLURM: see the book's rerun page). A failed run does not stop the others; the summary lists each failure with its
-log, and the exit code is 1.
+a running cluster (dask-jobqueue for SLURM: see the book's rerun page). A failed run does not
+stop the others; the summary lists each failure with its log, and the exit code is 1.
 """
 from __future__ import annotations
 

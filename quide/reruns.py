@@ -125,10 +125,10 @@ def same_graph_in_two_blocks(sweep: pd.DataFrame, searches: pd.DataFrame) -> pd.
     so their difference is a block's shift as a whole, which a rerun on other cards can show again.
     One row per (model, dataset): graphs shared, and the median and range of EXP-3's T against the
     sweep's, in percent of the sweep's."""
-    keys = ["model", "dataset", "T_signature"]
-    s = sweep.assign(model_seed=sweep["seed"])[keys + ["model_seed", "placement", "T_ms"]].drop_duplicates(keys + ["model_seed", "placement"])
-    e = searches[keys + ["model_seed", "placement", "T_ms"]].drop_duplicates(keys + ["model_seed", "placement"])
-    both = e.merge(s, on=keys + ["model_seed", "placement"], suffixes=("_search", "_sweep"))
+    keys = ["model", "dataset", "T_signature", "model_seed", "placement"]
+    s = sweep.assign(model_seed=sweep["seed"])[keys + ["T_ms"]].drop_duplicates(keys)   # a sweep's seed is its model's
+    e = searches[keys + ["T_ms"]].drop_duplicates(keys)
+    both = e.merge(s, on=keys, suffixes=("_search", "_sweep"))
     both["diff_pct"] = _diff_pct(both["T_ms_sweep"], both["T_ms_search"])
     return both.groupby(["model", "dataset"], as_index=False).agg(
         graphs=("diff_pct", "size"), median_pct=("diff_pct", "median"),
