@@ -52,11 +52,58 @@ def paired(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per configuration present in both runs: P, T (the timer's and the paper's host
     protocol) and I' of each run, and the differences of b from a in percent of a."""
     cols = ["P", "T_ms", "T_host_ms", "I_gated"]
-    both = a[keys + cols].merge(b[keys + cols], on=keys, suffixes=("_a", "_b"), validate="one_to_one")
+    a, b = (_with_attempts(r) for r in (a, b))
+    cols_retry = cols + ["T_attempts"]
+    both = a[keys + cols_retry].merge(b[keys + cols_retry], on=keys, suffixes=("_a", "_b"), validate="one_to_one")
     both["T_diff_pct"] = _diff_pct(both["T_ms_a"], both["T_ms_b"])
     both["T_host_diff_pct"] = _diff_pct(both["T_host_ms_a"], both["T_host_ms_b"])
     both["P_diff_points"] = 100 * (both["P_b"] - both["P_a"])
     return both
+
+
+def _with_attempts(records: pd.DataFrame) -> pd.DataFrame:
+    """Records with ``T_attempts`` filled in: records made before it existed timed one block."""
+    attempts = records["T_attempts"] if "T_attempts" in records else pd.Series(1, index=records.index)
+    return records.assign(T_attempts=attempts.fillna(1).astype(int))
+
+
+def agreement_by_retry(pairs: pd.DataFrame) -> pd.DataFrame:
+    """T agreement of :func:`paired` rows split by whether the timer kept each run's first block
+    (``T_attempts`` 1 in both) or timed a block again in either run (its first block was wider
+    than ``TimerConfig.max_ci_pct``): whether the disagreements sit in the blocks the timer
+    already found disturbed. One row per group: configurations, how many within the bar, and the
+    largest absolute difference in percent."""
+    retried = (pairs["T_attempts_a"] > 1) | (pairs["T_attempts_b"] > 1)
+    rows = []
+    for label, group in (("first block kept in both runs", pairs[~retried]),
+                         ("timed again in either run", pairs[retried])):
+        d = group["T_diff_pct"].abs()
+        rows.append({"blocks": label, "configurations": len(group),
+                     f"within {T_AGREEMENT_PCT:g}%": int((d <= T_AGREEMENT_PCT).sum()),
+                     "largest |difference| %": float(d.max()) if len(group) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def retried_timings(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Each timing (one graph signature of one block) that either run timed in more than one block:
+    every block's median (``T_attempt_medians_ms``) and the one kept, in percent from the other
+    run's T of the same configurations. Shows whether the blocks timed again came back to where
+    the other run's card has the graph, or settled elsewhere."""
+    rows = []
+    for run, mine, other in (("a", a, b), ("b", b, a)):
+        mine = _with_attempts(mine)
+        again = mine[mine["T_attempts"] > 1]
+        if again.empty:
+            continue
+        both = again[keys + ["T_signature", "T_ms", "T_attempts", "T_attempt_medians_ms"]].merge(
+            other[keys + ["T_ms"]], on=keys, suffixes=("", "_other"))
+        block = [k for k in keys if k != "bits_label"]
+        for _, r in both.drop_duplicates(block + ["T_signature"]).iterrows():
+            rows.append({"run": run, **{k: r[k] for k in block}, "blocks": int(r["T_attempts"]),
+                         "block medians vs other run %": [round(float(v), 2) for v in
+                                                          _diff_pct(r["T_ms_other"], r["T_attempt_medians_ms"])],
+                         "kept vs other run %": float(_diff_pct(r["T_ms_other"], r["T_ms"]))})
+    return pd.DataFrame(rows)
 
 
 def agreement(pairs: pd.DataFrame) -> dict:

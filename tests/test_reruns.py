@@ -95,3 +95,33 @@ def test_same_graph_in_two_blocks_compares_a_search_block_with_its_own_sweep_blo
 def test_ci_width_is_in_percent_of_T():
     recs = pd.DataFrame({"T_ms": [0.1, 2.0], "T_ci_ms": [[0.099, 0.101], [1.9, 2.1]]})
     assert reruns.ci_width_pct(recs).tolist() == pytest.approx([2.0, 10.0])
+
+
+def test_agreement_is_split_by_whether_a_block_was_timed_again():
+    a, b = _sweep(), _sweep(T_scale=1.01)
+    moved = b["seed"] == 1
+    b.loc[moved, "T_ms"] *= 0.96 / 1.01            # run b's seed-1 block settled 4% below run a ...
+    b["T_attempts"] = np.where(moved, 3, 1)        # ... after the timer timed it again
+    split = reruns.agreement_by_retry(reruns.paired(a, b, reruns.SWEEP_KEYS)).set_index("blocks")
+    assert split.loc["first block kept in both runs", "configurations"] == 5
+    assert split.loc["first block kept in both runs", "within 2%"] == 5
+    assert split.loc["timed again in either run", "within 2%"] == 0
+    assert split.loc["timed again in either run", "largest |difference| %"] == pytest.approx(4.0)
+    # records made before T_attempts existed count as one block
+    old = reruns.agreement_by_retry(reruns.paired(a, _sweep(), reruns.SWEEP_KEYS)).set_index("blocks")
+    assert old.loc["timed again in either run", "configurations"] == 0
+
+
+def test_retried_timings_show_each_block_against_the_other_run():
+    a, b = _sweep(), _sweep()
+    for df in (a, b):
+        df["T_signature"] = df["bits"].map({32: "fp32", 16: "fp16"}).fillna("fq")
+    again = (a["seed"] == 0) & (a["bits"] == 32)
+    a["T_attempts"] = np.where(again, 2, 1)
+    a["T_attempt_medians_ms"] = [[0.09 * 1.03, 0.09 * 0.98] if g else [t] for g, t in zip(again, a["T_ms"])]
+    a.loc[again, "T_ms"] = 0.09 * 0.98
+    out = reruns.retried_timings(a, b, reruns.SWEEP_KEYS)
+    assert len(out) == 1 and out["run"].iloc[0] == "a" and out["blocks"].iloc[0] == 2
+    assert out["block medians vs other run %"].iloc[0] == pytest.approx([3.0, -2.0])
+    assert out["kept vs other run %"].iloc[0] == pytest.approx(-2.0)
+    assert reruns.retried_timings(b, b, reruns.SWEEP_KEYS).empty
