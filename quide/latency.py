@@ -38,6 +38,7 @@ import subprocess
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +211,8 @@ class TimerConfig:
     seed: orders the variants within each round.
     max_ci_pct: on CUDA, a block whose widest 95% CI exceeds this percentage of its T is timed
     again (same graphs, fresh rounds), up to ``attempts`` blocks in all, until two narrow blocks
-    agree (:func:`settled_block`; records: ``T_attempts``, ``T_attempt_medians_ms``). Something
+    agree (:func:`settled_block`; records: ``T_attempts``, ``T_attempt_medians_ms``,
+    ``T_block_starts_utc``). Something
     else on the host (a process starting, a clock change) widens every interval of the block it
     hits: in the reruns of issue 13 one ResNet-18 block of 86 came out 3.5-5.9% wide while the
     median record was 0.19%. A narrow block right after a wide one is not trusted alone: in the
@@ -259,6 +261,7 @@ class Timing:
     captures: int = 1              # graphs captured and timed in each round (1 off the graph path)
     attempts: int = 1              # blocks timed to get intervals within TimerConfig.max_ci_pct
     attempt_medians_ms: tuple[float, ...] = ()   # this graph's median in each block timed, kept or not
+    block_starts_utc: tuple[str, ...] = ()       # when each of those blocks began (UTC, ISO 8601)
 
     def record_fields(self) -> dict:
         """The fields a result record carries for this timing."""
@@ -266,6 +269,7 @@ class Timing:
                 "T_method_reason": self.reason, "T_rounds": len(self.rounds_ms) // self.captures,
                 "T_captures": self.captures, "T_attempts": self.attempts,
                 "T_attempt_medians_ms": list(self.attempt_medians_ms),
+                "T_block_starts_utc": list(self.block_starts_utc),
                 "T_passes_per_round": self.passes, "T_signature": self.signature,
                 "T_alone_on_host": self.alone}
 
@@ -400,7 +404,8 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
             return rounds
 
         medians: dict[str, list[float]] = {sig: [] for sig in first}
-        rounds, attempts = settled_block(noting_medians(block, medians), config.max_ci_pct,
+        starts: list[str] = []
+        rounds, attempts = settled_block(noting_medians(block, medians, starts), config.max_ci_pct,
                                          config.attempts if device.type == "cuda" else 1)
     name, driver = describe_device(device)
     shared = {sig: sum(1 for k in fns if signatures[k] == sig) for sig in first}
@@ -409,15 +414,19 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
         median, lo, hi = median_ci(rounds[sig])
         method, reason, _ = timers[sig]
         out[sig] = Timing(median, (lo, hi), method, reason, tuple(rounds[sig]), config.passes, sig,
-                          shared[sig], name, driver, alone, len(timers[sig][2]), attempts, tuple(medians[sig]))
+                          shared[sig], name, driver, alone, len(timers[sig][2]), attempts, tuple(medians[sig]),
+                          tuple(starts))
     return {k: out[signatures[k]] for k in fns}
 
 
-def noting_medians(block: Callable[[], dict[str, list[float]]], medians: dict[str, list[float]]
-                   ) -> Callable[[], dict[str, list[float]]]:
+def noting_medians(block: Callable[[], dict[str, list[float]]], medians: dict[str, list[float]],
+                   starts: list[str] | None = None) -> Callable[[], dict[str, list[float]]]:
     """``block`` that also appends each graph's median of every block it times to ``medians``, so
-    a record keeps the blocks it did not keep: whether a retried block moved as a whole shows."""
+    a record keeps the blocks it did not keep: whether a retried block moved as a whole shows. When
+    each block began (UTC) goes to ``starts``, to set a block beside a host's logs of that moment."""
     def timed():
+        if starts is not None:
+            starts.append(datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
         rounds = block()
         for sig, values in rounds.items():
             medians.setdefault(sig, []).append(float(np.median(values)))

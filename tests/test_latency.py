@@ -1,5 +1,6 @@
 """The latency protocol: counts, statistics, and that it times the forward pass it is given."""
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import torch
@@ -289,15 +290,18 @@ def test_the_host_clock_times_a_block_once_and_records_say_how_many():
                             ql.TimerConfig(rounds=6, passes=1, warmup=0, max_ci_pct=1e-9))
     assert out["x"].attempts == 1 and out["x"].record_fields()["T_attempts"] == 1
     assert out["x"].record_fields()["T_attempt_medians_ms"] == [out["x"].median_ms]
+    started = datetime.fromisoformat(out["x"].record_fields()["T_block_starts_utc"][0])
+    assert started.tzinfo is not None and abs(datetime.now(timezone.utc) - started) < timedelta(minutes=5)
 
 
 def test_every_block_timed_leaves_its_medians_even_where_another_block_is_kept():
     blocks = iter([{"g": [1.0, 1.2, 0.8, 1.1, 0.9, 1.0], "h": [2.0] * 6},   # wide: timed again
                    {"g": [0.96, 0.961, 0.959, 0.96, 0.96, 0.96], "h": [2.0] * 6}])   # narrow, 4% lower
-    medians = {}
-    rounds, attempts = ql.settled_block(ql.noting_medians(lambda: next(blocks), medians), 1.0, 2)
+    medians, starts = {}, []
+    rounds, attempts = ql.settled_block(ql.noting_medians(lambda: next(blocks), medians, starts), 1.0, 2)
     assert attempts == 2 and rounds["g"][0] == 0.96
     assert medians == {"g": [1.0, 0.96], "h": [2.0, 2.0]}   # the block that moved shows beside the kept one
+    assert len(starts) == 2 and starts == sorted(starts)      # and when each block began
 
 
 def test_tracing_a_graph_signature_is_gpu_work(monkeypatch):
