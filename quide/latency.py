@@ -212,10 +212,9 @@ class TimerConfig:
     max_ci_pct: on CUDA, a block whose widest 95% CI exceeds this percentage of its T is timed
     again (same graphs, fresh rounds), up to ``attempts`` blocks in all, until two narrow blocks
     agree (:func:`settled_block`; records: ``T_attempts``, ``T_attempt_medians_ms``,
-    ``T_block_starts_utc``). Something
-    else on the host (a process starting, a clock change) widens every interval of the block it
-    hits: in the reruns of issue 13 one ResNet-18 block of 86 came out 3.5-5.9% wide while the
-    median record was 0.19%. A narrow block right after a wide one is not trusted alone: in the
+    ``T_block_starts_utc``). Something else on the host (a process starting, a clock change)
+    widens every interval of the block it hits: in the reruns of issue 13 one ResNet-18 block of 86
+    came out 3.5-5.9% wide while the median record was 0.19%. A narrow block right after a wide one is not trusted alone: in the
     next pair of reruns the one retried block was kept for being narrow, and every graph in it was
     3.6% faster than the same graphs in the same run's other blocks. Under this rule, in the pair
     after (commit 16c3a54), the two blocks timed again still settled 2-5% from the other run, their

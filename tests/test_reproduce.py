@@ -153,8 +153,8 @@ def test_any_parameters_are_planned_or_refused_cleanly(params):
 
 def comparable(record):
     """A record without what a rerun cannot repeat: timings and what is derived from them."""
-    timing = {"T_ms", "T_ci_ms", "T_attempt_medians_ms", "T_block_starts_utc", "T_host_ms", "T_host_p10_ms", "T_host_p90_ms",
-              "I", "I_gated", "ALS", "provenance", "train"}
+    timing = {"T_ms", "T_ci_ms", "T_attempt_medians_ms", "T_block_starts_utc", "T_host_ms", "T_host_p10_ms",
+              "T_host_p90_ms", "I", "I_gated", "ALS", "provenance", "train"}
     return {k: v for k, v in record.items() if k not in timing}
 
 
