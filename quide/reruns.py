@@ -86,8 +86,9 @@ def agreement_by_retry(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def retried_timings(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Each timing (one graph signature of one block) that either run timed in more than one block:
-    every block's median (``T_attempt_medians_ms``) and the one kept, in percent from the other
-    run's T of the same configurations. Shows whether the blocks timed again came back to where
+    how many configurations share it (and one of them), every block's median
+    (``T_attempt_medians_ms``) and the one kept, in percent from the other run's T of the same
+    configurations. Shows whether the blocks timed again came back to where
     the other run's card has the graph, or settled elsewhere."""
     rows = []
     for run, mine, other in (("a", a, b), ("b", b, a)):
@@ -98,8 +99,11 @@ def retried_timings(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.Dat
         both = again[keys + ["T_signature", "T_ms", "T_attempts", "T_attempt_medians_ms"]].merge(
             other[keys + ["T_ms"]], on=keys, suffixes=("", "_other"))
         block = [k for k in keys if k != "bits_label"]
+        sharing = both.groupby(block + ["T_signature"])["bits_label"].agg(["size", "first"])
         for _, r in both.drop_duplicates(block + ["T_signature"]).iterrows():
-            rows.append({"run": run, **{k: r[k] for k in block}, "blocks": int(r["T_attempts"]),
+            n, example = sharing.loc[tuple(r[k] for k in block + ["T_signature"])]
+            rows.append({"run": run, **{k: r[k] for k in block}, "configurations": int(n), "e.g.": example,
+                         "blocks": int(r["T_attempts"]),
                          "block medians vs other run %": [round(float(v), 2) for v in
                                                           _diff_pct(r["T_ms_other"], r["T_attempt_medians_ms"])],
                          "kept vs other run %": float(_diff_pct(r["T_ms_other"], r["T_ms"]))})

@@ -122,6 +122,7 @@ def test_retried_timings_show_each_block_against_the_other_run():
     a.loc[again, "T_ms"] = 0.09 * 0.98
     out = reruns.retried_timings(a, b, reruns.SWEEP_KEYS)
     assert len(out) == 1 and out["run"].iloc[0] == "a" and out["blocks"].iloc[0] == 2
+    assert out["configurations"].iloc[0] == 1 and out["e.g."].iloc[0] == "32"
     assert out["block medians vs other run %"].iloc[0] == pytest.approx([3.0, -2.0])
     assert out["kept vs other run %"].iloc[0] == pytest.approx(-2.0)
     assert reruns.retried_timings(b, b, reruns.SWEEP_KEYS).empty
