@@ -13,6 +13,7 @@ CI and the mean SM clock and power over the block, so a drift shows whether it f
 import argparse
 import csv
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -51,8 +52,9 @@ def main():
     models, example = variants("simplecnn", 10, (28, 28, 1), device)
     config = ql.TimerConfig(attempts=1)
     log = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False)
-    smi = subprocess.Popen(["nvidia-smi", f"--id={torch.cuda.current_device()}", "--query-gpu=timestamp,clocks.sm,power.draw",
-                            "--format=csv,noheader,nounits", f"-lms={SAMPLE_MS}"], stdout=log)
+    smi = subprocess.Popen(["nvidia-smi", f"--id={torch.cuda.current_device()}",
+                            "--query-gpu=timestamp,clocks.sm,power.draw", "--format=csv,noheader,nounits",
+                            f"-lms={SAMPLE_MS}"], stdout=log)
     blocks = []
     try:
         ql.time_models(models, example, config)   # capture and warm once, untimed here
@@ -69,6 +71,7 @@ def main():
         smi.wait()
         log.close()
     samples = smi_samples(log.name)
+    os.unlink(log.name)
     first = blocks[0]["T_ms"]
     print(f"device: {ql.describe_device(device)[0]}; {len(blocks)} blocks, {len(samples)} nvidia-smi samples")
     print(f"{'phase':16} {'block':>5} {'t s':>6} {'T32 ms':>8} {'T16 ms':>8} {'Tfq ms':>8} "

@@ -214,9 +214,10 @@ class TimerConfig:
     agree (:func:`settled_block`; records: ``T_attempts``, ``T_attempt_medians_ms``,
     ``T_block_starts_utc``). Something else on the host (a process starting, a clock change)
     widens every interval of the block it hits: in the reruns of issue 13 one ResNet-18 block of 86
-    came out 3.5-5.9% wide while the median record was 0.19%. A narrow block right after a wide one is not trusted alone: in the
-    next pair of reruns the one retried block was kept for being narrow, and every graph in it was
-    3.6% faster than the same graphs in the same run's other blocks. Under this rule, in the pair
+    came out 3.5-5.9% wide while the median record was 0.19%. A narrow block right after a wide
+    one is not trusted alone: in the next pair of reruns the one retried block was kept for being
+    narrow, and every graph in it was 3.6% faster than the same graphs in the same run's other
+    blocks. Under this rule, in the pair
     after (commit 16c3a54), the two blocks timed again still settled 2-5% from the other run, their
     later blocks agreeing with each other; one H200 alone held its clock and speed within 1.1% over
     67 blocks (``benchmarks/timer_state_probe.py``). So the retry flags a disturbed block but does
@@ -419,13 +420,12 @@ def time_callables(fns: Mapping[Hashable, Callable[[], object]], device: torch.d
 
 
 def noting_medians(block: Callable[[], dict[str, list[float]]], medians: dict[str, list[float]],
-                   starts: list[str] | None = None) -> Callable[[], dict[str, list[float]]]:
+                   starts: list[str]) -> Callable[[], dict[str, list[float]]]:
     """``block`` that also appends each graph's median of every block it times to ``medians``, so
     a record keeps the blocks it did not keep: whether a retried block moved as a whole shows. When
     each block began (UTC) goes to ``starts``, to set a block beside a host's logs of that moment."""
     def timed():
-        if starts is not None:
-            starts.append(datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+        starts.append(datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
         rounds = block()
         for sig, values in rounds.items():
             medians.setdefault(sig, []).append(float(np.median(values)))

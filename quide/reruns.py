@@ -99,11 +99,10 @@ def retried_timings(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.Dat
         both = again[keys + ["T_signature", "T_ms", "T_attempts", "T_attempt_medians_ms"]].merge(
             other[keys + ["T_ms"]], on=keys, suffixes=("", "_other"))
         block = [k for k in keys if k != "bits_label"]
-        sharing = both.groupby(block + ["T_signature"])["bits_label"].agg(["size", "first"])
-        for _, r in both.drop_duplicates(block + ["T_signature"]).iterrows():
-            n, example = sharing.loc[tuple(r[k] for k in block + ["T_signature"])]
-            rows.append({"run": run, **{k: r[k] for k in block}, "configurations": int(n), "e.g.": example,
-                         "blocks": int(r["T_attempts"]),
+        for _, timing in both.groupby(block + ["T_signature"], sort=False, dropna=False):
+            r = timing.iloc[0]
+            rows.append({"run": run, **{k: r[k] for k in block}, "configurations": len(timing),
+                         "e.g.": r["bits_label"], "blocks": int(r["T_attempts"]),
                          "block medians vs other run %": [round(float(v), 2) for v in
                                                           _diff_pct(r["T_ms_other"], r["T_attempt_medians_ms"])],
                          "kept vs other run %": float(_diff_pct(r["T_ms_other"], r["T_ms"]))})
