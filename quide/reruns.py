@@ -84,14 +84,16 @@ def agreement_by_retry(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def retried_timings(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Each timing (one graph signature of one block) that either run timed in more than one block:
+def retried_timings(a: pd.DataFrame, b: pd.DataFrame, keys: list[str], names: tuple[str, str] = ("a", "b")
+                    ) -> pd.DataFrame:
+    """Each timing (one graph signature of one block) that either run timed in more than one block
+    (column ``run``: its run's name from ``names``):
     how many configurations share it (and one of them), every block's median
     (``T_attempt_medians_ms``) and the one kept, in percent from the other run's T of the same
     configurations. Shows whether the blocks timed again came back to where
     the other run's card has the graph, or settled elsewhere."""
     rows = []
-    for run, mine, other in (("a", a, b), ("b", b, a)):
+    for run, mine, other in ((names[0], a, b), (names[1], b, a)):
         mine = _with_attempts(mine)
         again = mine[mine["T_attempts"] > 1]
         if again.empty:

@@ -126,3 +126,5 @@ def test_retried_timings_show_each_block_against_the_other_run():
     assert out["block medians vs other run %"].iloc[0] == pytest.approx([3.0, -2.0])
     assert out["kept vs other run %"].iloc[0] == pytest.approx(-2.0)
     assert reruns.retried_timings(b, b, reruns.SWEEP_KEYS).empty
+    # named runs: the retried timing is reported under the name of the run that timed it again
+    assert reruns.retried_timings(b, a, reruns.SWEEP_KEYS, names=("b", "c"))["run"].tolist() == ["c"]
