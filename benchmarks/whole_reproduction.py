@@ -5,9 +5,11 @@ Issue 17's goal is `reproduce/paper.toml` (every experiment but the LLM) on one 
 ``CUDA_VISIBLE_DEVICES`` set to one GPU and ``--runs-per-gpu`` runs at once on it, and prints each
 run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a last line
 ``whole reproduction: N s on 1 x <GPU name>`` when every run finished, or says how many did not.
+``--budget-s`` stops the runner (its whole process group) after that many seconds and reports the
+runs that finished by then, so that a grid longer than a device call still leaves a measurement.
 From the repository root, on a GPU machine (data as for `quide reproduce`)::
 
-    python benchmarks/whole_reproduction.py --runs-per-gpu 3 > benchmarks/results/reproduce_h200.txt
+    python benchmarks/whole_reproduction.py --runs-per-gpu 3 --budget-s 540 > benchmarks/results/reproduce_h200.txt
     python benchmarks/whole_reproduction.py reproduce/smoke.toml --out /tmp/whole   # CPU try
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -31,27 +34,49 @@ def main(argv=None) -> int:
                     help="reproduce's --out; emptied first, so every run starts from scratch")
     ap.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on the GPU")
     ap.add_argument("--gpu-index", default="0", help="the one GPU made visible (CUDA_VISIBLE_DEVICES)")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="stop the runner after this many seconds and report what finished (default: no limit)")
     args = ap.parse_args(argv)
+    if args.budget_s is not None and not args.budget_s > 0:
+        ap.error(f"--budget-s must be > 0; got {args.budget_s}")
     os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_index   # before torch is imported, here and below
     import torch
 
     from quide.latency import describe_device
+    from quide.reproduce import plan
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = describe_device(device)[0]
+    planned = len(plan(args.config, check_devices=False))
     shutil.rmtree(args.out, ignore_errors=True)
     cmd = [sys.executable, "-m", "quide", "reproduce", args.config, "--out", str(args.out)]
     if args.runs_per_gpu != 1:
         cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
     print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | {name}", flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # its own session, so that a stop reaches the runner's workers and kernels too
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=args.budget_s)
+        stopped = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+        stopped = True
     wall = time.perf_counter() - start
     rows = run_seconds(args.out) if (args.out / "runs").is_dir() else []
     for seconds, label in rows:
         print(f"{seconds:8.1f} s  {label}")
-    print(f"{len(rows)} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {proc.returncode}")
+    print(f"{len(rows)} of {planned} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {proc.returncode}")
+    if stopped:
+        print(f"whole reproduction: not finished: {len(rows)} of {planned} runs in the budget of {args.budget_s:.0f} s "
+              f"on 1 x {name}")
+        return 1
     if proc.returncode != 0:
-        print(proc.stderr[-2000:], end="")
+        print(stderr[-2000:], end="")
         print(f"whole reproduction: not finished (exit code {proc.returncode}) after {wall:.0f} s on 1 x {name}")
         return 1
     print(f"whole reproduction: {wall:.0f} s on 1 x {name}")
