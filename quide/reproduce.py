@@ -541,6 +541,10 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
     if runs_per_gpu > 1 and (workers is not None or scheduler):
         raise ConfigError("--runs-per-gpu packs runs onto this host's GPUs; it does not combine with "
                           "--workers or --scheduler")
+    if runs_per_gpu > 1 and not dry_run:
+        import torch
+        if torch.cuda.device_count() == 0:   # before planning: hashing the data takes a while
+            raise ConfigError(f"--runs-per-gpu {runs_per_gpu} needs a visible GPU; this host has none")
     root = Path(root or project_root()).resolve()
     out = Path(out).resolve()
     log = log or (lambda *args: None)
@@ -578,8 +582,6 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     import torch
     n_gpus = torch.cuda.device_count()
     use_gpus = scheduler is None and workers is None and n_gpus > 0
-    if runs_per_gpu > 1 and not use_gpus:
-        raise ConfigError(f"--runs-per-gpu {runs_per_gpu} needs a visible GPU; this host has none")
     n_workers = n_gpus * runs_per_gpu if use_gpus else (workers or 1)
     cluster = None if client else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                                  dashboard_address=None, silence_logs=40)

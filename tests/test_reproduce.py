@@ -430,4 +430,4 @@ def test_packing_runs_onto_gpus_is_refused_without_a_gpu(tmp_path):
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
     proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), "--runs-per-gpu", "2", timeout=120)
     assert proc.returncode == 2 and "--runs-per-gpu 2 needs a visible GPU" in proc.stderr, proc.stderr[-2000:]
-    assert not list((tmp_path / "out").glob("runs/*"))
+    assert not (tmp_path / "out").exists()   # refused before planning, so nothing was made
