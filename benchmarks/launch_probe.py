@@ -36,19 +36,6 @@ def spin(stop):
         pass
 
 
-def capture(model, example):
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side), torch.inference_mode():
-        for _ in range(3):
-            model(example)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph), torch.inference_mode():
-        model(example)
-    return graph
-
-
 def rounds(graphs, hold_cycles):
     """{key: (ms per pass of each round, host µs to enqueue one replay of each round)}."""
     out = {k: ([], []) for k in graphs}
@@ -97,7 +84,8 @@ def main():
     for name, shape in (("simplecnn", (28, 28, 1)), ("resnet18_cifar", (32, 32, 3))):
         models, example = variants(name, 10, shape, device)
         for bits in (32, 16, 8):
-            graphs[f"{name} {bits}"] = capture(models[bits], example)
+            with torch.inference_mode():   # as quide.latency captures: the timer's own helper
+                graphs[f"{name} {bits}"] = ql.capture_graphs(lambda m=models[bits]: m(example), device)[0]
     rows = []
     for condition in ("host idle", "other cores spinning"):
         stop, workers = mp.Event(), []
@@ -108,8 +96,9 @@ def main():
             time.sleep(1.0)
         try:
             for timing in ("idle start", "held start"):
-                rounds(graphs, hold if timing == "held start" else 0)   # warm this way once, untimed
-                for key, (ms, enq) in rounds(graphs, hold if timing == "held start" else 0).items():
+                cycles = hold if timing == "held start" else 0
+                rounds(graphs, cycles)   # warm this way once, untimed
+                for key, (ms, enq) in rounds(graphs, cycles).items():
                     median, lo, hi = ql.median_ci(ms)
                     rows.append({"condition": condition, "timing": timing, "graph": key, "T_ms": median,
                                  "ci_pct": 100 * (hi - lo) / median, "enqueue_us": float(np.median(enq))})

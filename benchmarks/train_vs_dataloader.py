@@ -7,9 +7,10 @@ same optimizer, schedule, bf16/channels_last settings and batch size as ``quide.
 ``--epochs`` epochs from the same seed on the same GPU; the script prints images/s, s/epoch and the
 ratio over all epochs, and again after the first epoch: the first carries one-off costs (quide
 captures its step as a CUDA graph; the DataLoader starts its workers), which a 50- or 100-epoch
-training spreads over many epochs and a 3-epoch benchmark does not. The FLOP floor is the training FLOPs of one epoch (``torch.utils.flop_counter`` on one step:
-forward + backward, x steps) divided by the GPU's measured peak (a large matmul in the recipe's
-dtype); each trainer's distance to it is printed. From the repository root, on a GPU machine::
+training spreads over many epochs and a 3-epoch benchmark does not. The FLOP floor is the training
+FLOPs of one epoch (``torch.utils.flop_counter`` on one step: forward + backward, x steps) divided
+by the GPU's measured peak (a large matmul in the recipe's dtype); each trainer's distance to it is
+printed. From the repository root, on a GPU machine::
 
     QUIDE_DATA=/tmp/quide-data python benchmarks/train_vs_dataloader.py --model simplecnn --epochs 3
     QUIDE_DATA=/tmp/quide-data python benchmarks/train_vs_dataloader.py --model resnet18_cifar --epochs 2

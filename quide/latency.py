@@ -324,6 +324,22 @@ def graph_signature(fn: Callable[[], object]) -> str:
     return hashlib.sha256("\n".join(trace.ops).encode()).hexdigest()[:16]
 
 
+def capture_graphs(fn: Callable[[], object], device: torch.device, captures: int = 1) -> list:
+    """``captures`` CUDA graphs of ``fn()`` on ``device``, after three warm-up calls on a side stream
+    (capture wants warmed-up kernels and allocator state). Raises whatever capture raises."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graphs = [torch.cuda.CUDAGraph() for _ in range(captures)]
+    for graph in graphs:
+        with torch.cuda.graph(graph):
+            fn()
+    return graphs
+
+
 def _round_timers(fn: Callable[[], object], device: torch.device, config: TimerConfig):
     """(method, reason, [time_one_round, ...]) for ``fn`` on ``device``: one timer per captured
     graph (``config.captures``) on the graph path, else one. ``time_one_round()`` returns the ms per
@@ -349,16 +365,7 @@ def _round_timers(fn: Callable[[], object], device: torch.device, config: TimerC
     reason = "cuda_graphs=False" if not config.cuda_graphs else None
     if config.cuda_graphs:
         try:
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):   # capture wants warmed-up kernels and allocator state
-                for _ in range(3):
-                    fn()
-            torch.cuda.current_stream(device).wait_stream(side)
-            graphs = [torch.cuda.CUDAGraph() for _ in range(config.captures)]
-            for graph in graphs:
-                with torch.cuda.graph(graph):
-                    fn()
+            graphs = capture_graphs(fn, device, config.captures)
             return "cuda_graph", None, [(lambda g: lambda: events_round(g.replay))(g) for g in graphs]
         except Exception as err:   # e.g. an op that syncs with the host: fall back, say why
             reason = f"graph capture failed: {type(err).__name__}: {str(err)[:200]}"
