@@ -5,16 +5,22 @@ Issue 17's goal is `reproduce/paper.toml` (every experiment but the LLM) on one 
 ``CUDA_VISIBLE_DEVICES`` set to one GPU and ``--runs-per-gpu`` runs at once on it, and prints each
 run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a last line
 ``whole reproduction: N s on 1 x <GPU name>`` when every run finished, or says how many did not.
-``--budget-s`` stops the runner (its whole process group) after that many seconds and reports the
-runs that finished by then, so that a grid longer than a device call still leaves a measurement.
-From the repository root, on a GPU machine (data as for `quide reproduce`)::
 
-    python benchmarks/whole_reproduction.py --runs-per-gpu 3 --budget-s 540 > benchmarks/results/reproduce_h200.txt
+A grid longer than one device call runs over several: ``--time-limit-s`` is passed to the runner
+(it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
+whole process group) as a last resort, and ``--resume`` keeps the ``--out`` folder of the previous
+call on the same machine and adds this call's wall time to the earlier ones
+(``<out>/whole_reproduction_calls.json``), so N is the sum over the calls. From the repository
+root, on a GPU machine (data as for `quide reproduce`)::
+
+    python benchmarks/whole_reproduction.py --time-limit-s 540 --budget-s 580 > /tmp/call1.txt
+    python benchmarks/whole_reproduction.py --time-limit-s 540 --budget-s 580 --resume > benchmarks/results/reproduce_h200.txt
     python benchmarks/whole_reproduction.py reproduce/smoke.toml --out /tmp/whole   # CPU try
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -31,14 +37,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", nargs="?", default="reproduce/paper.toml", help="grid config (TOML)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/quide-whole-reproduction"),
-                    help="reproduce's --out; emptied first, so every run starts from scratch")
+                    help="reproduce's --out; emptied first (unless --resume), so every run starts from scratch")
     ap.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on the GPU")
     ap.add_argument("--gpu-index", default="0", help="the one GPU made visible (CUDA_VISIBLE_DEVICES)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="stop the runner after this many seconds and report what finished (default: no limit)")
+    ap.add_argument("--time-limit-s", type=float, default=None,
+                    help="the runner's --time-limit-s: start only runs expected to end within it")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep --out from an earlier call on this machine and add its wall time")
     args = ap.parse_args(argv)
-    if args.budget_s is not None and not args.budget_s > 0:
-        ap.error(f"--budget-s must be > 0; got {args.budget_s}")
+    for name in ("budget_s", "time_limit_s"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value < float("inf"):
+            ap.error(f"--{name.replace('_', '-')} must be > 0; got {value}")
     os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_index   # before torch is imported, here and below
     import torch
 
@@ -47,11 +59,23 @@ def main(argv=None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = describe_device(device)[0]
     planned = len(plan(args.config, check_devices=False))
-    shutil.rmtree(args.out, ignore_errors=True)
+    ledger = args.out / "whole_reproduction_calls.json"   # each call's wall, s
+    if args.resume and not ledger.is_file():
+        ap.error(f"--resume: {ledger} not found; the first call runs without --resume")
+    if not args.resume:
+        shutil.rmtree(args.out, ignore_errors=True)
+        args.out.mkdir(parents=True)
+        ledger.write_text("[]\n")
+    calls = json.loads(ledger.read_text())
+    # checkpoints inside --out: a first call trains every model from scratch, a resumed one keeps them
+    os.environ["QUIDE_CHECKPOINTS"] = str(args.out / "checkpoints")
     cmd = [sys.executable, "-m", "quide", "reproduce", args.config, "--out", str(args.out)]
     if args.runs_per_gpu != 1:
         cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
-    print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | {name}", flush=True)
+    if args.time_limit_s is not None:
+        cmd += ["--time-limit-s", str(args.time_limit_s)]
+    print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | QUIDE_CHECKPOINTS={args.out}/checkpoints"
+          f" | {name}", flush=True)
     start = time.perf_counter()
     # its own session, so that a stop reaches the runner's workers and kernels too
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -67,19 +91,27 @@ def main(argv=None) -> int:
             _, stderr = proc.communicate()
         stopped = True
     wall = time.perf_counter() - start
+    calls.append(round(wall, 1))
+    ledger.write_text(json.dumps(calls) + "\n")
+    total = sum(calls)
+    over = f" over {len(calls)} calls ({' + '.join(f'{c:.0f}' for c in calls)} s)" if len(calls) > 1 else ""
     rows = run_seconds(args.out) if (args.out / "runs").is_dir() else []
     for seconds, label in rows:
         print(f"{seconds:8.1f} s  {label}")
     print(f"{len(rows)} of {planned} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {proc.returncode}")
     if stopped:
         print(f"whole reproduction: not finished: {len(rows)} of {planned} runs in the budget of {args.budget_s:.0f} s "
-              f"on 1 x {name}")
+              f"on 1 x {name}{over}")
         return 1
+    if proc.returncode == 3:   # runs deferred by --time-limit-s: the next call (--resume) starts them
+        print(f"whole reproduction: not finished: {len(rows)} of {planned} runs after {total:.0f} s on 1 x {name}"
+              f"{over}; the rest deferred to the next call (--resume)")
+        return 3
     if proc.returncode != 0:
         print(stderr[-2000:], end="")
-        print(f"whole reproduction: not finished (exit code {proc.returncode}) after {wall:.0f} s on 1 x {name}")
+        print(f"whole reproduction: not finished (exit code {proc.returncode}) after {total:.0f} s on 1 x {name}{over}")
         return 1
-    print(f"whole reproduction: {wall:.0f} s on 1 x {name}")
+    print(f"whole reproduction: {total:.0f} s on 1 x {name}{over}")
     return 0
 
 

@@ -4,7 +4,8 @@
 
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
-config or its data is refused before anything runs.
+config or its data is refused before anything runs, 3 if ``--time-limit-s`` deferred runs to the
+next call (and none failed).
 
 ``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
 checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
@@ -61,7 +62,8 @@ def _reproduce(args) -> int:
     from .reproduce import ConfigError, reproduce
     try:
         outcomes = reproduce(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
-                             dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu)
+                             dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu,
+                             time_limit_s=args.time_limit_s)
     except ConfigError as err:
         print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
         return 2
@@ -74,7 +76,10 @@ def _reproduce(args) -> int:
         print(f"FAILED {o['label']}\n  log: {o['log']}\n  {o['error']}", file=sys.stderr)
     print("quide reproduce: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
           + f"; runs in {args.out}/runs/<key>/")
-    return 1 if failed else 0
+    if counts["deferred"]:
+        print(f"quide reproduce: {counts['deferred']} runs deferred by --time-limit-s; the same command "
+              "again starts them", file=sys.stderr)
+    return 1 if failed else 3 if counts["deferred"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="local CPU workers (default: one per visible GPU, else 1)")
     rep.add_argument("--runs-per-gpu", type=int, default=1,
                      help="runs at once on each local GPU (default 1); timings still run alone")
+    rep.add_argument("--time-limit-s", type=float, default=None, metavar="SECONDS",
+                     help="start a run only while its expected seconds fit in this many seconds from "
+                          "now; the rest are deferred to the next call (exit 3)")
     rep.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     rep.add_argument("--dry-run", action="store_true", help="plan and validate only")
     rep.set_defaults(run=_reproduce)

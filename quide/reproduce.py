@@ -39,6 +39,12 @@ Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU
 ``--runs-per-gpu`` workers per GPU, or ``--workers`` CPU workers) or, with ``--scheduler ADDRESS``,
 a running cluster (dask-jobqueue for SLURM: see the book's rerun page). A failed run does not
 stop the others; the summary lists each failure with its log, and the exit code is 1.
+
+``--time-limit-s S`` is for machines lent by the call (a device call of at most 10 minutes): a run
+starts only while its expected seconds (``Run.expected_seconds``) still fit in what is left of S
+seconds since the runner began; the runs that do not are *deferred*: nothing of them is made, and
+the same command, run again, starts them (and skips what is done). Runs already started are never
+stopped by it; the expectation is rough, so keep a margin below the call's limit.
 """
 from __future__ import annotations
 
@@ -459,12 +465,16 @@ def _attempt(run: Run, out: Path, root: Path, gpu: str | None) -> tuple[int, Pat
     return proc.returncode, partial, log
 
 
-def execute(run: Run, out: Path, root: Path, gpu: str | None = None) -> dict:
+def execute(run: Run, out: Path, root: Path, gpu: str | None = None, ends_by: float | None = None) -> dict:
     """Run one notebook with papermill into a partial folder; on success rename it into place.
-    Returns {key, label, status (done | failed | raced | skipped), seconds, log, error}. Holds the
-    key's lock throughout; a key another runner finished meanwhile is skipped."""
+    Returns {key, label, status (done | failed | raced | skipped | deferred), seconds, log, error}.
+    Holds the key's lock throughout; a key another runner finished meanwhile is skipped. A run
+    whose expected seconds would end after ``ends_by`` (``time.time()``) is deferred: not started."""
     from .results import record_files
     out, start = Path(out), time.perf_counter()
+    if ends_by is not None and time.time() + run.expected_seconds > ends_by:
+        return {"key": run.key, "label": run.label, "log": None, "error": None, "status": "deferred",
+                "seconds": 0.0}
     (out / "locks").mkdir(parents=True, exist_ok=True)
     with open(out / "locks" / f"{run.key}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # released by the kernel if this process dies
@@ -504,13 +514,13 @@ def gpu_of_worker(name, n_gpus: int) -> str:
     return str(int(name) % n_gpus)
 
 
-def _execute_on_worker(run: Run, out: str, root: str, n_gpus: int) -> dict:
+def _execute_on_worker(run: Run, out: str, root: str, n_gpus: int, ends_by: float | None = None) -> dict:
     """Dask task: on a GPU cluster (``n_gpus`` > 0) the worker's GPU by :func:`gpu_of_worker`."""
     gpu = None
     if n_gpus:
         from distributed import get_worker
         gpu = gpu_of_worker(get_worker().name, n_gpus)
-    return execute(run, Path(out), Path(root), gpu)
+    return execute(run, Path(out), Path(root), gpu, ends_by)
 
 
 def _connect(scheduler: str):
@@ -524,8 +534,12 @@ def _connect(scheduler: str):
 
 
 def reproduce(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
-              root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1) -> list[dict]:
+              root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1,
+              time_limit_s: float | None = None) -> list[dict]:
     """Plan, skip what is done, run the rest on Dask; return one outcome per planned run.
+
+    ``time_limit_s``: start a run only while its expected seconds fit in what is left of this many
+    seconds from now; the others are deferred (status ``deferred``) to the next call.
 
     ``runs_per_gpu`` > 1 packs that many runs onto each local GPU at once, for grids of small,
     launch-bound runs. Every timing still takes the host's timing lock
@@ -538,6 +552,10 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
         raise ConfigError(f"--workers must be an int >= 1; got {workers!r}")
     if isinstance(runs_per_gpu, bool) or not isinstance(runs_per_gpu, int) or runs_per_gpu < 1:
         raise ConfigError(f"--runs-per-gpu must be an int >= 1; got {runs_per_gpu!r}")
+    if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
+                                     or not 0 < time_limit_s < float("inf")):
+        raise ConfigError(f"--time-limit-s must be a number of seconds > 0; got {time_limit_s!r}")
+    ends_by = None if time_limit_s is None else time.time() + time_limit_s   # wall clock: workers may be remote
     if runs_per_gpu > 1 and (workers is not None or scheduler):
         raise ConfigError("--runs-per-gpu packs runs onto this host's GPUs; it does not combine with "
                           "--workers or --scheduler")
@@ -552,14 +570,14 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
         raise ConfigError(f"results folder {out} is a file, not a folder")
     client = _connect(scheduler) if scheduler and not dry_run else None   # fail fast, before planning
     try:
-        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu)
+        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu, ends_by)
     finally:
         if client is not None:
             client.close()
 
 
 def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log,
-               runs_per_gpu: int = 1) -> list[dict]:
+               runs_per_gpu: int = 1, ends_by: float | None = None) -> list[dict]:
     runs = plan(config, root, check_devices=scheduler is None)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -590,7 +608,7 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     try:
         todo = queue_order(todo)
         gpus = n_gpus if use_gpus else 0
-        futures = {client.submit(_execute_on_worker, r, str(out), str(root), gpus, key=f"run-{r.key}",
+        futures = {client.submit(_execute_on_worker, r, str(out), str(root), gpus, ends_by, key=f"run-{r.key}",
                                  pure=False, retries=0, priority=len(todo) - i): r
                    for i, r in enumerate(todo)}
         with tqdm(total=len(todo), desc="runs", unit="run") as bar:

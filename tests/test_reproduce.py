@@ -289,6 +289,8 @@ def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, content):
     (["--runs-per-gpu", "0"], "--runs-per-gpu must be an int >= 1; got 0"),
     (["--runs-per-gpu", "2", "--workers", "2"], "does not combine with --workers or --scheduler"),
     (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"),
+    (["--time-limit-s", "0"], "--time-limit-s must be a number of seconds > 0; got 0.0"),
+    (["--time-limit-s", "nan"], "--time-limit-s must be a number of seconds > 0; got nan"),
 ])
 def test_bad_runner_options_are_refused_with_exit_2(tmp_path, args, message):
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
@@ -431,3 +433,30 @@ def test_packing_runs_onto_gpus_is_refused_without_a_gpu(tmp_path):
     proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), "--runs-per-gpu", "2", timeout=120)
     assert proc.returncode == 2 and "--runs-per-gpu 2 needs a visible GPU" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "out").exists()   # refused before planning, so nothing was made
+
+
+# --- a time limit: runs that would not fit wait for the next call --------------------------------
+
+def test_a_run_is_deferred_only_when_its_expected_seconds_pass_the_limit(tmp_path):
+    run = rp.Run("sleepy", ROOT / SLEEPY, {"seed": 0}, "k")
+    assert run.expected_seconds == 30.0   # an experiment the queue does not know counts as short
+    outcome = rp.execute(run, tmp_path, ROOT, ends_by=time.time() + 10)
+    assert outcome["status"] == "deferred" and not (tmp_path / "runs").exists() and not (tmp_path / "logs").exists()
+    assert rp.execute(run, tmp_path, ROOT, ends_by=time.time() + 600)["status"] == "done"
+
+
+@pytest.mark.slow
+def test_a_time_limit_starts_what_fits_and_the_same_command_finishes_the_rest(tmp_path):
+    """A run expected to take 300 s (the LLM's expectation) is deferred under a 100 s limit while the
+    short ones start; exit 3 says so, and the same command again starts only the deferred run."""
+    cfg = write_config(tmp_path / "c.toml", [("llm_case_study", SLEEPY, {"seed": 7}, {}),
+                                             ("sleepy", SLEEPY, {}, {"seed": [0, 2]})])
+    argv = ["reproduce", str(cfg), "--workers", "1", "--out", str(tmp_path / "out")]
+    first = quide_cli(*argv, "--time-limit-s", "100")
+    assert first.returncode == 3, first.stderr[-2000:]
+    assert "2 done" in first.stdout and "1 deferred" in first.stdout and "again starts them" in first.stderr
+    assert sorted(json.loads(p.read_text())[0]["seed"] for p in rp.records_of(tmp_path / "out")) == [0, 2]
+    second = quide_cli(*argv)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "1 done" in second.stdout and "2 skipped" in second.stdout
+    assert sorted(json.loads(p.read_text())[0]["seed"] for p in rp.records_of(tmp_path / "out")) == [0, 2, 7]
