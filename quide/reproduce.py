@@ -113,9 +113,10 @@ class Run:
         return EXPECTED_SECONDS.get((self.experiment, model), EXPECTED_SECONDS.get((self.experiment, None), 30.0))
 
 
-# Seconds per run on one H200 of a 4-GPU host (data/results/logs, commit 2f58c9e), used only to order
-# the queue: the runner starts the longest runs first, so the grid's wall time approaches its longest
-# run or (sum of runs / GPUs), whichever is larger. Unknown runs count as short.
+# Seconds per run on one H200 of a 4-GPU host (data/results/logs, commit 2f58c9e), used to order the
+# queue (the runner starts the longest runs first, so the grid's wall time approaches its longest run
+# or (sum of runs / GPUs), whichever is larger) and by --time-limit-s. Unknown runs count as short.
+# Runs sharing a GPU take longer (benchmarks/results/reproduce_h200.txt), hence the limit's margin.
 EXPECTED_SECONDS = {
     ("ptq_sweep", "resnet18_cifar"): 160.0,
     ("mixed_precision", None): 60.0,
