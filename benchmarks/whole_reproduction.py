@@ -13,8 +13,8 @@ call on the same machine and adds this call's wall time to the earlier ones
 (``<out>/whole_reproduction_calls.json``), so N is the sum over the calls. From the repository
 root, on a GPU machine (data as for `quide reproduce`)::
 
-    python benchmarks/whole_reproduction.py --time-limit-s 540 --budget-s 580 > /tmp/call1.txt
-    python benchmarks/whole_reproduction.py --time-limit-s 540 --budget-s 580 --resume > benchmarks/results/reproduce_h200.txt
+    python benchmarks/whole_reproduction.py --runs-per-gpu 2 --time-limit-s 500 --budget-s 555 > /tmp/call1.txt
+    python benchmarks/whole_reproduction.py --runs-per-gpu 2 --time-limit-s 500 --budget-s 555 --resume > benchmarks/results/reproduce_h200.txt
     python benchmarks/whole_reproduction.py reproduce/smoke.toml --out /tmp/whole   # CPU try
 """
 from __future__ import annotations
