@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv data browser test book book-pages clean smoke-notebook reproduce
+.PHONY: venv data browser fashion-mnist test book book-pages clean smoke-notebook reproduce
 .DEFAULT_GOAL := book
 
 $(VENV)/.installed: pyproject.toml
@@ -44,9 +44,14 @@ browser:
 		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }
 
+# Fashion-MNIST's Debian files (package dataset-fashion-mnist), which its loader's tests read.
+fashion-mnist:
+	@[ -d /usr/share/datasets/fashion-mnist ] || $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null; }
+
 # Then the book's summary notebooks, strictly: re-executed from the committed records and compared
 # with their committed outputs (a record changed without `make book-pages` fails here).
-test: data browser
+test: data browser fashion-mnist
 	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) QUIDE_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) -m pytest -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
