@@ -32,11 +32,10 @@ def _t(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-def phases_of(notebook: Path) -> tuple[str, list[tuple[str, float, float]]]:
-    """(label, [(phase, start, end)]) of one executed notebook; times in s since the epoch."""
+def phases_of(notebook: Path) -> list[tuple[str, float, float]]:
+    """[(phase, start, end)] of one executed notebook; times in s since the epoch."""
     nb = json.loads(notebook.read_text())
     pm = nb["metadata"]["papermill"]
-    label = ", ".join(f"{k}={v}" for k, v in pm["parameters"].items())
     cells = [c for c in nb["cells"] if c["cell_type"] == "code" and c["metadata"].get("papermill", {}).get("start_time")]
     if not cells:
         raise ValueError(f"{notebook}: no executed code cell with papermill's times")
@@ -45,7 +44,7 @@ def phases_of(notebook: Path) -> tuple[str, list[tuple[str, float, float]]]:
         src, times = "".join(cell["source"]), cell["metadata"]["papermill"]
         phase = next((p for p, signs in PHASES.items() if any(s in src for s in signs)), OTHER)
         out.append((phase, _t(times["start_time"]), _t(times["end_time"])))
-    return label, out
+    return out
 
 
 def covered_s(intervals: list[tuple[float, float]], lo: float, hi: float, depth: int) -> float:
@@ -71,16 +70,16 @@ def main(argv=None) -> int:
     print(f"# {len(runs)} runs, papermill's cell times, from {args.folder}")
     print(f"{'phase':30} {'sum s':>8} {'median s':>9} {'max s':>7}")
     for phase in (KERNEL, *PHASES, OTHER):
-        per_run = [sum(b - a for p, a, b in cells if p == phase) for _, cells in runs]
+        per_run = [sum(b - a for p, a, b in cells if p == phase) for cells in runs]
         print(f"{phase:30} {sum(per_run):8.1f} {np.median(per_run):9.1f} {max(per_run):7.1f}")
-    spans = sorted((cells[0][1], cells[-1][2]) for _, cells in runs)
+    spans = sorted((cells[0][1], cells[-1][2]) for cells in runs)
     stretches = [list(spans[0])]
     for a, b in spans[1:]:
         if a - stretches[-1][1] > GAP_S:
             stretches.append([a, b])
         else:
             stretches[-1][1] = max(stretches[-1][1], b)
-    gpu = [(a, b) for _, cells in runs for p, a, b in cells if p in GPU_PHASES]
+    gpu = [(a, b) for cells in runs for p, a, b in cells if p in GPU_PHASES]
     for i, (lo, hi) in enumerate(stretches, 1):
         wall = hi - lo
         one, two = covered_s(gpu, lo, hi, 1), covered_s(gpu, lo, hi, 2)
