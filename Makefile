@@ -37,17 +37,18 @@ else
 	@echo "shared/data not found: tests that need MNIST or CIFAR-10 will be skipped (set SHARED_DATA)"
 endif
 
-# Headless Chromium for the book's browser test (Debian package `chromium`).
+# A Debian package, quietly; the package lists are updated only when the first try fails.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+apt_install = $(SUDO) apt-get install -y -q $(1) >/dev/null 2>&1 || \
+	{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(1) >/dev/null; }
+
+# Headless Chromium for the book's browser test (Debian package `chromium`).
 browser:
-	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
-		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(call apt_install,chromium)
 
 # Fashion-MNIST's Debian files (package dataset-fashion-mnist), which its loader's tests read.
 fashion-mnist:
-	@[ -d /usr/share/datasets/fashion-mnist ] || $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null; }
+	@[ -d /usr/share/datasets/fashion-mnist ] || $(call apt_install,dataset-fashion-mnist)
 
 # Then the book's summary notebooks, strictly: re-executed from the committed records and compared
 # with their committed outputs (a record changed without `make book-pages` fails here).
