@@ -59,7 +59,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -400,18 +399,28 @@ def clean_partials(out: Path) -> list[Path]:
     return removed
 
 
-def _die_with_parent(parent: int):
-    """A preexec_fn: the child gets SIGKILL when the thread that started it dies (Linux prctl
-    PR_SET_PDEATHSIG), so a killed runner leaves no papermill behind."""
-    def setup():
-        try:
-            import ctypes
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            return
-        if os.getppid() != parent:   # the parent died before prctl took effect
-            os._exit(1)
-    return setup
+# Runs in the child after exec, not as a preexec_fn between fork and exec: there, in a threaded
+# process (a Dask worker, with the heartbeat thread), the child can deadlock on a lock that another
+# thread held at the fork (the import lock for ctypes, the loader's for dlopen). Seen in CI: a
+# papermill that never started, its log holding only the runner's header.
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+else:
+    if os.getppid() != int(sys.argv[1]):   # the parent died before prctl took effect
+        os._exit(1)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` (its first item an absolute path) started through a small Python that asks Linux to
+    SIGKILL it when the thread that started it dies (prctl PR_SET_PDEATHSIG, kept across exec) and
+    then execs ``cmd``, so a killed runner leaves no papermill behind."""
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *cmd]
 
 
 class _Heartbeat:
@@ -459,8 +468,7 @@ def _attempt(run: Run, out: Path, root: Path, gpu: str | None) -> tuple[int, Pat
         with open(log, "w") as f:
             f.write(f"# {run.label}\n# key {run.key}\n# {' '.join(cmd)}\n")
             f.flush()
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root,
-                                  preexec_fn=_die_with_parent(os.getpid()))
+            proc = subprocess.run(die_with_parent(cmd), stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root)
     finally:
         heartbeat.close()
     return proc.returncode, partial, log

@@ -380,6 +380,17 @@ def _processes_mentioning(text):
     return pids
 
 
+def test_papermill_is_started_to_die_with_its_parent_and_keeps_its_arguments_and_exit_code():
+    """No preexec_fn (it can deadlock in a threaded worker): the child sets PR_SET_PDEATHSIG itself,
+    then execs the command, which reads SIGKILL back with PR_GET_PDEATHSIG."""
+    read_back = ("import ctypes, sys; v = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(v)); "
+                 "print(v.value, sys.argv[1:]); sys.exit(7)")
+    proc = subprocess.run(rp.die_with_parent([sys.executable, "-c", read_back, "a b", "-y"]),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout.strip() == f"{int(signal.SIGKILL)} ['a b', '-y']"
+
+
 @pytest.mark.slow
 def test_killing_only_the_runner_ends_papermill_and_its_kernel(tmp_path):
     """Case 6: SIGKILL to the runner's pid alone: its workers, papermill and the kernel end too, so
