@@ -6,16 +6,25 @@ time: the sweep or the searches) and the rest (parameters, tables, figures). "Ke
 papermill's start to the first cell. Training and sweep/search are the phases that put work on the
 GPU (they have CPU parts too); the last lines say, for each stretch of time in which runs ran
 back to back (a device call), how much of it had at least one run, and two runs, in such a phase.
+
+With ``--smi``, the ``nvidia-smi --query-gpu=timestamp,utilization.gpu --format=csv`` samples taken
+during the calls give the seconds the GPU was busy: utilization (the share of the last sample period,
+at most 1 s, in which a kernel ran) times the interval to the next sample, summed, with a standard
+error from the samples' spread. The GPU runs one process's kernels at a time, so no schedule of the
+same kernels on that GPU takes less wall time than they keep it busy. The busy seconds are also
+summed over the samples during which a run of each group (experiment, model and phase) was active;
+groups overlap, so those lines do not add up. Timestamps are read as UTC, as papermill writes them.
 From the repository root::
 
-    python benchmarks/run_phases.py data/reruns/one_gpu/notebooks
+    python benchmarks/run_phases.py data/reruns/one_gpu/notebooks --smi data/reruns/one_gpu/logs/smi-call*.csv
     python benchmarks/run_phases.py /tmp/whole/runs      # a quide reproduce --out folder's runs
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +39,28 @@ GAP_S = 20.0   # no run active for longer than this: the next stretch (another d
 
 def _t(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
+
+
+def group_of(notebook: Path) -> str:
+    """The run's experiment and model, from papermill's record of the input and its parameters."""
+    pm = json.loads(notebook.read_text())["metadata"]["papermill"]
+    return f"{Path(pm['input_path']).stem} {pm['parameters'].get('model', '?')}"
+
+
+def smi_samples(path: Path) -> list[tuple[float, float]]:
+    """[(time in s since the epoch, utilization as a fraction)] of one nvidia-smi CSV."""
+    rows = list(csv.reader(path.open()))[1:]
+    return [(datetime.strptime(r[0].strip(), "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp(),
+             float(r[1].strip().rstrip("%").strip()) / 100) for r in rows if len(r) >= 2]
+
+
+def busy_s(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """(seconds sampled, seconds busy, standard error of the busy seconds) of one call's samples."""
+    t = np.array([s[0] for s in samples])
+    u = np.array([s[1] for s in samples[:-1]])
+    dt = np.diff(t)
+    span = float(dt.sum())
+    return span, float((u * dt).sum()), float(span * u.std(ddof=1) / np.sqrt(len(u)))
 
 
 def phases_of(notebook: Path) -> list[tuple[str, float, float]]:
@@ -62,6 +93,8 @@ def covered_s(intervals: list[tuple[float, float]], lo: float, hi: float, depth:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="executed notebooks: <folder>/*.ipynb or <folder>/*/notebook.ipynb")
+    ap.add_argument("--smi", type=Path, nargs="+", default=[], metavar="CSV",
+                    help="nvidia-smi samples (timestamp, utilization.gpu) taken during the runs, one file per call")
     args = ap.parse_args(argv)
     notebooks = sorted(args.folder.glob("*.ipynb")) or sorted(args.folder.glob("*/notebook.ipynb"))
     if not notebooks:
@@ -85,7 +118,28 @@ def main(argv=None) -> int:
         one, two = covered_s(gpu, lo, hi, 1), covered_s(gpu, lo, hi, 2)
         print(f"stretch {i}: {wall:.0f} s from the first run's start to the last run's end; at least one run in a GPU "
               f"phase {one:.0f} s ({100 * one / wall:.0f}%), two or more {two:.0f} s ({100 * two / wall:.0f}%)")
+    if args.smi:
+        print_busy(args.smi, runs, [group_of(nb) for nb in notebooks])
     return 0
+
+
+def print_busy(files: list[Path], runs: list, groups: list[str]) -> None:
+    calls = [smi_samples(f) for f in files]
+    total, variance = 0.0, 0.0
+    for f, samples in zip(files, calls):
+        span, busy, se = busy_s(samples)
+        total, variance = total + busy, variance + se ** 2
+        print(f"{f.name}: GPU busy {busy:.0f} +- {se:.0f} s of {span:.0f} s sampled ({len(samples)} samples)")
+    print(f"GPU busy, all calls: {total:.0f} +- {np.sqrt(variance):.0f} s (nvidia-smi utilization x interval; +- one standard error)")
+    by_group: dict[str, float] = {}
+    for samples in calls:
+        for (t, u), (t_next, _) in zip(samples, samples[1:]):
+            active = {f"{g}, {p}" for cells, g in zip(runs, groups) for p, a, b in cells
+                      if p in GPU_PHASES and a <= t < b}
+            for key in active:
+                by_group[key] = by_group.get(key, 0.0) + u * (t_next - t)
+    for key, busy in sorted(by_group.items(), key=lambda kv: -kv[1]):
+        print(f"  GPU busy while a run of {key} was active: {busy:.0f} s")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,15 @@ A grid longer than one device call runs over several: ``--time-limit-s`` is pass
 (it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
 whole process group) as a last resort, and ``--resume`` keeps the ``--out`` folder of the previous
 call on the same machine and adds this call's wall time to the earlier ones
-(``<out>/whole_reproduction_calls.json``), so N is the sum over the calls. From the repository
-root, on a GPU machine (data as for `quide reproduce`)::
+(``<out>/whole_reproduction_calls.json``), so N is the sum over the calls.
 
+The GPU image sets ``PYTHONDONTWRITEBYTECODE=1`` and ships torch without ``__pycache__``, so there
+every Python process compiles all it imports afresh: ``from quide import aggregate, figures, sweep``
+took 8-12 s there and 3 s here, and run d's 17 runs spent 161 s in their import cells. Unset it
+before the first call (as below) and only the first import compiles; the header says which held.
+From the repository root, on a GPU machine (data as for `quide reproduce`)::
+
+    unset PYTHONDONTWRITEBYTECODE
     python benchmarks/whole_reproduction.py --runs-per-gpu 2 --time-limit-s 500 --budget-s 555 > /tmp/call1.txt
     python benchmarks/whole_reproduction.py --runs-per-gpu 2 --time-limit-s 500 --budget-s 555 --resume > benchmarks/results/reproduce_h200.txt
     python benchmarks/whole_reproduction.py reproduce/smoke.toml --out /tmp/whole   # CPU try
@@ -74,8 +80,9 @@ def main(argv=None) -> int:
         cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
     if args.time_limit_s is not None:
         cmd += ["--time-limit-s", str(args.time_limit_s)]
+    bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
     print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | QUIDE_CHECKPOINTS={args.out}/checkpoints"
-          f" | {name}", flush=True)
+          f" | bytecode cache {bytecode} | {name}", flush=True)
     start = time.perf_counter()
     # its own session, so that a stop reaches the runner's workers and kernels too
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
