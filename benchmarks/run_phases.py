@@ -10,8 +10,9 @@ back to back (a device call), how much of it had at least one run, and two runs,
 With ``--smi``, the ``nvidia-smi --query-gpu=timestamp,utilization.gpu --format=csv`` samples taken
 during the calls give the seconds the GPU was busy: utilization (the share of the last sample period,
 at most 1 s, in which a kernel ran) times the interval to the next sample, summed, with a standard
-error from the samples' spread. The GPU runs one process's kernels at a time, so no schedule of the
-same kernels on that GPU takes less wall time than they keep it busy. The busy seconds are also
+error from the samples' spread. The GPU runs one process's kernels at a time (no MPS), so a schedule
+can fill the gaps between kernels but not overlap them: the same kernels need at least their busy
+seconds of wall time, less only what sharing the card added to them. The busy seconds are also
 summed over the samples during which a run of each group (experiment, model and phase) was active;
 groups overlap, so those lines do not add up. Timestamps are read as UTC, as papermill writes them.
 From the repository root::
