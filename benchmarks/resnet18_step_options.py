@@ -24,6 +24,7 @@ import torch
 from quide import models
 from quide import train as qt
 from quide.latency import describe_device
+from trainer_breakdown import gpu_seconds   # run from the repository root: benchmarks/ is the script's folder
 
 N_TRAIN, SHAPE = 45_000, (32, 32, 3)
 
@@ -67,15 +68,7 @@ def epoch_seconds(option: Option, repeats: int, device) -> tuple[float, float]:
     setup_s = time.perf_counter() - start
     graph = step.graphs[tuple(x.shape)][0]
     steps = N_TRAIN // option.batch_size
-    times = []
-    for _ in range(repeats):
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-        for _ in range(steps):
-            graph.replay()
-        end.record()
-        torch.cuda.synchronize(device)
-        times.append(begin.elapsed_time(end) / 1e3)
+    times = [gpu_seconds(lambda: [graph.replay() for _ in range(steps)], device) for _ in range(repeats)]
     return float(np.median(times)), setup_s
 
 

@@ -42,9 +42,9 @@ def _t(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-def group_of(notebook: Path) -> str:
+def group_of(nb: dict) -> str:
     """The run's experiment and model, from papermill's record of the input and its parameters."""
-    pm = json.loads(notebook.read_text())["metadata"]["papermill"]
+    pm = nb["metadata"]["papermill"]
     return f"{Path(pm['input_path']).stem} {pm['parameters'].get('model', '?')}"
 
 
@@ -64,9 +64,9 @@ def busy_s(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
     return span, float((u * dt).sum()), float(span * u.std(ddof=1) / np.sqrt(len(u)))
 
 
-def phases_of(notebook: Path) -> list[tuple[str, float, float]]:
-    """[(phase, start, end)] of one executed notebook; times in s since the epoch."""
-    nb = json.loads(notebook.read_text())
+def phases_of(nb: dict, notebook: Path) -> list[tuple[str, float, float]]:
+    """[(phase, start, end)] of one executed notebook (``nb``, read from ``notebook``); times in s
+    since the epoch."""
     pm = nb["metadata"]["papermill"]
     cells = [c for c in nb["cells"] if c["cell_type"] == "code" and c["metadata"].get("papermill", {}).get("start_time")]
     if not cells:
@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     notebooks = sorted(args.folder.glob("*.ipynb")) or sorted(args.folder.glob("*/notebook.ipynb"))
     if not notebooks:
         ap.error(f"no executed notebooks under {args.folder}")
-    runs = [phases_of(nb) for nb in notebooks]
+    books = [json.loads(nb.read_text()) for nb in notebooks]
+    runs = [phases_of(nb, path) for nb, path in zip(books, notebooks)]
     print(f"# {len(runs)} runs, papermill's cell times, from {args.folder}")
     print(f"{'phase':30} {'sum s':>8} {'median s':>9} {'max s':>7}")
     for phase in (KERNEL, *PHASES, OTHER):
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
         print(f"stretch {i}: {wall:.0f} s from the first run's start to the last run's end; at least one run in a GPU "
               f"phase {one:.0f} s ({100 * one / wall:.0f}%), two or more {two:.0f} s ({100 * two / wall:.0f}%)")
     if args.smi:
-        print_busy(args.smi, runs, [group_of(nb) for nb in notebooks])
+        print_busy(args.smi, runs, [group_of(nb) for nb in books])
     return 0
 
 
