@@ -26,6 +26,7 @@ From the repository root, on a GPU machine (data as for `quide reproduce`)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -37,6 +38,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid_wall import run_seconds  # noqa: E402  (a sibling script, not a package)
+
+
+@contextlib.contextmanager
+def mps(on: bool):
+    """NVIDIA's Multi-Process Service for the GPU(s) in CUDA_VISIBLE_DEVICES while open, where ``on``.
+    Its pipe and log folders live in /tmp (the daemon and every client read them from the
+    environment); the daemon is quit on the way out, so the card is left as it was found."""
+    if not on:
+        yield
+        return
+    for var, folder in (("CUDA_MPS_PIPE_DIRECTORY", "/tmp/quide-mps/pipe"), ("CUDA_MPS_LOG_DIRECTORY", "/tmp/quide-mps/log")):
+        os.environ[var] = folder
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["nvidia-cuda-mps-control", "-d"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, check=False)
+
+
+def run_runner(cmd: list[str], budget_s: float | None):
+    """(process, its stderr, whether the budget stopped it)."""
+    # its own session, so that a stop reaches the runner's workers and kernels too
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=budget_s)
+        return proc, stderr, False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+        return proc, stderr, True
 
 
 def main(argv=None) -> int:
@@ -52,6 +88,9 @@ def main(argv=None) -> int:
                     help="the runner's --time-limit-s: start only runs expected to end within it")
     ap.add_argument("--resume", action="store_true",
                     help="keep --out from an earlier call on this machine and add its wall time")
+    ap.add_argument("--mps", action="store_true",
+                    help="run the runs under NVIDIA MPS, so that their kernels can share the GPU at once "
+                         "(starts nvidia-cuda-mps-control -d for the runner and quits it afterwards)")
     args = ap.parse_args(argv)
     for name in ("budget_s", "time_limit_s"):
         value = getattr(args, name)
@@ -82,21 +121,10 @@ def main(argv=None) -> int:
         cmd += ["--time-limit-s", str(args.time_limit_s)]
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
     print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | QUIDE_CHECKPOINTS={args.out}/checkpoints"
-          f" | bytecode cache {bytecode} | {name}", flush=True)
+          f" | bytecode cache {bytecode} | MPS {'on' if args.mps else 'off'} | {name}", flush=True)
     start = time.perf_counter()
-    # its own session, so that a stop reaches the runner's workers and kernels too
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, stderr = proc.communicate(timeout=args.budget_s)
-        stopped = False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            _, stderr = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            _, stderr = proc.communicate()
-        stopped = True
+    with mps(args.mps):
+        proc, stderr, stopped = run_runner(cmd, args.budget_s)
     wall = time.perf_counter() - start
     calls.append(round(wall, 1))
     ledger.write_text(json.dumps(calls) + "\n")
