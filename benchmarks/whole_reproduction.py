@@ -52,18 +52,28 @@ from grid_wall import run_seconds  # noqa: E402  (a sibling script, not a packag
 def mps(on: bool):
     """NVIDIA's Multi-Process Service for the GPU(s) in CUDA_VISIBLE_DEVICES while open, where ``on``.
     Its pipe and log folders live in /tmp (the daemon and every client read them from the
-    environment); the daemon is quit on the way out, so the card is left as it was found."""
+    environment); the daemon is quit and the environment restored on the way out, so the card is
+    left as it was found."""
     if not on:
         yield
         return
-    for var, folder in (("CUDA_MPS_PIPE_DIRECTORY", "/tmp/quide-mps/pipe"), ("CUDA_MPS_LOG_DIRECTORY", "/tmp/quide-mps/log")):
+    folders = {"CUDA_MPS_PIPE_DIRECTORY": "/tmp/quide-mps/pipe", "CUDA_MPS_LOG_DIRECTORY": "/tmp/quide-mps/log"}
+    before = {var: os.environ.get(var) for var in folders}
+    for var, folder in folders.items():
         os.environ[var] = folder
         Path(folder).mkdir(parents=True, exist_ok=True)
-    subprocess.run(["nvidia-cuda-mps-control", "-d"], check=True)
     try:
-        yield
+        subprocess.run(["nvidia-cuda-mps-control", "-d"], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, check=False)
     finally:
-        subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, check=False)
+        for var, value in before.items():
+            if value is None:
+                del os.environ[var]
+            else:
+                os.environ[var] = value
 
 
 def run_runner(cmd: list[str], budget_s: float | None):
