@@ -20,6 +20,10 @@ probe (the header says whether its daemon was running) and quits it afterwards::
 
     python benchmarks/mps_probe.py > /tmp/off.txt
     nvidia-cuda-mps-control -d && python benchmarks/mps_probe.py > /tmp/on.txt; echo quit | nvidia-cuda-mps-control
+
+Measured on one fresh H200 (commit b8abb78, one run of each group): three ResNet-18 trainings
+together took 1.16x less than one after another without MPS and 1.55x less with it
+(benchmarks/results/mps_probe_{off,on}_h200.txt).
 """
 import argparse
 import json
