@@ -10,8 +10,8 @@ the trainings of several runs overlap and the weights stay what they are: each p
 kernels on the same inputs, only their neighbours change.
 
 Each job is ``quide.train.train`` on random images of CIFAR shape (45,000 train / 5,000 validation;
-kernel times do not depend on pixel values) for ``--epochs`` of its model (the recipe otherwise as
-trained: batch 128, bf16, captured step). Every process builds its data and model, says it is
+kernel times do not depend on pixel values) for the epochs ``EPOCHS`` gives its model (the recipe
+otherwise as trained: batch 128, bf16, captured step). Every process builds its data and model, says it is
 ready, and waits; all start together, and the probe prints each job's trainer seconds per epoch and
 the group's wall from the start to the last end. ``x serial`` is the sum of the jobs' alone-seconds
 over the group's wall: above 1, running them together beats running them one after another.
@@ -22,7 +22,7 @@ probe (the header says whether its daemon was running) and quits it afterwards::
     nvidia-cuda-mps-control -d && python benchmarks/mps_probe.py > /tmp/on.txt; echo quit | nvidia-cuda-mps-control
 
 Measured on one fresh H200 (commit b8abb78, one run of each group): three ResNet-18 trainings
-together took 1.16x less than one after another without MPS and 1.55x less with it
+together ran 1.16x faster than one after another without MPS and 1.55x faster with it
 (benchmarks/results/mps_probe_{off,on}_h200.txt).
 """
 import argparse
@@ -78,18 +78,23 @@ def worker(model_name: str, epochs: int) -> None:
 def run_group(models: list[str], epochs: dict) -> dict:
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", m, str(epochs[m])], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True) for m in models]
-    for p in procs:
-        if p.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"a worker did not start: exit code {p.wait()}")
-    for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    jobs = []
-    for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            raise RuntimeError(f"a worker failed: exit code {p.returncode}")
-        jobs.append(json.loads(out.strip().splitlines()[-1]))
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a worker did not start: exit code {p.wait()}")
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        jobs = []
+        for p in procs:
+            out, _ = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"a worker failed: exit code {p.returncode}")
+            jobs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for p in procs:   # none left behind on the card when one fails
+            if p.poll() is None:
+                p.kill()
     wall = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)   # one host, one monotonic clock
     return {"jobs": jobs, "wall_s": wall}
 
