@@ -30,6 +30,14 @@ together 1.55x faster than one after another under MPS, 1.16x without, on an H20
 with every P equal to the other runs', but its timings are another measurement: its graph-replay
 T lies above theirs in nearly every configuration (median +2.7% to +7.4% per run and experiment),
 so it is not the default (book page "Performance").
+
+``--train-first N`` keeps MPS away from the timings: it first trains every PTQ sweep's checkpoint
+(``quide train`` with the sweep's parameters, N at a time, longest first; under MPS with ``--mps``),
+quits MPS, and only then runs the grid, whose runs load those checkpoints and time as runs a-e
+did. On CPU (``reproduce/smoke.toml``) its records equal a plain run's but for ``train_wall_s``.
+Not yet run on a GPU; to try on one::
+
+    python benchmarks/whole_reproduction.py --train-first 6 --mps --runs-per-gpu 4 --budget-s 580
 """
 from __future__ import annotations
 
@@ -45,7 +53,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grid_wall import run_seconds  # noqa: E402  (a sibling script, not a package)
+from grid_wall import run_seconds  # noqa: E402  (sibling scripts, not a package)
+from mps_probe import mps_daemon_running  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -68,6 +77,10 @@ def mps(on: bool):
             yield
         finally:
             subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, check=False)
+            for _ in range(100):   # the daemon quits after its clients; wait, so later work runs without it
+                if not mps_daemon_running():
+                    break
+                time.sleep(0.1)
     finally:
         for var, value in before.items():
             if value is None:
@@ -93,6 +106,42 @@ def run_runner(cmd: list[str], budget_s: float | None):
         return proc, stderr, True
 
 
+def train_command(run) -> list[str]:
+    """``quide train`` with a sweep run's parameters: the checkpoint that run's notebook will load."""
+    cmd = [sys.executable, "-m", "quide", "train"]
+    for name, value in run.parameters.items():   # as papermill's -p reads them (quide.cli.parse_value)
+        cmd += ["-p", name, value if isinstance(value, str) else repr(value)]
+    return cmd
+
+
+def train_first(runs: list, at_once: int, logs: Path, deadline: float | None) -> tuple[list, bool]:
+    """Train (or find) every checkpoint that ``runs`` (PTQ-sweep runs, longest first) will load, with
+    ``at_once`` ``quide train`` processes at a time; each one's output goes to ``logs``. Returns
+    ([(seconds, label, exit code)], stopped): at ``deadline`` (``time.perf_counter()``) every
+    training still running is killed and the rest are not started."""
+    logs.mkdir(parents=True, exist_ok=True)
+    pending, active, done = list(runs), {}, []
+    try:
+        while pending or active:
+            while pending and len(active) < at_once:
+                run = pending.pop(0)
+                with open(logs / f"{run.key}.log", "w") as log:
+                    proc = subprocess.Popen(train_command(run), stdout=log, stderr=subprocess.STDOUT)
+                active[proc] = (run, time.perf_counter())
+            for proc, (run, began) in list(active.items()):
+                if proc.poll() is not None:
+                    done.append((time.perf_counter() - began, run.label, proc.returncode))
+                    del active[proc]
+            if deadline is not None and time.perf_counter() > deadline:
+                return done, True
+            time.sleep(0.2)
+        return done, False
+    finally:
+        for proc in active:   # stopped, or this process interrupted: none left training on the card
+            proc.kill()
+            proc.wait()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", nargs="?", default="reproduce/paper.toml", help="grid config (TOML)")
@@ -107,9 +156,15 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="keep --out from an earlier call on this machine and add its wall time")
     ap.add_argument("--mps", action="store_true",
-                    help="run the runs under NVIDIA MPS, so that their kernels can share the GPU at once "
-                         "(starts nvidia-cuda-mps-control -d for the runner and quits it afterwards)")
+                    help="run the runs (with --train-first: the trainings only) under NVIDIA MPS, so that "
+                         "their kernels can share the GPU at once (starts nvidia-cuda-mps-control -d for "
+                         "them and quits it afterwards)")
+    ap.add_argument("--train-first", type=int, default=0, metavar="N",
+                    help="first train every PTQ sweep's checkpoint, N trainings at a time (quide train), "
+                         "then run the grid, whose runs load them; skipped with --resume")
     args = ap.parse_args(argv)
+    if args.train_first < 0:
+        ap.error(f"--train-first must be >= 0; got {args.train_first}")
     if args.mps and shutil.which("nvidia-cuda-mps-control") is None:
         ap.error("--mps: nvidia-cuda-mps-control not found (it comes with the NVIDIA driver's utilities)")
     for name in ("budget_s", "time_limit_s"):
@@ -120,10 +175,12 @@ def main(argv=None) -> int:
     import torch
 
     from quide.latency import describe_device
-    from quide.reproduce import plan
+    from quide.reproduce import plan, queue_order
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = describe_device(device)[0]
-    planned = len(plan(args.config, check_devices=False))
+    runs = plan(args.config, check_devices=False)
+    planned = len(runs)
+    trainings = [] if args.resume else queue_order([r for r in runs if r.experiment == "ptq_sweep"])
     ledger = args.out / "whole_reproduction_calls.json"   # each call's wall, s
     if args.resume and not ledger.is_file():
         ap.error(f"--resume: {ledger} not found; the first call runs without --resume")
@@ -140,11 +197,26 @@ def main(argv=None) -> int:
     if args.time_limit_s is not None:
         cmd += ["--time-limit-s", str(args.time_limit_s)]
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
+    first = (f" | train first: {len(trainings)} checkpoints, {args.train_first} at a time"
+             f"{' under MPS' if args.mps else ''}" if args.train_first and trainings else "")
+    runner_mps = args.mps and not args.train_first
     print(f"# {' '.join(cmd[1:])} | CUDA_VISIBLE_DEVICES={args.gpu_index} | QUIDE_CHECKPOINTS={args.out}/checkpoints"
-          f" | bytecode cache {bytecode} | MPS {'on' if args.mps else 'off'} | {name}", flush=True)
+          f" | bytecode cache {bytecode} | MPS {'on' if runner_mps else 'off'} for the runner{first} | {name}",
+          flush=True)
     start = time.perf_counter()
-    with mps(args.mps):
-        proc, stderr, stopped = run_runner(cmd, args.budget_s)
+    proc, stderr, trained, stopped = None, "", [], False
+    if args.train_first and trainings:
+        deadline = None if args.budget_s is None else start + args.budget_s
+        with mps(args.mps):
+            trained, stopped = train_first(trainings, args.train_first, args.out / "train-logs", deadline)
+        for seconds, label, code in trained:
+            print(f"{seconds:8.1f} s  train {label}" + (f" FAILED (exit code {code}; its run trains it)" if code else ""))
+        print(f"training first: {len(trained)} of {len(trainings)} in {time.perf_counter() - start:.0f} s", flush=True)
+    left = None if args.budget_s is None else args.budget_s - (time.perf_counter() - start)
+    stopped = stopped or (left is not None and left <= 0)
+    if not stopped:
+        with mps(runner_mps):
+            proc, stderr, stopped = run_runner(cmd, left)
     wall = time.perf_counter() - start
     calls.append(round(wall, 1))
     ledger.write_text(json.dumps(calls) + "\n")
@@ -153,7 +225,8 @@ def main(argv=None) -> int:
     rows = run_seconds(args.out) if (args.out / "runs").is_dir() else []
     for seconds, label in rows:
         print(f"{seconds:8.1f} s  {label}")
-    print(f"{len(rows)} of {planned} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {proc.returncode}")
+    code = proc.returncode if proc else "(not started)"
+    print(f"{len(rows)} of {planned} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {code}")
     if stopped:
         print(f"whole reproduction: not finished: {len(rows)} of {planned} runs in the budget of {args.budget_s:.0f} s "
               f"on 1 x {name}{over}")

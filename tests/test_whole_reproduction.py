@@ -48,3 +48,56 @@ def test_mps_on_a_machine_without_it_is_refused_before_anything_is_emptied(monke
     assert stop.value.code == 2
     assert "nvidia-cuda-mps-control not found" in capsys.readouterr().err
     assert keep.read_text() == "an earlier call's output"
+
+
+def fake_run(i, **parameters):
+    from pathlib import Path
+
+    from quide.reproduce import Run
+    return Run("ptq_sweep", Path("notebooks/ptq_sweep.ipynb"), {"seed": i, **parameters}, key=f"k{i}")
+
+
+def test_a_training_gets_its_sweeps_parameters_as_papermill_would_read_them():
+    from quide.cli import parse_value
+    params = {"model": "simplecnn", "dataset": "mnist", "seed": 42, "compare_placements": False, "bits": [8, 4]}
+    cmd = whole_reproduction.train_command(fake_run(42, **params))
+    assert cmd[1:4] == ["-m", "quide", "train"]
+    given = dict(zip(cmd[5::3], cmd[6::3]))
+    assert cmd[4::3] == ["-p"] * len(params)
+    assert {name: parse_value(text) for name, text in given.items()} == params
+
+
+def child(tmp_path, seconds, code=0):
+    """A stand-in for `quide train`: notes its pid and start, sleeps, notes its end, exits with code."""
+    script = (f"import os, sys, time; p = {str(tmp_path)!r} + '/' + str(os.getpid()); open(p, 'w').write(repr(time.time()));"
+              f" time.sleep({seconds}); open(p, 'a').write(' ' + repr(time.time())); sys.exit({code})")
+    return [sys.executable, "-c", script]
+
+
+def test_trainings_run_at_most_n_at_a_time_and_a_failed_one_does_not_stop_the_rest(tmp_path, monkeypatch):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setattr(whole_reproduction, "train_command",
+                        lambda run: child(marks, 0.3, code=3 if run.key == "k2" else 0))
+    done, stopped = whole_reproduction.train_first([fake_run(i) for i in range(5)], 2, tmp_path / "logs", None)
+    assert not stopped
+    assert sorted(code for _, _, code in done) == [0, 0, 0, 0, 3]
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [f"k{i}.log" for i in range(5)]
+    spans = [tuple(map(float, p.read_text().split())) for p in marks.iterdir()]
+    assert len(spans) == 5
+    most = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
+    assert most <= 2
+
+
+def test_the_deadline_kills_the_trainings_and_starts_no_more(tmp_path, monkeypatch):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setattr(whole_reproduction, "train_command", lambda run: child(marks, 60))
+    deadline = whole_reproduction.time.perf_counter() + 1.0
+    done, stopped = whole_reproduction.train_first([fake_run(i) for i in range(4)], 2, tmp_path / "logs", deadline)
+    assert stopped and done == []
+    pids = [int(p.name) for p in marks.iterdir()]
+    assert len(pids) <= 2   # the other two were never started
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            whole_reproduction.os.kill(pid, 0)
