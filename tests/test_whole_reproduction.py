@@ -101,3 +101,15 @@ def test_the_deadline_kills_the_trainings_and_starts_no_more(tmp_path, monkeypat
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             whole_reproduction.os.kill(pid, 0)
+
+
+def test_a_budget_spent_before_the_runner_would_start_runs_nothing_and_says_so(tmp_path, monkeypatch, capsys):
+    # --budget-s counts from the script's start, so that a device call's limit covers its imports and planning
+    monkeypatch.chdir(project_root())
+    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):   # main sets them; restored after the test
+        monkeypatch.setenv(var, "")
+    out = tmp_path / "out"
+    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "--budget-s", "0.001"]) == 1
+    printed = capsys.readouterr().out
+    assert "0 of 2 runs finished" in printed and "runner exit code (not started)" in printed
+    assert not (out / "runs").exists()
