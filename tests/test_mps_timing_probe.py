@@ -47,3 +47,9 @@ def test_a_folder_that_cannot_answer_is_refused(tmp_path, arms, message):
     write(tmp_path, arms)
     with pytest.raises(SystemExit, match=message):
         mps_timing_probe.table(tmp_path)
+
+
+def test_the_committed_h200_table_is_remade_from_its_arms():
+    results = project_root() / "benchmarks/results"
+    remade = mps_timing_probe.table(results / "mps_timing_probe_h200")
+    assert remade.strip() == (results / "mps_timing_probe_h200.txt").read_text().strip()
