@@ -29,15 +29,23 @@ together 1.55x faster than one after another under MPS, 1.16x without, on an H20
 (``data/reruns/one_gpu_mps``, four runs at a time) took 719 s over two calls against run e's 899 s,
 with every P equal to the other runs', but its timings are another measurement: its graph-replay
 T lies above theirs in nearly every configuration (median +2.7% to +7.4% per run and experiment),
-so it is not the default (book page "Performance").
+and ``mps_timing_probe.py`` found MPS itself raising the same graphs' T on one card (median +4.07%
+over 15 variants on an H200), so it is not the default (book page "Performance").
 
 ``--train-first N`` keeps MPS away from the timings: it first trains every PTQ sweep's checkpoint
 (``quide train`` with the sweep's parameters, N at a time, longest first; under MPS with ``--mps``),
 quits MPS, and only then runs the grid, whose runs load those checkpoints and time as runs a-e
 did. On CPU (``reproduce/smoke.toml``) its records equal a plain run's but for ``train_wall_s``.
-Not yet run on a GPU; to try on one::
+Run g (``data/reruns/one_gpu_train_first``, commit ce14b52, one H200) took 653 s over two calls: the
+15 trainings 333 s (the three ResNet-18 side by side), then the runner; still two calls. It ran::
 
-    python benchmarks/whole_reproduction.py --train-first 6 --mps --runs-per-gpu 4 --budget-s 560
+    python benchmarks/whole_reproduction.py --out /tmp/whole --train-first 6 --mps --runs-per-gpu 4 --time-limit-s 195 --budget-s 555
+    python benchmarks/whole_reproduction.py --out /tmp/whole --runs-per-gpu 4 --resume --budget-s 540
+
+``--time-limit-s`` counts from the runner's start, after the trainings, and ``--budget-s`` from this
+script's start, so run g's 195 s was worked out by hand from the budget the trainings would leave.
+Now, without ``--time-limit-s``, the runner gets what ``--budget-s`` leaves at its start less the 30 s
+a stopped runner has to exit (``runner_time_limit``).
 """
 from __future__ import annotations
 
@@ -89,6 +97,18 @@ def mps(on: bool):
                 os.environ[var] = value
 
 
+STOP_GRACE_S = 30   # a runner stopped by the budget gets this long to exit before it is killed
+
+
+def runner_time_limit(time_limit_s: float | None, budget_left_s: float | None) -> float | None:
+    """The runner's --time-limit-s: the one given, else what the budget leaves at the runner's start
+    less the stop grace, so that the runner defers the runs that would not end in time rather than
+    have the budget kill them (after --train-first that is what the trainings left); None: no limit."""
+    if time_limit_s is not None or budget_left_s is None:
+        return time_limit_s
+    return max(budget_left_s - STOP_GRACE_S, 1.0)
+
+
 def run_runner(cmd: list[str], budget_s: float | None):
     """(process, its stderr, whether the budget stopped it)."""
     # its own session, so that a stop reaches the runner's workers and kernels too
@@ -99,7 +119,7 @@ def run_runner(cmd: list[str], budget_s: float | None):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            _, stderr = proc.communicate(timeout=30)
+            _, stderr = proc.communicate(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             _, stderr = proc.communicate()
@@ -155,7 +175,9 @@ def main(argv=None) -> int:
                          "grid's planning count; a stopped runner gets up to 30 s more to exit) and report "
                          "what finished (default: no limit)")
     ap.add_argument("--time-limit-s", type=float, default=None,
-                    help="the runner's --time-limit-s: start only runs expected to end within it")
+                    help="the runner's --time-limit-s, counted from the runner's start: start only runs "
+                         "expected to end within it (default with --budget-s: what the budget leaves when the "
+                         f"runner starts, less {STOP_GRACE_S} s)")
     ap.add_argument("--resume", action="store_true",
                     help="keep --out from an earlier call on this machine and add its wall time")
     ap.add_argument("--mps", action="store_true",
@@ -197,8 +219,6 @@ def main(argv=None) -> int:
     cmd = [sys.executable, "-m", "quide", "reproduce", args.config, "--out", str(args.out)]
     if args.runs_per_gpu != 1:
         cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
-    if args.time_limit_s is not None:
-        cmd += ["--time-limit-s", str(args.time_limit_s)]
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
     first = (f" | train first: {len(trainings)} checkpoints, {args.train_first} at a time"
              f"{' under MPS' if args.mps else ''}" if args.train_first and trainings else "")
@@ -218,6 +238,11 @@ def main(argv=None) -> int:
     left = None if args.budget_s is None else args.budget_s - (time.perf_counter() - launched)
     stopped = stopped or (left is not None and left <= 0)
     if not stopped:
+        limit = runner_time_limit(args.time_limit_s, left)
+        if limit is not None:
+            cmd += ["--time-limit-s", f"{limit:.0f}"]
+            print(f"runner: --time-limit-s {limit:.0f}" + ("" if args.time_limit_s is not None else
+                  f" (what --budget-s left, less {STOP_GRACE_S} s)"), flush=True)
         with mps(runner_mps):
             proc, stderr, stopped = run_runner(cmd, left)
     wall = time.perf_counter() - start

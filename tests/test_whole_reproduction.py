@@ -1,7 +1,9 @@
-"""benchmarks/whole_reproduction.py's --mps: the MPS daemon runs only while the runner does, its
-folders come from the environment that the runs inherit, and a machine without it is told so."""
+"""benchmarks/whole_reproduction.py: the MPS daemon runs only while the runner does, its folders come
+from the environment that the runs inherit, and a machine without it is told so; --train-first's
+pool and deadline; the budget and the runner's time limit."""
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -113,3 +115,32 @@ def test_a_budget_spent_before_the_runner_would_start_runs_nothing_and_says_so(t
     printed = capsys.readouterr().out
     assert "0 of 2 runs finished" in printed and "runner exit code (not started)" in printed
     assert not (out / "runs").exists()
+
+
+@pytest.mark.parametrize("given, left, expected", [
+    (120.0, 500.0, 120.0),   # an explicit --time-limit-s is passed as it is
+    (None, None, None),      # no budget, no limit
+    (None, 230.0, 200.0),    # what the budget leaves, less the stop grace
+    (None, 10.0, 1.0),       # a budget nearly spent starts only runs expected to be that short
+])
+def test_the_runners_time_limit_is_what_the_budget_leaves_unless_given(given, left, expected):
+    assert whole_reproduction.STOP_GRACE_S == 30
+    assert whole_reproduction.runner_time_limit(given, left) == expected
+
+
+def test_the_runner_is_started_with_the_time_limit_the_budget_leaves(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(project_root())
+    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
+        monkeypatch.setenv(var, "")
+    started = []
+
+    def runner(cmd, budget_s):
+        started.append((cmd, budget_s))
+        return SimpleNamespace(returncode=3), "", False
+
+    monkeypatch.setattr(whole_reproduction, "run_runner", runner)
+    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(tmp_path / "out"), "--budget-s", "400"]) == 3
+    (cmd, budget_s), = started
+    limit = float(cmd[cmd.index("--time-limit-s") + 1])
+    assert budget_s - whole_reproduction.STOP_GRACE_S - 1 <= limit <= budget_s - whole_reproduction.STOP_GRACE_S + 1
+    assert "what --budget-s left, less 30 s" in capsys.readouterr().out
