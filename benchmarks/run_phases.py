@@ -10,9 +10,13 @@ back to back (a device call), how much of it had at least one run, and two runs,
 With ``--smi``, the ``nvidia-smi --query-gpu=timestamp,utilization.gpu --format=csv`` samples taken
 during the calls give the seconds the GPU was busy: utilization (the share of the last sample period,
 at most 1 s, in which a kernel ran) times the interval to the next sample, summed, with a standard
-error from the samples' spread. The GPU runs one process's kernels at a time (no MPS), so a schedule
-can fill the gaps between kernels but not overlap them: the same kernels need at least their busy
-seconds of wall time, less only what sharing the card added to them. The busy seconds are also
+error from the samples' spread. Without MPS the GPU runs one process's kernels at a time, so a
+schedule can fill the gaps between kernels but not overlap them: the same kernels need at least
+their busy seconds of wall time, less only what sharing the card added to them. Under MPS (run f,
+and run g's training phase) kernels of several processes run at once, so busy means only that some
+kernel ran, and the busy seconds are no longer a lower bound of the wall time. Notebooks that load
+a checkpoint trained before them (``--train-first``) have no training in their phases; only the
+samples cover it. The busy seconds are also
 summed over the samples during which a run of each group (experiment, model and phase) was active;
 groups overlap, so those lines do not add up. Timestamps are read as UTC, as papermill writes them.
 From the repository root::
