@@ -184,6 +184,9 @@ def main(argv=None) -> int:
                     help="run the runs (with --train-first: the trainings only) under NVIDIA MPS, so that "
                          "their kernels can share the GPU at once (starts nvidia-cuda-mps-control -d for "
                          "them and quits it afterwards)")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="the runner's -p: a notebook parameter set in every experiment that has it "
+                         "(not the paper's grid any more: the header shows it)")
     ap.add_argument("--train-first", type=int, default=0, metavar="N",
                     help="first train every PTQ sweep's checkpoint, N trainings at a time (quide train), "
                          "then run the grid, whose runs load them; skipped with --resume")
@@ -200,25 +203,39 @@ def main(argv=None) -> int:
     import torch
 
     from quide.latency import describe_device
-    from quide.reproduce import plan, queue_order
+    from quide.cli import parse_value
+    from quide.reproduce import ConfigError, plan, queue_order
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = describe_device(device)[0]
-    runs = plan(args.config, check_devices=False)
+    try:
+        runs = plan(args.config, check_devices=False,
+                    overrides={name: parse_value(value) for name, value in args.parameter})
+    except ConfigError as err:
+        ap.error(str(err))
     planned = len(runs)
     trainings = [] if args.resume else queue_order([r for r in runs if r.experiment == "ptq_sweep"])
     ledger = args.out / "whole_reproduction_calls.json"   # each call's wall, s
     if args.resume and not ledger.is_file():
         ap.error(f"--resume: {ledger} not found; the first call runs without --resume")
+    # the grid a --resume call finishes must be the first call's: other parameters are other run keys
+    grid = {"config": str(args.config), "parameters": args.parameter}
+    first_grid = args.out / "whole_reproduction_grid.json"
+    if args.resume and first_grid.is_file() and json.loads(first_grid.read_text()) != grid:
+        ap.error(f"--resume: the first call ran {first_grid.read_text().strip()}, this one asks for "
+                 f"{json.dumps(grid)}; give the same config and -p")
     if not args.resume:
         shutil.rmtree(args.out, ignore_errors=True)
         args.out.mkdir(parents=True)
         ledger.write_text("[]\n")
+        first_grid.write_text(json.dumps(grid) + "\n")
     calls = json.loads(ledger.read_text())
     # checkpoints inside --out: a first call trains every model from scratch, a resumed one keeps them
     os.environ["QUIDE_CHECKPOINTS"] = str(args.out / "checkpoints")
     cmd = [sys.executable, "-m", "quide", "reproduce", args.config, "--out", str(args.out)]
     if args.runs_per_gpu != 1:
         cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
+    for name, value in args.parameter:
+        cmd += ["-p", name, value]
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
     first = (f" | train first: {len(trainings)} checkpoints, {args.train_first} at a time"
              f"{' under MPS' if args.mps else ''}" if args.train_first and trainings else "")

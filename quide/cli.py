@@ -5,7 +5,8 @@
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
 config or its data is refused before anything runs, 3 if ``--time-limit-s`` deferred runs to the
-next call (and none failed).
+next call (and none failed). ``-p NAME VALUE`` sets a notebook parameter in every experiment whose
+notebook has it (e.g. ``-p timed 200``: a lighter host protocol than the paper's), over the config.
 
 ``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
 checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
@@ -63,7 +64,8 @@ def _reproduce(args) -> int:
     try:
         outcomes = reproduce(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
                              dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu,
-                             time_limit_s=args.time_limit_s)
+                             time_limit_s=args.time_limit_s,
+                             overrides={name: parse_value(value) for name, value in args.parameter})
     except ConfigError as err:
         print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
         return 2
@@ -103,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="start a run only while its expected seconds fit in this many seconds from "
                           "now; the rest are deferred to the next call (exit 3)")
     rep.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    rep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter, as for papermill, in every experiment whose notebook "
+                          "has it (over the config's parameters)")
     rep.add_argument("--dry-run", action="store_true", help="plan and validate only")
     rep.set_defaults(run=_reproduce)
     args = ap.parse_args(argv)

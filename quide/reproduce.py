@@ -293,19 +293,29 @@ def queue_order(runs: list[Run]) -> list[Run]:
     return sorted(runs, key=lambda r: -r.expected_seconds)
 
 
-def plan(config: Path | str, root: Path | None = None, check_devices: bool = True) -> list[Run]:
+def plan(config: Path | str, root: Path | None = None, check_devices: bool = True,
+         overrides: dict | None = None) -> list[Run]:
     """Every run of the config, validated and keyed (duplicates dropped); ConfigError otherwise.
-    ``check_devices``: refuse CUDA devices this machine lacks (off when a scheduler runs them)."""
+    ``check_devices``: refuse CUDA devices this machine lacks (off when a scheduler runs them).
+    ``overrides`` (``quide reproduce -p NAME VALUE``): parameters set in every experiment whose
+    notebook has them, over the config's fixed parameters; a name that no experiment's notebook has,
+    or that an experiment's grid varies, is refused. They enter each run's key like any parameter."""
     from . import data
     root = Path(root or project_root()).resolve()
     code = source_hash(root)
-    runs, seen, cache = [], set(), {}
+    overrides = dict(overrides or {})
+    runs, seen, cache, overridden = [], set(), {}, set()
     for exp in load_config(config):
         notebook = _notebook(root, exp)
         nb_hash, defaults = notebook_hash(notebook), notebook_defaults(notebook)
         grid = exp.get("grid", {})
+        mine = {name: value for name, value in overrides.items() if name in defaults}
+        varied = sorted(set(mine) & set(grid))
+        if varied:
+            raise ConfigError(f"experiment {exp['name']!r}: -p {varied} would override what its grid varies")
+        overridden |= set(mine)
         for values in itertools.product(*grid.values()):
-            params = {**exp.get("parameters", {}), **dict(zip(grid, values))}
+            params = {**exp.get("parameters", {}), **mine, **dict(zip(grid, values))}
             where = f"experiment {exp['name']!r} run {params}"
             resolved = _check_parameters(notebook, params, where, defaults)
             if check_devices:
@@ -321,6 +331,9 @@ def plan(config: Path | str, root: Path | None = None, check_devices: bool = Tru
             if key not in seen:
                 seen.add(key)
                 runs.append(Run(exp["name"], notebook, params, key, hashes))
+    unused = sorted(set(overrides) - overridden)
+    if unused:
+        raise ConfigError(f"-p {unused}: no experiment's notebook has such a parameter")
     return runs
 
 
@@ -544,8 +557,10 @@ def _connect(scheduler: str):
 
 def reproduce(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
               root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1,
-              time_limit_s: float | None = None) -> list[dict]:
+              time_limit_s: float | None = None, overrides: dict | None = None) -> list[dict]:
     """Plan, skip what is done, run the rest on Dask; return one outcome per planned run.
+
+    ``overrides``: parameters set in every experiment whose notebook has them (see ``plan``).
 
     ``time_limit_s``: start a run only while its expected seconds fit in what is left of this many
     seconds from now; the others are deferred (status ``deferred``) to the next call.
@@ -579,15 +594,16 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
         raise ConfigError(f"results folder {out} is a file, not a folder")
     client = _connect(scheduler) if scheduler and not dry_run else None   # fail fast, before planning
     try:
-        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu, ends_by)
+        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu, ends_by,
+                          overrides)
     finally:
         if client is not None:
             client.close()
 
 
 def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log,
-               runs_per_gpu: int = 1, ends_by: float | None = None) -> list[dict]:
-    runs = plan(config, root, check_devices=scheduler is None)
+               runs_per_gpu: int = 1, ends_by: float | None = None, overrides: dict | None = None) -> list[dict]:
+    runs = plan(config, root, check_devices=scheduler is None, overrides=overrides)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-probe-{os.getpid()}"

@@ -56,6 +56,33 @@ def test_plan_keys_runs_by_content(tmp_path):
     assert other[0].key != runs[0].key                       # and change with the parameters
 
 
+def test_a_p_override_sets_the_parameter_where_a_notebook_has_it_and_changes_the_key(tmp_path, mnist):
+    cfg = write_config(tmp_path / "a.toml", [("sleepy", SLEEPY, {"bits": 8}, {"seed": [0]}),
+                                             ("ptq_sweep", None, {"profile": "smoke", "timed": 1000}, {})])
+    plain = rp.plan(cfg, ROOT)
+    light = rp.plan(cfg, ROOT, overrides={"timed": 200})
+    assert [r.parameters.get("timed") for r in light] == [None, 200]   # sleepy has no `timed`; the config's 1000 yields
+    assert light[0].key == plain[0].key and light[1].key != plain[1].key
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"colour": "red"}, "no experiment's notebook has such a parameter"),
+    ({"seed": 3}, "would override what its grid varies"),
+    ({"timed": -1}, "'timed'"),   # checked by the notebook's parameter class like any parameter
+])
+def test_a_p_override_that_cannot_apply_is_refused(tmp_path, mnist, overrides, message):
+    cfg = write_config(tmp_path / "a.toml", [("ptq_sweep", None, {"profile": "smoke"}, {"seed": [0, 1]})])
+    with pytest.raises(rp.ConfigError, match=message):
+        rp.plan(cfg, ROOT, overrides=overrides)
+
+
+def test_the_cli_passes_p_overrides_as_papermill_would_read_them(tmp_path, mnist):
+    cfg = write_config(tmp_path / "a.toml", [("ptq_sweep", None, {"profile": "smoke", "device": "cpu"}, {})])
+    proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), "--dry-run", "-p", "timed", "200")
+    assert proc.returncode == 0, proc.stderr
+    assert "timed=200" in proc.stdout
+
+
 def test_smoke_config_plans_with_the_data_hash(mnist):
     runs = rp.plan(ROOT / "reproduce" / "smoke.toml", ROOT)
     assert len(runs) == 2 and all(r.data == {"mnist": mnist.sha256} for r in runs)

@@ -144,3 +144,33 @@ def test_the_runner_is_started_with_the_time_limit_the_budget_leaves(tmp_path, m
     limit = float(cmd[cmd.index("--time-limit-s") + 1])
     assert budget_s - whole_reproduction.STOP_GRACE_S - 1 <= limit <= budget_s - whole_reproduction.STOP_GRACE_S + 1
     assert "what --budget-s left, less 30 s" in capsys.readouterr().out
+
+
+def test_a_p_parameter_reaches_the_runner_and_one_no_notebook_has_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(project_root())
+    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
+        monkeypatch.setenv(var, "")
+    started = []
+    monkeypatch.setattr(whole_reproduction, "run_runner",
+                        lambda cmd, budget_s: started.append(cmd) or (SimpleNamespace(returncode=0), "", False))
+    out = tmp_path / "out"
+    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "-p", "timed", "200"]) == 0
+    assert started[0][-3:] == ["-p", "timed", "200"]
+    assert "-p timed 200" in capsys.readouterr().out.splitlines()[0]   # the header says the grid is not the config's
+    with pytest.raises(SystemExit) as refused:
+        whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "-p", "colour", "red"])
+    assert refused.value.code == 2 and "no experiment's notebook has such a parameter" in capsys.readouterr().err
+
+
+def test_a_resume_call_with_other_parameters_than_the_first_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(project_root())
+    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
+        monkeypatch.setenv(var, "")
+    monkeypatch.setattr(whole_reproduction, "run_runner",
+                        lambda cmd, budget_s: (SimpleNamespace(returncode=3), "", False))
+    out = tmp_path / "out"
+    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "-p", "timed", "200"]) == 3
+    with pytest.raises(SystemExit) as refused:
+        whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "--resume"])
+    assert refused.value.code == 2 and "give the same config and -p" in capsys.readouterr().err
+    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "--resume", "-p", "timed", "200"]) == 3
