@@ -234,8 +234,8 @@ def main(argv=None) -> int:
     cmd = [sys.executable, "-m", "quide", "reproduce", args.config, "--out", str(args.out)]
     if args.runs_per_gpu != 1:
         cmd += ["--runs-per-gpu", str(args.runs_per_gpu)]
-    for name, value in args.parameter:
-        cmd += ["-p", name, value]
+    for parameter, value in args.parameter:   # not `name`: that is the GPU's, for the header and last line
+        cmd += ["-p", parameter, value]
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
     first = (f" | train first: {len(trainings)} checkpoints, {args.train_first} at a time"
              f"{' under MPS' if args.mps else ''}" if args.train_first and trainings else "")

@@ -146,6 +146,11 @@ def test_the_runner_is_started_with_the_time_limit_the_budget_leaves(tmp_path, m
     assert "what --budget-s left, less 30 s" in capsys.readouterr().out
 
 
+def whole_reproduction_device():
+    from quide.latency import describe_device
+    return describe_device("cpu")[0]
+
+
 def test_a_p_parameter_reaches_the_runner_and_one_no_notebook_has_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(project_root())
     for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
@@ -156,7 +161,10 @@ def test_a_p_parameter_reaches_the_runner_and_one_no_notebook_has_is_refused(tmp
     out = tmp_path / "out"
     assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "-p", "timed", "200"]) == 0
     assert started[0][-3:] == ["-p", "timed", "200"]
-    assert "-p timed 200" in capsys.readouterr().out.splitlines()[0]   # the header says the grid is not the config's
+    printed = capsys.readouterr().out.splitlines()
+    assert "-p timed 200" in printed[0]   # the header says the grid is not the config's
+    device = whole_reproduction_device()
+    assert printed[0].endswith(f"| {device}") and printed[-1].endswith(f"on 1 x {device}")
     with pytest.raises(SystemExit) as refused:
         whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "-p", "colour", "red"])
     assert refused.value.code == 2 and "no experiment's notebook has such a parameter" in capsys.readouterr().err
