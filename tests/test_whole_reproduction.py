@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from quide.config import project_root
+from quide.latency import describe_device
 
 sys.path.insert(0, str(project_root() / "benchmarks"))
 import whole_reproduction  # noqa: E402  (a script beside the package, not part of it)
@@ -21,6 +22,14 @@ def calls(monkeypatch):
     for var in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"):
         monkeypatch.delenv(var, raising=False)
     return seen
+
+
+@pytest.fixture
+def at_root(monkeypatch):
+    """main() as run from the repository root; the variables it sets are restored after the test."""
+    monkeypatch.chdir(project_root())
+    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
+        monkeypatch.setenv(var, "")
 
 
 def test_the_daemon_is_started_for_the_body_and_quit_after_it_even_when_it_fails(calls):
@@ -105,11 +114,8 @@ def test_the_deadline_kills_the_trainings_and_starts_no_more(tmp_path, monkeypat
             whole_reproduction.os.kill(pid, 0)
 
 
-def test_a_budget_spent_before_the_runner_would_start_runs_nothing_and_says_so(tmp_path, monkeypatch, capsys):
+def test_a_budget_spent_before_the_runner_would_start_runs_nothing_and_says_so(at_root, tmp_path, capsys):
     # --budget-s counts from the script's start, so that a device call's limit covers its imports and planning
-    monkeypatch.chdir(project_root())
-    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):   # main sets them; restored after the test
-        monkeypatch.setenv(var, "")
     out = tmp_path / "out"
     assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "--budget-s", "0.001"]) == 1
     printed = capsys.readouterr().out
@@ -128,10 +134,7 @@ def test_the_runners_time_limit_is_what_the_budget_leaves_unless_given(given, le
     assert whole_reproduction.runner_time_limit(given, left) == expected
 
 
-def test_the_runner_is_started_with_the_time_limit_the_budget_leaves(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(project_root())
-    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
-        monkeypatch.setenv(var, "")
+def test_the_runner_is_started_with_the_time_limit_the_budget_leaves(at_root, tmp_path, monkeypatch, capsys):
     started = []
 
     def runner(cmd, budget_s):
@@ -146,15 +149,7 @@ def test_the_runner_is_started_with_the_time_limit_the_budget_leaves(tmp_path, m
     assert "what --budget-s left, less 30 s" in capsys.readouterr().out
 
 
-def whole_reproduction_device():
-    from quide.latency import describe_device
-    return describe_device("cpu")[0]
-
-
-def test_a_p_parameter_reaches_the_runner_and_one_no_notebook_has_is_refused(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(project_root())
-    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
-        monkeypatch.setenv(var, "")
+def test_a_p_parameter_reaches_the_runner_and_one_no_notebook_has_is_refused(at_root, tmp_path, monkeypatch, capsys):
     started = []
     monkeypatch.setattr(whole_reproduction, "run_runner",
                         lambda cmd, budget_s: started.append(cmd) or (SimpleNamespace(returncode=0), "", False))
@@ -163,17 +158,14 @@ def test_a_p_parameter_reaches_the_runner_and_one_no_notebook_has_is_refused(tmp
     assert started[0][-3:] == ["-p", "timed", "200"]
     printed = capsys.readouterr().out.splitlines()
     assert "-p timed 200" in printed[0]   # the header says the grid is not the config's
-    device = whole_reproduction_device()
+    device = describe_device("cpu")[0]
     assert printed[0].endswith(f"| {device}") and printed[-1].endswith(f"on 1 x {device}")
     with pytest.raises(SystemExit) as refused:
         whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "-p", "colour", "red"])
     assert refused.value.code == 2 and "no experiment's notebook has such a parameter" in capsys.readouterr().err
 
 
-def test_a_resume_call_with_other_parameters_than_the_first_is_refused(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(project_root())
-    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
-        monkeypatch.setenv(var, "")
+def test_a_resume_call_with_other_parameters_than_the_first_is_refused(at_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(whole_reproduction, "run_runner",
                         lambda cmd, budget_s: (SimpleNamespace(returncode=3), "", False))
     out = tmp_path / "out"
