@@ -54,7 +54,8 @@ SPECS = {
     # CIFAR-10 stand-in, so a sweep on it shows what JPEG q75 alone does to P (issue 15).
     "mnist_jpeg": DatasetSpec("mnist_jpeg", "MNIST (JPEG q75 control)", 10, (28, 28, 1)),
 }
-# derived data set -> (the data set it is made from, JPEG quality); made on load, never cached
+# derived data set -> (the data set it is made from, JPEG quality); derived on load, the result kept
+# under <data root>/derived/ for the next load (jpeg_control), never as a data set's npz
 JPEG_CONTROLS = {"mnist_jpeg": ("mnist", 75)}
 IMAGE_FOLDER_DATASETS = ("imagenet",)
 DATASETS = tuple(SPECS) + IMAGE_FOLDER_DATASETS
@@ -318,15 +319,47 @@ def jpeg_reencode(images: np.ndarray, quality: int) -> np.ndarray:
     return out
 
 
+def _codec() -> str:
+    """The JPEG coder that decides the re-encoded bytes: Pillow's version and its libjpeg's."""
+    import PIL
+    from PIL import features
+    return f"Pillow {PIL.__version__}, libjpeg-turbo {features.version('libjpeg_turbo') or 'absent'}"
+
+
 def jpeg_control(name: str, root: Path | str | None = None, download: bool = True) -> ImageData:
     """A ``JPEG_CONTROLS`` data set: its source loaded (and verified) as usual, every image of both
     splits JPEG re-encoded, labels unchanged. Derived by code, so its label comes from its spec and
-    its sha256 (of the derived arrays) is recorded with each result."""
+    its sha256 (of the derived arrays) is recorded with each result.
+
+    Re-encoding MNIST's 70,000 images takes seconds of every CPU (about 15 s on 2 cores), and the
+    planner, each training and each run of the control load it, so the derived images are kept
+    in ``<root>/derived/``, named by the source's content hash, the quality and the coder
+    (:func:`_codec`); a kept file is used only while its arrays still hash to the content hash
+    written with them, else it is derived and written again. A root that cannot be written keeps
+    nothing."""
     spec = SPECS[name]
     source_name, quality = JPEG_CONTROLS[name]
     source = load_dataset(source_name, root, download)
-    x_train, x_test = jpeg_reencode(source.x_train, quality), jpeg_reencode(source.x_test, quality)
-    digest = content_hash(x_train, source.y_train, x_test, source.y_test)
+    codec = _codec()
+    key = hashlib.sha256(f"{source.sha256}|q{quality}|{codec}".encode()).hexdigest()[:16]
+    kept = Path(root if root is not None else data_root()) / "derived" / f"{name}-{key}.npz"
+    x_train = x_test = None
+    try:
+        with np.load(kept, allow_pickle=False) as z:
+            x_train, x_test, digest = z["x_train"], z["x_test"], str(z["content_sha256"])
+        if content_hash(x_train, source.y_train, x_test, source.y_test) != digest:
+            x_train = None   # damaged: derive again
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        x_train = None       # not kept yet, or unreadable
+    if x_train is None:
+        x_train, x_test = jpeg_reencode(source.x_train, quality), jpeg_reencode(source.x_test, quality)
+        digest = content_hash(x_train, source.y_train, x_test, source.y_test)
+        try:
+            with atomic_path(kept, suffix=".npz") as tmp:   # trainings started together may race: rename wins
+                np.savez(tmp, x_train=x_train, x_test=x_test, content_sha256=np.array(digest),
+                         made_from=np.array(f"{source.path} ({source.sha256}), JPEG q{quality}, {codec}"))
+        except OSError:
+            pass   # a read-only data root: derive on every load
     return ImageData(name, x_train, source.y_train, x_test, source.y_test, spec.num_classes, spec.label,
                      f"{source.path} (JPEG q{quality} on load)", digest)
 

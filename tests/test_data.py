@@ -264,3 +264,33 @@ def test_the_jpeg_mnist_control_is_mnist_re_encoded_and_labelled_so(tmp_path, mo
     assert np.array_equal(control.y_train, arrays["y_train"])
     assert control.sha256 != qd.load_dataset("mnist", tmp_path, download=False).sha256
     assert not (tmp_path / "mnist_jpeg.npz").exists()   # derived on load, never cached as data
+
+
+def test_the_jpeg_control_is_kept_for_the_next_load_and_derived_again_when_its_source_or_file_changes(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})
+    arrays = synthetic_arrays(n_train=40, n_test=20, shape=(28, 28, 1), num_classes=10)
+    qd.save_npz(tmp_path / "mnist.npz", **arrays)
+    encode, calls = qd.jpeg_reencode, []
+    monkeypatch.setattr(qd, "jpeg_reencode", lambda images, q: calls.append(len(images)) or encode(images, q))
+    first = qd.load_dataset("mnist_jpeg", tmp_path, download=False)
+    assert calls == [40, 20] and len(list((tmp_path / "derived").glob("mnist_jpeg-*.npz"))) == 1
+    again = qd.load_dataset("mnist_jpeg", tmp_path, download=False)
+    assert calls == [40, 20]                                   # read back, not re-encoded
+    assert again.sha256 == first.sha256 and np.array_equal(again.x_train, first.x_train)
+    assert np.array_equal(again.x_test, encode(arrays["x_test"], 75)) and again.source == first.source
+
+    kept = next((tmp_path / "derived").glob("mnist_jpeg-*.npz"))
+    with np.load(kept) as z:                                   # a damaged kept file: its hash no longer matches
+        np.savez(kept, x_train=z["x_train"][::-1], x_test=z["x_test"], content_sha256=z["content_sha256"])
+    assert qd.load_dataset("mnist_jpeg", tmp_path, download=False).sha256 == first.sha256
+    assert calls == [40, 20, 40, 20]
+    kept.write_bytes(b"not an npz")                            # an unreadable one
+    assert qd.load_dataset("mnist_jpeg", tmp_path, download=False).sha256 == first.sha256
+    assert len(calls) == 6
+
+    arrays["x_train"][0] = 255 - arrays["x_train"][0]          # another source: another kept file
+    qd.save_npz(tmp_path / "mnist.npz", **arrays)
+    other = qd.load_dataset("mnist_jpeg", tmp_path, download=False)
+    assert len(calls) == 8 and other.sha256 != first.sha256
+    assert len(list((tmp_path / "derived").glob("mnist_jpeg-*.npz"))) == 2
