@@ -10,7 +10,9 @@ A grid longer than one device call runs over several: ``--time-limit-s`` is pass
 (it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
 whole process group) as a last resort, and ``--resume`` keeps the ``--out`` folder of the previous
 call on the same machine and adds this call's wall time to the earlier ones
-(``<out>/whole_reproduction_calls.json``), so N is the sum over the calls.
+(``<out>/whole_reproduction_calls.json``), so N is the sum over the calls. A call's seconds count
+from this script's start (imports of torch and quide, the grid's plan: the second line says how
+long); the files of runs a-h counted from after the plan, whose seconds they do not give.
 
 The GPU image sets ``PYTHONDONTWRITEBYTECODE=1`` and ships torch without ``__pycache__``, so there
 every Python process compiles all it imports afresh: ``from quide import aggregate, figures, sweep``
@@ -244,6 +246,7 @@ def main(argv=None) -> int:
           f" | bytecode cache {bytecode} | MPS {'on' if runner_mps else 'off'} for the runner{first} | {name}",
           flush=True)
     start = time.perf_counter()
+    print(f"started, imports and the grid's plan: {start - launched:.0f} s", flush=True)
     proc, stderr, trained, stopped = None, "", [], False
     if args.train_first and trainings:
         deadline = None if args.budget_s is None else launched + args.budget_s
@@ -262,7 +265,7 @@ def main(argv=None) -> int:
                   f" (what --budget-s left, less {STOP_GRACE_S} s)"), flush=True)
         with mps(runner_mps):
             proc, stderr, stopped = run_runner(cmd, left)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - launched   # the call's whole time: imports and planning too
     calls.append(round(wall, 1))
     ledger.write_text(json.dumps(calls) + "\n")
     total = sum(calls)
