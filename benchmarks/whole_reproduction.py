@@ -48,6 +48,16 @@ Run g (``data/reruns/one_gpu_train_first``, commit ce14b52, one H200) took 653 s
 script's start, so run g's 195 s was worked out by hand from the budget the trainings would leave.
 Now, without ``--time-limit-s``, the runner gets what ``--budget-s`` leaves at its start less the 30 s
 a stopped runner has to exit (``runner_time_limit``).
+
+The closest to one call so far (commit 021c1ac, a fresh H200, staged in calls before, the last of
+which ran ``python3 -m quide reproduce reproduce/paper.toml --dry-run`` so that bytecode and data
+caches exist, as after a user's first dry run)::
+
+    python benchmarks/whole_reproduction.py --out /tmp/whole --train-first 6 --mps --runs-per-gpu 6 -p timed 200 --budget-s 585
+
+ran 16 of the 17 runs in 541 s and deferred the last, whose expected seconds (``EXPECTED_SECONDS``,
+which count a training) no longer fitted; ``--resume`` ran it in a 30-s call
+(``benchmarks/results/reproduce_h200_host200_6_per_gpu*.txt``).
 """
 from __future__ import annotations
 
