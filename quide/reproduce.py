@@ -99,6 +99,7 @@ class Run:
     parameters: dict               # the overrides given to papermill
     key: str = ""
     data: dict = field(default_factory=dict)   # data set -> content hash
+    checkpoint_found: bool = False             # its model is trained already (quide.sweep.checkpoint_of)
 
     @property
     def label(self) -> str:
@@ -107,21 +108,31 @@ class Run:
 
     @property
     def expected_seconds(self) -> float:
-        """Roughly how long this run takes on one GPU, to start the longest first (critical path)."""
+        """Roughly how long this run takes on one GPU, to start the longest first (critical path);
+        without the training where its checkpoint exists (``quide train``, ``--train-first``)."""
         model = self.parameters.get("model")
-        return EXPECTED_SECONDS.get((self.experiment, model), EXPECTED_SECONDS.get((self.experiment, None), 30.0))
+        seconds = EXPECTED_SECONDS.get((self.experiment, model), EXPECTED_SECONDS.get((self.experiment, None), 30.0))
+        if self.checkpoint_found:
+            seconds -= EXPECTED_TRAINING_SECONDS.get(model, 0.0)
+        return seconds
 
 
-# Seconds per run on one H200 of a 4-GPU host (data/results/logs, commit 2f58c9e), used to order the
-# queue (the runner starts the longest runs first, so the grid's wall time approaches its longest run
-# or (sum of runs / GPUs), whichever is larger) and by --time-limit-s. Unknown runs count as short.
-# Runs sharing a GPU take longer (benchmarks/results/reproduce_h200.txt), hence the limit's margin.
+# Seconds per run on one H200 of a 4-GPU host, each run's training included and timings waiting for
+# the host's timing lock: the median over run a's runs of each kind (commit 5eafdf2, the records in
+# data/results; benchmarks/results/grid_wall_4xh200_vm-c1f066cc.txt). They order the queue (the
+# runner starts the longest runs first, so the grid's wall time approaches its longest run or
+# (sum of runs / GPUs), whichever is larger) and decide what --time-limit-s defers. Unknown runs
+# count as short. Runs sharing a GPU take longer (benchmarks/results/reproduce_h200.txt), hence the
+# limit's margin. tests/test_reproduce.py remakes both tables from those files.
 EXPECTED_SECONDS = {
-    ("ptq_sweep", "resnet18_cifar"): 160.0,
-    ("mixed_precision", None): 60.0,
-    ("llm_case_study", None): 300.0,
-    ("ptq_sweep", None): 33.0,
+    ("ptq_sweep", "resnet18_cifar"): 308.2,
+    ("mixed_precision", None): 79.85,
+    ("llm_case_study", None): 300.0,   # not in run a: a margin over SmolLM2's 56 s and 108 s (data/results/llm_case_study)
+    ("ptq_sweep", None): 48.55,
 }
+# Seconds of a run's training, left out of its expectation where its checkpoint exists: the median
+# train_wall_s of run a's sweep records per model (one training per data set and seed).
+EXPECTED_TRAINING_SECONDS = {"resnet18_cifar": 134.12, "simplecnn": 21.04}
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -250,13 +261,15 @@ def notebook_hash(notebook: Path) -> str:
 def data_hashes(resolved: dict, cache: dict) -> dict:
     """Content hashes of the data a run reads, after ``quide.data``'s checks (which raise on a
     wrong hash, a truncated file or a missing data set: the run is refused). ``cache`` also keeps
-    each data set's number of training images under ``("n_train", name)``."""
+    each data set's number of training images under ``("n_train", name)`` and the data set itself
+    under ``("images", name)``."""
     from . import data
     name = resolved.get("dataset")
     if name in data.SPECS:
         if name not in cache:
             loaded = data.load_dataset(name, download=False)
             cache[name], cache[("n_train", name)] = loaded.sha256, len(loaded.y_train)
+            cache[("images", name)] = loaded   # for checkpoint_found
         return {name: cache[name]}
     if name in data.IMAGE_FOLDER_DATASETS:
         if name not in cache:
@@ -271,6 +284,21 @@ def data_hashes(resolved: dict, cache: dict) -> dict:
             cache["mmlu"] = data.file_sha256(path)
         return {"mmlu": cache["mmlu"]}
     return {}
+
+
+def _checkpoint_found(obj, images) -> bool:
+    """Whether the model a sweep run of parameters ``obj`` trains exists already as a checkpoint
+    here (a guess for the queue: a worker elsewhere may see another checkpoint folder)."""
+    if obj is None or images is None:   # no parameter class (sweep's imports not needed), or no data set
+        return False
+    from .sweep import SweepParams, checkpoint_of
+    if not isinstance(obj, SweepParams):
+        return False
+    try:
+        path = checkpoint_of(obj, images)
+    except ValueError:   # a device this machine lacks (planned for a scheduler's workers)
+        return False
+    return path is not None and path.is_file()
 
 
 def _notebook(root: Path, exp: dict) -> Path:
@@ -324,13 +352,14 @@ def plan(config: Path | str, root: Path | None = None, check_devices: bool = Tru
                 hashes = data_hashes(resolved, cache)
             except (data.DataNotFoundError, data.CorruptDataError) as err:
                 raise ConfigError(f"{where}: data refused: {err}") from None
-            _check_calib_size(_parameter_object(notebook, resolved, where),
-                              cache.get(("n_train", resolved.get("dataset"))), resolved.get("dataset"), where)
+            obj = _parameter_object(notebook, resolved, where)
+            _check_calib_size(obj, cache.get(("n_train", resolved.get("dataset"))), resolved.get("dataset"), where)
             key = hashlib.sha256(json.dumps([nb_hash, resolved, code, hashes], sort_keys=True,
                                             default=str).encode()).hexdigest()[:20]
             if key not in seen:
                 seen.add(key)
-                runs.append(Run(exp["name"], notebook, params, key, hashes))
+                found = _checkpoint_found(obj, cache.get(("images", resolved.get("dataset"))))
+                runs.append(Run(exp["name"], notebook, params, key, hashes, found))
     unused = sorted(set(overrides) - overridden)
     if unused:
         raise ConfigError(f"-p {unused}: no experiment's notebook has such a parameter")

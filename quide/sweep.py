@@ -224,14 +224,34 @@ def load_condition(params: SweepParams) -> ConditionData:
         test = qd.FolderData(folder / "val", device)
         info = DataInfo("imagenet", "ImageNet-1K", train.num_classes, qd.folder_hash(folder))
         return ConditionData(params, info, Splits(train, None, test))
-    data = qd.load_dataset(params.dataset)
+    data = condition_images(params)
+    recipe = params.recipe()
+    splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
+    return ConditionData(params, data, splits)
+
+
+def condition_images(params: SweepParams, data: ImageData | None = None) -> ImageData:
+    """The images a run of ``params`` trains and tests on, on the CPU: ``data`` (the loaded data
+    set, or loaded here), for the smoke profile its first images only."""
+    data = data if data is not None else qd.load_dataset(params.dataset)
     if params.profile == "smoke":
         n_train, n_test = min(SMOKE["n_train"], len(data.y_train)), min(SMOKE["n_test"], len(data.y_test))
         data = dataclasses.replace(data, x_train=data.x_train[:n_train], y_train=data.y_train[:n_train],
                                    x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
+    return data
+
+
+def checkpoint_of(params: SweepParams, data: ImageData | None = None,
+                  checkpoint_dir: Path | str | None = None) -> Path | None:
+    """The checkpoint file :func:`model_for` would load for ``params`` (``data``: the loaded data
+    set, else loaded here); None where nothing is trained (ImageNet: torchvision's weights)."""
     recipe = params.recipe()
-    splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
-    return ConditionData(params, data, splits)
+    if recipe is None:
+        return None
+    images = condition_images(params, data)
+    whole = params.profile != "smoke"   # then the images are the data set's, whose sha256 is their content hash
+    return checkpoint_path(params.model, images, recipe, params.seed, params.torch_device.type, checkpoint_dir,
+                           subset_sha256=images.sha256 if whole else None)
 
 
 def model_for(condition: ConditionData, checkpoint_dir: Path | str | None = None, log=None) -> "TrainedModel":
@@ -271,16 +291,25 @@ class TrainedModel:
     loaded: bool = False                       # True when read from a checkpoint
 
 
+def checkpoint_path(model_name: str, data: ImageData, recipe: Recipe, seed: int, device_type: str,
+                    checkpoint_dir: Path | str | None = None, subset_sha256: str | None = None) -> Path:
+    """Where the checkpoint of ``model_name`` trained by ``recipe`` and ``seed`` on exactly ``data``'s
+    images (``subset_sha256``: their content hash, if known) on a ``device_type`` device lives
+    (:func:`quide.train.checkpoint_key`)."""
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else checkpoint_root()
+    subset = subset_sha256 or qd.content_hash(data.x_train, data.y_train, data.x_test, data.y_test)
+    return folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256, subset_sha256=subset,
+                                   device_type=device_type)
+
+
 def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Recipe, seed: int,
                   checkpoint_dir: Path | str | None = None, log=None) -> TrainedModel:
     """Load the checkpoint made with the same recipe, seed and data, or train and save one."""
     h, w, c = data.x_train.shape[1:]
     seed_everything(seed)   # the seed decides the initial weights too
     model = build_model(model_name, data.num_classes, (h, w, c))
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else checkpoint_root()
     subset = qd.content_hash(data.x_train, data.y_train, data.x_test, data.y_test)
-    path = folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256, subset_sha256=subset,
-                                   device_type=splits.train.device.type)
+    path = checkpoint_path(model_name, data, recipe, seed, splits.train.device.type, checkpoint_dir, subset)
     retrained_because = None
     if path.is_file():
         try:

@@ -498,3 +498,45 @@ def test_a_time_limit_starts_what_fits_and_the_same_command_finishes_the_rest(tm
     assert second.returncode == 0, second.stderr[-2000:]
     assert "1 done" in second.stdout and "2 skipped" in second.stdout
     assert sorted(json.loads(p.read_text())[0]["seed"] for p in rp.records_of(tmp_path / "out")) == [0, 2, 7]
+
+
+def test_a_sweep_run_whose_checkpoint_exists_expects_no_training(tmp_path, monkeypatch):
+    from helpers import synthetic_arrays
+    from quide import data as qd
+    from quide import sweep as qsweep
+    monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})   # a small made-up MNIST
+    qd.save_npz(tmp_path / "mnist.npz", **synthetic_arrays(n_train=400, n_test=50, shape=(28, 28, 1), num_classes=10))
+    monkeypatch.setenv("QUIDE_DATA", str(tmp_path))
+    monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    cfg = write_config(tmp_path / "c.toml", [("ptq_sweep", None, {"model": "simplecnn", "dataset": "mnist",
+                                                                  "profile": "smoke", "device": "cpu"}, {"seed": [3, 4]})])
+    before = rp.plan(cfg, ROOT)
+    assert [r.checkpoint_found for r in before] == [False, False]
+    assert [r.expected_seconds for r in before] == [rp.EXPECTED_SECONDS[("ptq_sweep", None)]] * 2
+    qsweep.model_for(qsweep.load_condition(qsweep.SweepParams(**before[0].parameters)))   # as `quide train` does
+    after = rp.plan(cfg, ROOT)
+    assert [r.checkpoint_found for r in after] == [True, False] and [r.key for r in after] == [r.key for r in before]
+    assert after[0].expected_seconds == pytest.approx(rp.EXPECTED_SECONDS[("ptq_sweep", None)]
+                                                      - rp.EXPECTED_TRAINING_SECONDS["simplecnn"])
+    assert rp.queue_order(after) == [after[1], after[0]]   # the untrained one is the longer now
+
+
+def test_the_expected_seconds_are_run_as_medians_from_its_committed_files():
+    """EXPECTED_SECONDS and EXPECTED_TRAINING_SECONDS are what their comment says they are."""
+    rows = [re.match(r"\s*([\d.]+) s  (\w+)\((?:model=(\w+))?", line)
+            for line in (ROOT / "benchmarks/results/grid_wall_4xh200_vm-c1f066cc.txt").read_text().splitlines()]
+    runs = {}
+    for m in filter(None, rows):
+        kind = (m[2], m[3] if m[3] == "resnet18_cifar" else None)
+        runs.setdefault(kind, []).append(float(m[1]))
+    assert sum(len(v) for v in runs.values()) == 17
+    for kind, seconds in runs.items():
+        assert rp.EXPECTED_SECONDS[kind] == pytest.approx(np.median(seconds), abs=0.05), kind
+    trainings = {}
+    for path in (ROOT / "data/results/ptq_sweep").glob("*.json"):
+        record = json.loads(path.read_text())[0]
+        key = (record["model"], record["dataset"], record["seed"])
+        assert record["provenance"]["git_commit"].startswith("5eafdf2")
+        trainings[key] = record["train"]["train_wall_s"]   # both placements of a seed share one training
+    for model, seconds in rp.EXPECTED_TRAINING_SECONDS.items():
+        assert seconds == pytest.approx(np.median([s for (m, _, _), s in trainings.items() if m == model]), abs=0.05)

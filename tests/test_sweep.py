@@ -66,3 +66,26 @@ def test_sweep_config_validates():
         qsweep.SweepConfig(host_timing="never")
     with pytest.raises(ValueError, match="timer"):
         qsweep.SweepConfig(timer={"rounds": 3})
+
+
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+def test_checkpoint_of_names_the_file_model_for_writes_and_then_loads(profile, tmp_path, monkeypatch):
+    from helpers import synthetic_arrays
+    from quide import data as qd
+    monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})   # a small made-up MNIST
+    qd.save_npz(tmp_path / "mnist.npz", **synthetic_arrays(n_train=2400, n_test=50, shape=(28, 28, 1), num_classes=10))
+    monkeypatch.setenv("QUIDE_DATA", str(tmp_path))
+    monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    assert qsweep.checkpoint_of(qsweep.SweepParams(model="resnet18_imagenet", dataset="imagenet")) is None
+    params = qsweep.SweepParams(dataset="mnist", seed=3, epochs=1, device="cpu", profile=profile)
+    if profile == "paper":   # the paper's recipe holds out 5,000 images; these are 2,400
+        monkeypatch.setattr(qsweep.SweepParams, "recipe",
+                            lambda self: qsweep.paper_recipe(self.model, self.dataset).replace(epochs=1, val_size=100))
+    path = qsweep.checkpoint_of(params)
+    assert path.parent == tmp_path / "checkpoints" and not path.exists()
+    assert not qsweep.model_for(qsweep.load_condition(params)).loaded
+    assert list((tmp_path / "checkpoints").glob("*.pt")) == [path]
+    assert qsweep.checkpoint_of(params, qd.load_dataset("mnist")) == path   # the loaded data set given
+    assert qsweep.model_for(qsweep.load_condition(params)).loaded
+    assert qsweep.checkpoint_of(qsweep.SweepParams(dataset="mnist", seed=4, epochs=1, device="cpu",
+                                                   profile=profile)) != path
