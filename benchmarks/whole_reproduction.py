@@ -56,8 +56,10 @@ caches exist, as after a user's first dry run)::
     python benchmarks/whole_reproduction.py --out /tmp/whole --train-first 6 --mps --runs-per-gpu 6 -p timed 200 --budget-s 585
 
 ran 16 of the 17 runs in 541 s and deferred the last, whose expected seconds (``EXPECTED_SECONDS``,
-which count a training) no longer fitted; ``--resume`` ran it in a 30-s call
-(``benchmarks/results/reproduce_h200_host200_6_per_gpu*.txt``).
+which counted a training) no longer fitted; ``--resume`` ran it in a 30-s call
+(``benchmarks/results/reproduce_h200_host200_6_per_gpu*.txt``). Since then a run whose checkpoint
+exists expects no training (``Run.checkpoint_found``), so after ``--train-first`` the runner's
+expectations leave the trainings out.
 """
 from __future__ import annotations
 
