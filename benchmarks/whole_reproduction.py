@@ -8,7 +8,8 @@ run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a l
 
 A grid longer than one device call runs over several: ``--time-limit-s`` is passed to the runner
 (it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
-whole process group) as a last resort, and ``--resume`` keeps the ``--out`` folder of the previous
+whole process group) as a last resort, 30 s before the budget ends so that the call ends within it
+(until commit a272380 the stop came at the budget's end and the exit after it), and ``--resume`` keeps the ``--out`` folder of the previous
 call on the same machine and adds this call's wall time to the earlier ones
 (``<out>/whole_reproduction_calls.json``), so N is the sum over the calls. A call's seconds count
 from this script's start (imports of torch and quide, the grid's plan: the second line says how
@@ -111,13 +112,14 @@ def mps(on: bool):
                 os.environ[var] = value
 
 
-STOP_GRACE_S = 30   # a runner stopped by the budget gets this long to exit before it is killed
+STOP_GRACE_S = 30   # the runner is stopped this long before the budget ends: its time to exit
 
 
 def runner_time_limit(time_limit_s: float | None, budget_left_s: float | None) -> float | None:
     """The runner's --time-limit-s: the one given, else what the budget leaves at the runner's start
-    less the stop grace, so that the runner defers the runs that would not end in time rather than
-    have the budget kill them (after --train-first that is what the trainings left); None: no limit."""
+    less the stop grace, when the budget stops it, so that the runner defers the runs that would not
+    end in time rather than have the budget kill them (after --train-first that is what the trainings
+    left); None: no limit."""
     if time_limit_s is not None or budget_left_s is None:
         return time_limit_s
     return max(budget_left_s - STOP_GRACE_S, 1.0)
@@ -185,9 +187,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on the GPU")
     ap.add_argument("--gpu-index", default="0", help="the one GPU made visible (CUDA_VISIBLE_DEVICES)")
     ap.add_argument("--budget-s", type=float, default=None,
-                    help="stop the runner this many seconds after this script started (its imports and the "
-                         "grid's planning count; a stopped runner gets up to 30 s more to exit) and report "
-                         "what finished (default: no limit)")
+                    help="end within this many seconds of this script's start (its imports and the grid's "
+                         f"planning count): the runner is stopped {STOP_GRACE_S} s before, so that it has exited "
+                         "by then, and what finished is reported (default: no limit)")
     ap.add_argument("--time-limit-s", type=float, default=None,
                     help="the runner's --time-limit-s, counted from the runner's start: start only runs "
                          "expected to end within it (default with --budget-s: what the budget leaves when the "
@@ -268,7 +270,7 @@ def main(argv=None) -> int:
             print(f"{seconds:8.1f} s  train {label}" + (f" FAILED (exit code {code}; its run trains it)" if code else ""))
         print(f"training first: {len(trained)} of {len(trainings)} in {time.perf_counter() - start:.0f} s", flush=True)
     left = None if args.budget_s is None else args.budget_s - (time.perf_counter() - launched)
-    stopped = stopped or (left is not None and left <= 0)
+    stopped = stopped or (left is not None and left <= STOP_GRACE_S)
     if not stopped:
         limit = runner_time_limit(args.time_limit_s, left)
         if limit is not None:
@@ -276,7 +278,7 @@ def main(argv=None) -> int:
             print(f"runner: --time-limit-s {limit:.0f}" + ("" if args.time_limit_s is not None else
                   f" (what --budget-s left, less {STOP_GRACE_S} s)"), flush=True)
         with mps(runner_mps):
-            proc, stderr, stopped = run_runner(cmd, left)
+            proc, stderr, stopped = run_runner(cmd, None if left is None else left - STOP_GRACE_S)
     wall = time.perf_counter() - launched   # the call's whole time: imports and planning too
     calls.append(round(wall, 1))
     ledger.write_text(json.dumps(calls) + "\n")
