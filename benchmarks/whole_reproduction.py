@@ -219,13 +219,13 @@ def main(argv=None) -> int:
     import torch
 
     from quide.latency import describe_device
-    from quide.cli import parse_value
+    from quide.cli import parse_parameters
     from quide.reproduce import ConfigError, plan, queue_order
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = describe_device(device)[0]
     try:
         runs = plan(args.config, check_devices=False,
-                    overrides={name: parse_value(value) for name, value in args.parameter})
+                    overrides=parse_parameters(args.parameter))
     except ConfigError as err:
         ap.error(str(err))
     planned = len(runs)

@@ -31,10 +31,15 @@ def parse_value(text: str):
         return text
 
 
+def parse_parameters(pairs) -> dict:
+    """``-p NAME VALUE`` pairs as a dict, each value read by :func:`parse_value`."""
+    return {name: parse_value(value) for name, value in pairs}
+
+
 def _train(args) -> int:
     from .sweep import SweepParams, load_condition, model_for
     try:
-        params = SweepParams(**{name: parse_value(value) for name, value in args.parameter})
+        params = SweepParams(**parse_parameters(args.parameter))
     except (TypeError, ValueError) as err:
         print(f"quide train: {err}", file=sys.stderr)
         return 2
@@ -65,7 +70,7 @@ def _reproduce(args) -> int:
         outcomes = reproduce(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
                              dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu,
                              time_limit_s=args.time_limit_s,
-                             overrides={name: parse_value(value) for name, value in args.parameter})
+                             overrides=parse_parameters(args.parameter))
     except ConfigError as err:
         print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
         return 2
