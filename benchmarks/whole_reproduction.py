@@ -9,9 +9,10 @@ run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a l
 A grid longer than one device call runs over several: ``--time-limit-s`` is passed to the runner
 (it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
 whole process group) as a last resort, 30 s before the budget ends so that the call ends within it
-(until commit a272380 the stop came at the budget's end and the exit after it), and ``--resume`` keeps the ``--out`` folder of the previous
-call on the same machine and adds this call's wall time to the earlier ones
-(``<out>/whole_reproduction_calls.json``), so N is the sum over the calls. A call's seconds count
+(up to commit a272380 the stop came at the budget's end, the runner's exit after it), and
+``--resume`` keeps the ``--out`` folder of the previous call on the same machine and adds this
+call's wall time to the earlier ones (``<out>/whole_reproduction_calls.json``), so N is the sum
+over the calls. A call's seconds count
 from this script's start (imports of torch and quide, the grid's plan: the second line says how
 long); the files of runs a-h counted from after the plan, whose seconds they do not give.
 
