@@ -8,8 +8,8 @@ run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a l
 
 A grid longer than one device call runs over several: ``--time-limit-s`` is passed to the runner
 (it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
-whole process group) as a last resort, 30 s before the budget ends so that the call ends within it
-(up to commit a272380 the stop came at the budget's end, the runner's exit after it), and
+whole process group) as a last resort, ``STOP_GRACE_S`` before the budget ends so that the call ends
+within it (up to commit a272380 the stop came at the budget's end, the runner's exit after it), and
 ``--resume`` keeps the ``--out`` folder of the previous call on the same machine and adds this
 call's wall time to the earlier ones (``<out>/whole_reproduction_calls.json``), so N is the sum
 over the calls. A call's seconds count
@@ -48,8 +48,8 @@ Run g (``data/reruns/one_gpu_train_first``, commit ce14b52, one H200) took 653 s
 
 ``--time-limit-s`` counts from the runner's start, after the trainings, and ``--budget-s`` from this
 script's start, so run g's 195 s was worked out by hand from the budget the trainings would leave.
-Now, without ``--time-limit-s``, the runner gets what ``--budget-s`` leaves at its start less the 30 s
-a stopped runner has to exit (``runner_time_limit``).
+Now, without ``--time-limit-s``, the runner gets what ``--budget-s`` leaves at its start less the
+``STOP_GRACE_S`` a stopped runner has to exit (``runner_time_limit``).
 
 The closest to one call so far (commit 021c1ac, a fresh H200, staged in calls before, the last of
 which ran ``python3 -m quide reproduce reproduce/paper.toml --dry-run`` so that bytecode and data
@@ -113,7 +113,14 @@ def mps(on: bool):
                 os.environ[var] = value
 
 
-STOP_GRACE_S = 30   # the runner is stopped this long before the budget ends: its time to exit
+# The runner is stopped this long before the budget ends: SIGTERM to its process group, then SIGKILL
+# to what is left of the group once the runner has exited, or this long after if it has not. A stopped
+# runner with runs in flight exited 0.09-0.18 s after SIGTERM (the smoke grid on 2 CPUs, three stops);
+# kernels, in sessions of their own, follow their papermill within ipykernel's 1-s parent poll. The
+# grace is also the margin of the runner's time limit, so a larger one defers runs that would fit:
+# with 30 s (up to commit cff8ad1) run k deferred two runs that then took 16 s each
+# (benchmarks/results/README.md).
+STOP_GRACE_S = 10
 
 
 def runner_time_limit(time_limit_s: float | None, budget_left_s: float | None) -> float | None:
@@ -137,9 +144,11 @@ def run_runner(cmd: list[str], budget_s: float | None):
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             _, stderr = proc.communicate(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:   # something in the group holds the pipes open
             os.killpg(proc.pid, signal.SIGKILL)
             _, stderr = proc.communicate()
+        with contextlib.suppress(ProcessLookupError):   # and what outlived the SIGTERM without holding them
+            os.killpg(proc.pid, signal.SIGKILL)
         return proc, stderr, True
 
 
