@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,14 +98,18 @@ def covered_s(intervals: list[tuple[float, float]], lo: float, hi: float, depth:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path, help="executed notebooks: <folder>/*.ipynb or <folder>/*/notebook.ipynb")
+    ap.add_argument("folder", type=Path,
+                    help="executed notebooks: <folder>/*.ipynb(.gz) or <folder>/*/notebook.ipynb")
     ap.add_argument("--smi", type=Path, nargs="+", default=[], metavar="CSV",
                     help="nvidia-smi samples (timestamp, utilization.gpu) taken during the runs, one file per call")
     args = ap.parse_args(argv)
-    notebooks = sorted(args.folder.glob("*.ipynb")) or sorted(args.folder.glob("*/notebook.ipynb"))
+    # *.ipynb.gz: the reruns under data/reruns keep their notebooks so (gzip -9n)
+    notebooks = (sorted(args.folder.glob("*.ipynb")) + sorted(args.folder.glob("*.ipynb.gz"))
+                 or sorted(args.folder.glob("*/notebook.ipynb")))
     if not notebooks:
         ap.error(f"no executed notebooks under {args.folder}")
-    books = [json.loads(nb.read_text()) for nb in notebooks]
+    books = [json.loads(gzip.decompress(nb.read_bytes()) if nb.suffix == ".gz" else nb.read_bytes())
+             for nb in notebooks]
     runs = [phases_of(nb, path) for nb, path in zip(books, notebooks)]
     print(f"# {len(runs)} runs, papermill's cell times, from {args.folder}")
     print(f"{'phase':30} {'sum s':>8} {'median s':>9} {'max s':>7}")

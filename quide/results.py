@@ -1,5 +1,8 @@
 """Result records: one JSON file per run (a list of records) under ``<results root>/<experiment>/``.
 
+A record file may also be gzip-compressed (``<run id>.json.gz``, made by ``gzip -9n``): the reruns
+under ``data/reruns/`` are kept so, 14x smaller, because the tracked tree travels with every GPU call.
+
 Every record carries the raw measurements (P, T_ms, both C's), the metrics derived from them by
 ``quide.index`` and the provenance of the run (git commit, versions, device, data hash, ...), so a
 number in the book can be traced back to the run that made it. Files are written atomically: an
@@ -8,6 +11,7 @@ interrupted run leaves either the previous file or none, never half a file.
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
 import hashlib
 import json
 import os
@@ -216,12 +220,28 @@ def _identity_of(path: Path) -> str | None:
     return "unreadable"
 
 
+RECORD_SUFFIXES = (".json", ".json.gz")
+
+
 def record_files(folder: Path) -> list[Path]:
-    """Record files under ``folder``: every *.json except hidden ones and those inside hidden folders
-    (a writer's temporary file, a runner's ``.partial`` folder of unfinished runs)."""
+    """Record files under ``folder``: every *.json and *.json.gz except hidden ones and those inside
+    hidden folders (a writer's temporary file, a runner's ``.partial`` folder of unfinished runs)."""
     folder = Path(folder)
-    return [p for p in sorted(folder.rglob("*.json"))
+    return [p for p in sorted(q for suffix in RECORD_SUFFIXES for q in folder.rglob("*" + suffix))
             if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+
+
+def record_stem(path: Path) -> str:
+    """A record file's name without ``.json`` or ``.json.gz``: the run id it was written under."""
+    name = Path(path).name
+    return name.removesuffix(".gz").removesuffix(".json")
+
+
+def read_record_bytes(path: Path) -> bytes:
+    """A record file's JSON bytes, decompressed where it ends in ``.gz``. Raises OSError (gzip's
+    BadGzipFile included) or EOFError (a cut gzip stream) for a file that cannot be read."""
+    data = Path(path).read_bytes()
+    return gzip.decompress(data) if Path(path).suffix == ".gz" else data
 
 
 def load_records(root: Path | str | None = None, experiment: str | None = None) -> pd.DataFrame:
@@ -237,8 +257,8 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
     rows = []
     for path in record_files(folder):
         try:
-            records = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            records = json.loads(read_record_bytes(path))
+        except (OSError, EOFError, ValueError) as err:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ValueError(f"{path}: unreadable result file ({err})") from err
         if not isinstance(records, list) or not all(isinstance(rec, dict) for rec in records):
             raise ValueError(f"{path}: not a list of records (quide verify lists what is wrong)")

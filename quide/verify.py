@@ -29,7 +29,8 @@ from .config import results_root
 from .latency import T_METHODS
 from .mmlu import file_sha256, read_samples
 from .quant import SUPPORTED_BITS
-from .results import REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, record_files
+from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, read_record_bytes, record_files,
+                      record_stem)
 from .search import gated_fitness
 
 REL_TOL = 1e-9
@@ -237,7 +238,7 @@ def check_duplicates(files: dict[Path, list], root: Path) -> list[str]:
                 problems.append(f"{name}: the same run identity (run_params_sha256 {digest[:12]}...) as "
                                 f"{by_identity[key]}")
             by_identity.setdefault(key, name)
-        if identity and not any(path.stem.endswith("-" + d[:8]) for d in identity):
+        if identity and not any(record_stem(path).endswith("-" + d[:8]) for d in identity):
             problems.append(f"{name}: file name does not end with its records' run_params_sha256 "
                             f"({sorted(identity)[0][:8]})")
     return problems
@@ -246,8 +247,8 @@ def check_duplicates(files: dict[Path, list], root: Path) -> list[str]:
 def read_record_file(path: Path) -> tuple[list | None, str | None]:
     """(records, None), or (None, what is wrong with the file)."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as err:
+        text = read_record_bytes(path).decode("utf-8")
+    except (OSError, EOFError) as err:
         return None, f"unreadable ({err})"
     except UnicodeDecodeError as err:
         return None, f"not UTF-8 text ({err})"

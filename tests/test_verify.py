@@ -147,6 +147,28 @@ def test_identity_must_match_the_file_name_and_the_parameters(tmp_path):
     assert "run_params_sha256 is not the sha256 of run_params" in verify(tmp_path)[1][0]
 
 
+def test_a_gzipped_record_file_is_read_as_its_json_and_a_cut_one_is_a_problem(tmp_path):
+    """data/reruns keeps its records as <run id>.json.gz (gzip -9n): verified and loaded as the plain
+    file would be, the run identity read from the name without .json.gz; a cut stream is listed."""
+    import gzip
+    from quide import results as qr
+    params = {"seed": 0}
+    plain = qr.write_records(_sweep(), "ptq_sweep", qr.named_run("x", params), root=tmp_path / "plain",
+                             run_params=params)
+    packed = tmp_path / "packed" / "ptq_sweep" / (plain.name + ".gz")
+    packed.parent.mkdir(parents=True)
+    packed.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+    assert qr.record_files(tmp_path / "packed") == [packed] and qr.record_stem(packed) == plain.stem
+    assert verify(tmp_path / "packed") == (3, [])
+    loaded = qr.load_records(tmp_path / "packed").drop(columns="source_file")
+    assert loaded.equals(qr.load_records(tmp_path / "plain").drop(columns="source_file"))
+    packed.write_bytes(packed.read_bytes()[:-20])
+    n, problems = verify(tmp_path / "packed")
+    assert n == 0 and len(problems) == 1 and problems[0].startswith(f"ptq_sweep/{packed.name}: unreadable")
+    with pytest.raises(ValueError, match="unreadable result file"):
+        qr.load_records(tmp_path / "packed")
+
+
 def test_a_runners_partial_folder_is_not_verified(tmp_path):
     """Case 6: records of an unfinished run (in `.partial`) are not read by verify --root OUT."""
     _write(tmp_path / "runs" / "k1" / "results", "a.json", _sweep())
