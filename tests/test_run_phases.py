@@ -39,7 +39,8 @@ def test_a_card_always_busy_or_always_idle_has_no_spread(tmp_path):
                                             ("one_gpu2", "reproduce_h200_phases.txt"),
                                             ("one_gpu_mps", "reproduce_h200_mps_phases.txt"),
                                             ("one_gpu_train_first", "reproduce_h200_train_first_phases.txt"),
-                                            ("one_gpu_host200", "reproduce_h200_host200_phases.txt")])
+                                            ("one_gpu_host200", "reproduce_h200_host200_phases.txt"),
+                                            ("one_gpu_6_per_gpu", "reproduce_h200_run_k_phases.txt")])
 def test_the_committed_phase_files_come_from_the_committed_runs(run, committed):
     folder = ROOT / "data/reruns" / run
     out = io.StringIO()
