@@ -23,6 +23,7 @@ from .results import load_records
 RERUNS = "data/reruns"   # beside data/results: second runs, never read as the committed results
 SWEEP_KEYS = ["model", "dataset", "seed", "placement", "bits_label"]
 EXHAUSTIVE_KEYS = ["model", "dataset", "bits_label"]
+SEARCH_KEYS = ["model", "dataset", "seed", "search", "search_seed"]   # one EXP-3 search run
 T_AGREEMENT_PCT = 2.0    # the issue's bar: each configuration's T within 2% between reruns
 CI_WIDTH_PCT = 2.0       # the issue's bar: each record's 95% CI of T at most 2% of T wide
 SPEARMAN_BAR = 0.99      # the issue's bar: rank correlation of the 256 exhaustive I' between reruns
@@ -168,6 +169,19 @@ def exp3(a: pd.DataFrame, b: pd.DataFrame,
     out["spearman_I_gated"] = [rho.get((m, d), (np.nan, 0))[0] for m, d in zip(out["model"], out["dataset"])]
     out["n_configs"] = [rho.get((m, d), (np.nan, 0))[1] for m, d in zip(out["model"], out["dataset"])]
     return out.rename(columns={"bits_a": "optimum_a", "bits_b": "optimum_b"})
+
+
+def search_picks(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """EXP-3's searches (GA, random, HAQ, greedy: not the exhaustive pass, not the FP32 reference)
+    in runs a and b: one row per search run (:data:`SEARCH_KEYS`; greedy has no search seed) with
+    each run's pick (``bits_label``) and whether they are the same. A search that steers by measured
+    T (HAQ's latency term, the GA's I') may pick otherwise when a timing moves."""
+    def picks(records):
+        searches = records[~records["search"].isin(["exhaustive", "reference"])]
+        return searches.assign(search_seed=searches["search_seed"].fillna(-1))[SEARCH_KEYS + ["bits_label"]]
+    out = picks(a).merge(picks(b), on=SEARCH_KEYS, suffixes=("_a", "_b"))
+    out["same"] = out["bits_label_a"] == out["bits_label_b"]
+    return out.rename(columns={"bits_label_a": "pick_a", "bits_label_b": "pick_b"})
 
 
 def same_graph_in_two_blocks(sweep: pd.DataFrame, searches: pd.DataFrame) -> pd.DataFrame:

@@ -75,6 +75,18 @@ def test_exp3_optima_that_differ_within_noise_are_told_from_a_real_difference():
     assert (moved["verdict"] == "differs").all() and (moved[["frequency_a", "frequency_b"]] == 1.0).all().all()
 
 
+def test_search_picks_pair_each_search_run_and_leave_out_the_exhaustive_pass_and_the_reference():
+    def searches(haq_pick):
+        rows = [("ga", 0.0, "8-4"), ("ga", 42.0, "8-8"), ("haq", 42.0, haq_pick), ("greedy", None, "4-4"),
+                ("exhaustive", None, "8-8"), ("exhaustive", None, "4-4"), ("reference", None, "32")]
+        return pd.DataFrame([{"model": "simplecnn", "dataset": "mnist", "seed": 0, "search": search,
+                              "search_seed": seed, "bits_label": pick} for search, seed, pick in rows])
+    out = reruns.search_picks(searches("8-4"), searches("8-8"))
+    assert sorted(zip(out["search"], out["search_seed"])) == [("ga", 0.0), ("ga", 42.0), ("greedy", -1), ("haq", 42.0)]
+    moved = out[~out["same"]]
+    assert list(zip(moved["search"], moved["pick_a"], moved["pick_b"])) == [("haq", "8-4", "8-8")]
+
+
 def test_same_graph_in_two_blocks_compares_a_search_block_with_its_own_sweep_block():
     sweep = _sweep()
     sweep["T_signature"] = "fq"
