@@ -173,7 +173,7 @@ def exp3(a: pd.DataFrame, b: pd.DataFrame,
 
 def search_picks(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """EXP-3's searches (GA, random, HAQ, greedy: not the exhaustive pass, not the FP32 reference)
-    in runs a and b: one row per search run (:data:`SEARCH_KEYS`; greedy has no search seed) with
+    in runs a and b: one row per search run (``SEARCH_KEYS``; greedy has no search seed) with
     each run's pick (``bits_label``) and whether they are the same. A search that steers by measured
     T (HAQ's latency term, the GA's I') may pick otherwise when a timing moves."""
     def picks(records):
