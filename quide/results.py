@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -238,10 +239,15 @@ def record_stem(path: Path) -> str:
 
 
 def read_record_bytes(path: Path) -> bytes:
-    """A record file's JSON bytes, decompressed where it ends in ``.gz``. Raises OSError (gzip's
-    BadGzipFile included) or EOFError (a cut gzip stream) for a file that cannot be read."""
+    """A record file's JSON bytes, decompressed where it ends in ``.gz``. Raises OSError for a file
+    that cannot be read, gzip's BadGzipFile for a damaged or cut stream."""
     data = Path(path).read_bytes()
-    return gzip.decompress(data) if Path(path).suffix == ".gz" else data
+    if Path(path).suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (EOFError, zlib.error) as err:   # a cut stream, damaged deflate data: what BadGzipFile means
+        raise gzip.BadGzipFile(f"damaged or cut gzip stream ({type(err).__name__}: {err})") from err
 
 
 def load_records(root: Path | str | None = None, experiment: str | None = None) -> pd.DataFrame:
@@ -258,7 +264,7 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
     for path in record_files(folder):
         try:
             records = json.loads(read_record_bytes(path))
-        except (OSError, EOFError, ValueError) as err:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (OSError, ValueError) as err:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ValueError(f"{path}: unreadable result file ({err})") from err
         if not isinstance(records, list) or not all(isinstance(rec, dict) for rec in records):
             raise ValueError(f"{path}: not a list of records (quide verify lists what is wrong)")

@@ -248,7 +248,7 @@ def read_record_file(path: Path) -> tuple[list | None, str | None]:
     """(records, None), or (None, what is wrong with the file)."""
     try:
         text = read_record_bytes(path).decode("utf-8")
-    except (OSError, EOFError) as err:
+    except OSError as err:
         return None, f"unreadable ({err})"
     except UnicodeDecodeError as err:
         return None, f"not UTF-8 text ({err})"
