@@ -24,10 +24,21 @@ from helpers import synthetic_arrays
 def pytest_configure(config):
     """Runs (notebooks re-executed by nbval included) write records and checkpoints to a scratch
     folder, never into the repository's committed results."""
+    if "QUIDE_RESULTS" in os.environ and "QUIDE_CHECKPOINTS" in os.environ:
+        return   # set by the caller (or a parent session): theirs to keep
     import tempfile
     scratch = tempfile.mkdtemp(prefix="quide-test-")
+    config._quide_scratch = scratch
     os.environ.setdefault("QUIDE_RESULTS", os.path.join(scratch, "results"))
     os.environ.setdefault("QUIDE_CHECKPOINTS", os.path.join(scratch, "checkpoints"))
+
+
+def pytest_unconfigure(config):
+    """The scratch folder goes with the session (it held a checkpoint per trained test model)."""
+    scratch = getattr(config, "_quide_scratch", None)
+    if scratch:
+        import shutil
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _need(name):
