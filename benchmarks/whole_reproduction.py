@@ -116,7 +116,8 @@ def mps(on: bool):
 # The runner is stopped this long before the budget ends: SIGTERM to its process group, then SIGKILL
 # to what is left of the group once the runner has exited, or this long after if it has not. A stopped
 # runner with runs in flight exited 0.09-0.18 s after SIGTERM (the smoke grid on 2 CPUs, three stops);
-# kernels, in sessions of their own, follow their papermill within ipykernel's 1-s parent poll. The
+# on an H200 with four runs on the card, 0.11-0.12 s, and its four kernels and every GPU process were
+# gone within 1.22 s (benchmarks/stop_probe.py, benchmarks/results/stop_probe_h200.txt). The
 # grace is also the margin of the runner's time limit, so a larger one defers runs that would fit:
 # with 30 s (up to commit cff8ad1) run k deferred two runs that then took 16 s each
 # (benchmarks/results/README.md).
