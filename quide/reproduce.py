@@ -122,7 +122,7 @@ class Run:
 # data/results; benchmarks/results/grid_wall_4xh200_vm-c1f066cc.txt). They order the queue (the
 # runner starts the longest runs first, so the grid's wall time approaches its longest run or
 # (sum of runs / GPUs), whichever is larger) and decide what --time-limit-s defers. Unknown runs
-# count as short. Runs sharing a GPU take longer (benchmarks/results/reproduce_h200.txt), hence the
+# count as short. Runs sharing a GPU take longer (benchmarks/results/reproduce_h200_run_e.txt), hence the
 # limit's margin. tests/test_reproduce.py remakes both tables from those files.
 EXPECTED_SECONDS = {
     ("ptq_sweep", "resnet18_cifar"): 308.2,

@@ -38,7 +38,8 @@ def test_a_host_protocol_timed_per_graph_counts_once_per_graph_and_block():
 
 @pytest.mark.parametrize("folder, committed", [("data/results", "timing_budget_run_a.txt"),
                                                ("data/reruns/one_gpu2", "timing_budget_run_e.txt"),
-                                               ("data/reruns/one_gpu_6_per_gpu", "timing_budget_run_k.txt")])
+                                               ("data/reruns/one_gpu_6_per_gpu", "timing_budget_run_k.txt"),
+                                               ("data/reruns/one_gpu_one_call", "timing_budget_run_l.txt")])
 def test_the_committed_files_come_from_the_committed_records(folder, committed, monkeypatch):
     monkeypatch.chdir(ROOT)
     out = io.StringIO()
