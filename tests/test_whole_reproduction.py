@@ -178,7 +178,6 @@ def test_a_resume_call_with_other_parameters_than_the_first_is_refused(at_root, 
     assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "--resume", "-p", "timed", "200"]) == 3
 
 
-
 def _stubborn_runner(pid_file) -> list[str]:
     """A runner stand-in whose child ignores SIGTERM (as a stuck worker might) and writes its pid."""
     child = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
