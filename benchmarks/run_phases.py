@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from quide.results import read_json_bytes
 
 # phase -> substrings of a code cell's source that put the cell in it (first match wins)
 PHASES = {"imports": ("from quide import",), "data": ("load_condition(",),
@@ -108,8 +109,7 @@ def main(argv=None) -> int:
                  or sorted(args.folder.glob("*/notebook.ipynb")))
     if not notebooks:
         ap.error(f"no executed notebooks under {args.folder}")
-    books = [json.loads(gzip.decompress(nb.read_bytes()) if nb.suffix == ".gz" else nb.read_bytes())
-             for nb in notebooks]
+    books = [json.loads(read_json_bytes(nb)) for nb in notebooks]
     runs = [phases_of(nb, path) for nb, path in zip(books, notebooks)]
     print(f"# {len(runs)} runs, papermill's cell times, from {args.folder}")
     print(f"{'phase':30} {'sum s':>8} {'median s':>9} {'max s':>7}")

@@ -238,9 +238,10 @@ def record_stem(path: Path) -> str:
     return name.removesuffix(".gz").removesuffix(".json")
 
 
-def read_record_bytes(path: Path) -> bytes:
-    """A record file's JSON bytes, decompressed where it ends in ``.gz``. Raises OSError for a file
-    that cannot be read, gzip's BadGzipFile for a damaged or cut stream."""
+def read_json_bytes(path: Path) -> bytes:
+    """A JSON file's bytes (a record file, an executed notebook of a rerun), decompressed where its
+    name ends in ``.gz``. Raises OSError for a file that cannot be read, gzip's BadGzipFile for a
+    damaged or cut stream."""
     data = Path(path).read_bytes()
     if Path(path).suffix != ".gz":
         return data
@@ -263,7 +264,7 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
     rows = []
     for path in record_files(folder):
         try:
-            records = json.loads(read_record_bytes(path))
+            records = json.loads(read_json_bytes(path))
         except (OSError, ValueError) as err:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ValueError(f"{path}: unreadable result file ({err})") from err
         if not isinstance(records, list) or not all(isinstance(rec, dict) for rec in records):

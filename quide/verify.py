@@ -29,7 +29,7 @@ from .config import results_root
 from .latency import T_METHODS
 from .mmlu import file_sha256, read_samples
 from .quant import SUPPORTED_BITS
-from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, read_record_bytes, record_files,
+from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, read_json_bytes, record_files,
                       record_stem)
 from .search import gated_fitness
 
@@ -247,7 +247,7 @@ def check_duplicates(files: dict[Path, list], root: Path) -> list[str]:
 def read_record_file(path: Path) -> tuple[list | None, str | None]:
     """(records, None), or (None, what is wrong with the file)."""
     try:
-        text = read_record_bytes(path).decode("utf-8")
+        text = read_json_bytes(path).decode("utf-8")
     except OSError as err:
         return None, f"unreadable ({err})"
     except UnicodeDecodeError as err:
