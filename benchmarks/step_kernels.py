@@ -4,11 +4,13 @@ Why: issue 17 asks for the SimpleCNN trainer at 8x the conventional loop with we
 to eager steps. ``trainer_breakdown.py`` showed the captured step, replayed back to back, is most of
 an epoch. This script looks inside it: each kernel of the step (from ``torch.profiler``, over
 ``--steps`` replays of the captured graph), the GPU's busy time against the step's span (the rest is
-the gaps between kernels), and the step replayed alone under other arithmetic (channels-last, bf16,
+the gaps between kernels), the step replayed alone with PyTorch's max-pool backward (what
+``quide.models.max_pool_2x2`` replaced: same bits) and under other arithmetic (channels-last, bf16,
 cuDNN's benchmark mode): those change the trained weights, so they are printed for the owner's
 choice, not used. Then the trainer itself, twice in this process for ``--epochs`` epochs: the first
 run's first epoch pays the process's one-off CUDA library start-up (cuDNN and cuBLAS handles, lazy
-kernel loading), the second's only what the trainer itself pays once (warm-up steps, capture).
+kernel loading), the second's only what the trainer itself pays once (warm-up steps, capture); a
+third run with PyTorch's max-pool backward.
 Random images of CIFAR shape stand in for the data: kernel times do not depend on pixel values.
 
     python benchmarks/step_kernels.py [--steps 50] [--epochs 3]     # on a GPU machine; about a minute
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from quide import models
 from quide import train as qt
@@ -28,6 +31,14 @@ from quide.latency import describe_device
 from trainer_breakdown import N_TRAIN, SHAPE, gpu_seconds, random_splits
 
 RECIPE = qt.SIMPLECNN_AUGMENTED   # the CIFAR recipe: the one train_vs_dataloader.py compares
+
+
+def pytorch_pooling(on: bool):
+    """SimpleCNN with F.max_pool2d's own backward (on) or quide's (off)."""
+    models.max_pool_2x2 = (lambda x: F.max_pool2d(x, 2)) if on else QUIDE_POOLING
+
+
+QUIDE_POOLING = models.max_pool_2x2
 
 
 def captured_step(recipe, device, benchmark_mode=False):
@@ -103,7 +114,11 @@ def main():
 
     splits = random_splits(device)
     runs = [epoch_seconds(splits, RECIPE.replace(epochs=args.epochs), device) for _ in range(2)]
-    for label, epochs in zip(("first run in this process", "second run, same process"), runs):
+    pytorch_pooling(True)
+    runs.append(epoch_seconds(splits, RECIPE.replace(epochs=args.epochs), device))
+    pytorch_pooling(False)
+    for label, epochs in zip(("first run in this process", "second run, same process",
+                              "third run, PyTorch's max-pool backward"), runs):
         print(f"trainer, {label}: epochs " + ", ".join(f"{s:.3f}" for s in epochs) + " s")
     print(f"process one-off start-up paid by the first run's first epoch: {runs[0][0] - runs[1][0]:.3f} s; "
           f"the trainer's own first-epoch extra (second run): {runs[1][0] - min(runs[1][1:] or runs[1]):.3f} s")
@@ -117,13 +132,16 @@ def main():
         print(f"{us:8.1f} {calls:6.2f}  {name[:110]}")
 
     print(f"\nthe step replayed {steps_per_epoch} times back to back, ms per step (median of 3 epochs' worth):")
-    variants = [("as trained (fp32, NCHW, deterministic cuDNN)", RECIPE, False),
-                ("channels-last", RECIPE.replace(channels_last=True), False),
-                ("bf16 autocast", RECIPE.replace(bf16=True), False),
-                ("bf16 + channels-last", RECIPE.replace(bf16=True, channels_last=True), False),
-                ("cuDNN benchmark mode (not deterministic)", RECIPE, True)]
-    for label, recipe, bench in variants:
+    variants = [("as trained (fp32, NCHW, deterministic cuDNN)", RECIPE, False, False),
+                ("PyTorch's max-pool backward (same bits)", RECIPE, False, True),
+                ("channels-last", RECIPE.replace(channels_last=True), False, False),
+                ("bf16 autocast", RECIPE.replace(bf16=True), False, False),
+                ("bf16 + channels-last", RECIPE.replace(bf16=True, channels_last=True), False, False),
+                ("cuDNN benchmark mode (not deterministic)", RECIPE, True, False)]
+    for label, recipe, bench, pytorch_pool in variants:
+        pytorch_pooling(pytorch_pool)
         g = captured_step(recipe, device, benchmark_mode=bench)
+        pytorch_pooling(False)
         ms = sorted(step_ms(g, device, steps_per_epoch) for _ in range(3))[1]
         print(f"  {ms:6.3f} ms = {ms * steps_per_epoch / 1e3:.3f} s/epoch  {label}")
     qt.seed_everything(0)

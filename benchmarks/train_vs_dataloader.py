@@ -7,7 +7,11 @@ same optimizer, schedule, bf16/channels_last settings and batch size as ``quide.
 ``--epochs`` epochs from the same seed on the same GPU; the script prints images/s, s/epoch and the
 ratio over all epochs, and again after the first epoch: the first carries one-off costs (quide
 captures its step as a CUDA graph; the DataLoader starts its workers), which a 50- or 100-epoch
-training spreads over many epochs and a 3-epoch benchmark does not. The FLOP floor is the training
+training spreads over many epochs and a 3-epoch benchmark does not. Before either is timed, one
+untimed eager step of a throwaway model starts the process's CUDA libraries (cuDNN and cuBLAS
+handles, lazily loaded kernels): without it the trainer, timed first, paid that start-up in its
+first epoch and the loop after it did not (0.72 s on an H200: ``results/step_kernels_h200.txt``).
+The FLOP floor is the training
 FLOPs of one epoch (``torch.utils.flop_counter`` on one step: forward + backward, x steps) divided
 by the GPU's measured peak (a large matmul in the recipe's dtype); each trainer's distance to it is
 printed. From the repository root, on a GPU machine::
@@ -84,6 +88,18 @@ def conventional_train(model, data: qd.ImageData, recipe: qt.Recipe, epochs: int
     return list(np.diff(ends))
 
 
+def start_cuda_libraries(model, shape, recipe: qt.Recipe, device) -> None:
+    """One untimed eager forward and backward of ``model`` (a throwaway copy) in the recipe's dtype
+    and layout: cuDNN, cuBLAS and their kernels load here, not inside whichever training is timed first."""
+    memory = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=memory)
+    x = torch.randn(recipe.batch_size, *shape, device=device).contiguous(memory_format=memory)
+    with torch.autocast("cuda", torch.bfloat16, enabled=recipe.bf16):
+        loss = F.cross_entropy(model(x), torch.zeros(recipe.batch_size, dtype=torch.long, device=device))
+    loss.backward()
+    torch.cuda.synchronize(device)
+
+
 def quide_train(model, splits, recipe: qt.Recipe, seed: int) -> list[float]:
     """Train with ``quide.train.train``; returns each epoch's wall seconds. The trainer logs each epoch
     after its loss has been read back (the device has finished the epoch); the first epoch is the
@@ -139,6 +155,8 @@ def main() -> int:
           f"{recipe.batch_size}, {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
 
     splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=args.seed)
+    start_cuda_libraries(models.build_model(args.model, data.num_classes, data.x_train.shape[1:]), shape, recipe,
+                         device)
     qt.seed_everything(args.seed)
     e_quide = quide_train(models.build_model(args.model, data.num_classes, data.x_train.shape[1:]), splits, recipe,
                           args.seed)

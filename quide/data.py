@@ -452,10 +452,10 @@ class DeviceData:
         chunk = max(1, self.CHUNK_IMAGES // batch_size) * batch_size
         for chunk_start in range(0, stop, chunk):
             idx = order[chunk_start:min(chunk_start + chunk, stop)]
-            x = self.x[idx].float() / 255.0
-            if augment:
+            x = self.x[idx]
+            if augment:   # on the uint8 pixels: a quarter of the bytes to move, the same values
                 x = random_crop_flip(x, pad=4, generator=generator)
-            x = self._standardize(x)
+            x = self.normalize(x)
             y = self.y[idx]
             for start in range(0, len(idx), batch_size):
                 yield x[start:start + batch_size], y[start:start + batch_size]
@@ -465,7 +465,9 @@ def random_crop_flip(x: torch.Tensor, pad: int = 4, generator: torch.Generator |
     """Per-image random crop from a zero-padded copy plus a random horizontal flip (NCHW).
 
     Same distribution as torchvision's RandomCrop(size, padding=pad) + RandomHorizontalFlip(),
-    applied to pixels in [0, 1] before normalisation, as torchvision does.
+    applied before normalisation, as torchvision does. It only moves pixels (zeros for the
+    padding), so it gives the same values on uint8 pixels converted afterwards as on pixels in
+    [0, 1]; :meth:`DeviceData.batches` crops the uint8 ones.
     """
     n, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))

@@ -11,6 +11,47 @@ from .conditions import MODEL_BUILDERS
 MODELS = tuple(MODEL_BUILDERS)
 
 
+class _MaxPool2x2(torch.autograd.Function):
+    """``F.max_pool2d(x, 2)`` whose backward adds each output gradient into zeros at its window's
+    argmax: the windows do not overlap, so that is one addition per input, the same bits as
+    PyTorch's own backward (which also sums from zero: a gradient of -0.0 becomes +0.0 in both),
+    in about half the GPU time (PyTorch's NCHW kernel searches every window for each input;
+    ``benchmarks/step_kernels.py``)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out, indices = F.max_pool2d(x, 2, return_indices=True)
+        ctx.save_for_backward(indices)
+        ctx.input_shape = x.shape
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (indices,) = ctx.saved_tensors
+        n, c, h, w = ctx.input_shape
+        layout = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        # the layout PyTorch's backward returns, so that the layers below pick the same kernels
+        grad_in = torch.empty(ctx.input_shape, dtype=grad_out.dtype, device=grad_out.device,
+                              memory_format=layout).zero_()
+        # H and W stay adjacent in both layouts, so (n, c, h*w) is a view and the scatter writes in place
+        grad_in.view(n, c, h * w).scatter_add_(2, indices.reshape(n, c, -1), grad_out.reshape(n, c, -1))
+        return grad_in
+
+
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling, stride 2. With autograd recording it runs :class:`_MaxPool2x2`, whose
+    backward is faster and bit-identical; otherwise (evaluation, PTQ) plain ``F.max_pool2d``."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _MaxPool2x2.apply(x)
+    return F.max_pool2d(x, 2)
+
+
+# torch.fx (quide.quant traces the models) records the call rather than tracing into it
+torch.fx.wrap("max_pool_2x2")
+
+
 class SimpleCNN(nn.Module):
     """conv(32, 3x3)+ReLU+maxpool2, conv(64, 3x3)+ReLU+maxpool2, fc128+ReLU, fc(classes) (paper 3.3).
 
@@ -30,8 +71,8 @@ class SimpleCNN(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = max_pool_2x2(F.relu(self.conv1(x)))
+        x = max_pool_2x2(F.relu(self.conv2(x)))
         x = torch.flatten(x, 1)
         return self.fc2(F.relu(self.fc1(x)))
 

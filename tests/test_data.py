@@ -136,6 +136,19 @@ def test_batches_cover_each_image_once_per_epoch():
     assert torch.allclose(x, expected)
 
 
+def test_augmented_batches_crop_uint8_with_the_values_of_cropping_floats():
+    """batches() crops the uint8 pixels (fewer bytes to move); the batches are bit for bit those of
+    cropping the [0, 1] floats, so the trained weights do not change."""
+    arrays = synthetic_arrays(n_train=40, n_test=4, shape=(8, 8, 3), num_classes=4)
+    dd = qd.DeviceData(arrays["x_train"], np.arange(40), [0.4, 0.5, 0.6], [0.2, 0.25, 0.3])
+    got = torch.cat([x for x, _ in dd.batches(16, shuffle=True, augment=True, generator=torch.Generator().manual_seed(3))])
+    gen = torch.Generator().manual_seed(3)
+    order = torch.randperm(40, generator=gen)
+    floats = dd.x[order].float() / 255.0
+    expected = (qd.random_crop_flip(floats, pad=4, generator=gen) - dd.mean) / dd.std
+    assert got.view(-1).view(torch.int32).tolist() == expected.view(-1).view(torch.int32).tolist()
+
+
 def test_random_crop_flip_is_a_window_of_the_padded_image():
     x = torch.rand(32, 3, 8, 8)
     out = qd.random_crop_flip(x, pad=4, generator=torch.Generator().manual_seed(0))

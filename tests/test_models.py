@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from quide.models import SimpleCNN, build_model
 from quide.quant import quantizable_layers
@@ -37,3 +38,76 @@ def test_resnet18_imagenet_without_weights():
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
         build_model("vgg", 10)
+
+
+def _bits(t: torch.Tensor) -> bytes:
+    return t.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+
+
+def _tied_activations(shape, channels_last=False):
+    """ReLU outputs with the ties real images make: zeros (ReLU) and equal positive values in a
+    window (a flat image region, the zero padding of a crop), one window with every value equal."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(shape, generator=gen))
+    x[:, :, :4, :4] = 0.5
+    x[0, 0, 4:6, 4:6] = 0.0
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x.requires_grad_()
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 7, 7)])   # odd: the last row and column are dropped
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_pool_2x2_same_bits_as_pytorch(shape, channels_last):
+    """Forward and backward are bit for bit those of F.max_pool2d(x, 2), ties and -0.0 included."""
+    from quide.models import max_pool_2x2
+    x = _tied_activations(shape, channels_last)
+    grad = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, generator=torch.Generator().manual_seed(1))
+    grad[0, 0, 0, 0] = -0.0   # PyTorch's backward sums from zero, so this arrives as +0.0
+    outs, grads = [], []
+    for pool in (max_pool_2x2, lambda t: F.max_pool2d(t, 2)):
+        x.grad = None
+        out = pool(x)
+        out.backward(grad)
+        outs.append(out)
+        grads.append(x.grad)
+    assert _bits(outs[0]) == _bits(outs[1])
+    assert _bits(grads[0]) == _bits(grads[1])
+    assert grads[0].is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    assert torch.signbit(grads[1]).sum() == torch.signbit(grads[0]).sum()
+
+
+def test_max_pool_2x2_without_autograd_is_plain_pooling():
+    from quide.models import _MaxPool2x2, max_pool_2x2
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    with torch.no_grad():
+        out = max_pool_2x2(x)
+    assert out.grad_fn is None and torch.equal(out, F.max_pool2d(x, 2))
+    assert max_pool_2x2(x).grad_fn.name() == _MaxPool2x2.__name__ + "Backward"
+
+
+def test_simplecnn_traces_pooling_as_one_call():
+    """quide.quant traces SimpleCNN with torch.fx; the pooling stays one call_function node."""
+    from quide.models import max_pool_2x2
+    gm = torch.fx.symbolic_trace(SimpleCNN(1, 10, 28))
+    assert [n.target for n in gm.graph.nodes if n.op == "call_function"].count(max_pool_2x2) == 2
+
+
+def test_simplecnn_training_steps_same_weights_as_pytorch_pooling(monkeypatch):
+    """Adam steps with quide's pooling and with F.max_pool2d end in byte-identical weights."""
+    from quide import models
+    from quide.train import state_sha256
+    gen = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen)) for _ in range(5)]
+    shas = []
+    for pool in (models.max_pool_2x2, lambda t: F.max_pool2d(t, 2)):
+        monkeypatch.setattr(models, "max_pool_2x2", pool)
+        torch.manual_seed(0)
+        model = SimpleCNN(3, 10, 32)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+        for x, y in batches:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        shas.append(state_sha256(model.state_dict()))
+    assert shas[0] == shas[1]
