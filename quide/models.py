@@ -12,11 +12,10 @@ MODELS = tuple(MODEL_BUILDERS)
 
 
 class _MaxPool2x2(torch.autograd.Function):
-    """``F.max_pool2d(x, 2)`` whose backward adds each output gradient into zeros at its window's
-    argmax: the windows do not overlap, so that is one addition per input, the same bits as
-    PyTorch's own backward (which also sums from zero: a gradient of -0.0 becomes +0.0 in both),
-    in about half the GPU time (PyTorch's NCHW kernel searches every window for each input;
-    ``benchmarks/step_kernels.py``)."""
+    """``F.max_pool2d(x, 2)`` whose backward writes each output gradient at its window's argmax
+    into zeros. The windows do not overlap, so each input gets at most one gradient: the same bits
+    as PyTorch's own backward, which is slower (its NCHW kernel searches the windows of every
+    input; ``benchmarks/step_kernels.py``)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -35,8 +34,12 @@ class _MaxPool2x2(torch.autograd.Function):
         # the layout PyTorch's backward returns, so that the layers below pick the same kernels
         grad_in = torch.empty(ctx.input_shape, dtype=grad_out.dtype, device=grad_out.device,
                               memory_format=layout).zero_()
+        # PyTorch's backward sums from +0.0, which turns -0.0 into +0.0; "+ 0.0" does the same. The
+        # write is a plain scatter: scatter_add_'s atomic adds flush subnormals to zero on the GPU,
+        # which changed a 50-epoch CIFAR training (benchmarks/same_weights.py).
+        grad = grad_out.reshape(n, c, -1) + 0.0
         # H and W stay adjacent in both layouts, so (n, c, h*w) is a view and the scatter writes in place
-        grad_in.view(n, c, h * w).scatter_add_(2, indices.reshape(n, c, -1), grad_out.reshape(n, c, -1))
+        grad_in.view(n, c, h * w).scatter_(2, indices.reshape(n, c, -1), grad)
         return grad_in
 
 

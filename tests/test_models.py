@@ -56,14 +56,20 @@ def _tied_activations(shape, channels_last=False):
     return x.requires_grad_()
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 7, 7)])   # odd: the last row and column are dropped
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_max_pool_2x2_same_bits_as_pytorch(shape, channels_last):
-    """Forward and backward are bit for bit those of F.max_pool2d(x, 2), ties and -0.0 included."""
+def test_max_pool_2x2_same_bits_as_pytorch(shape, channels_last, device):
+    """Forward and backward are bit for bit those of F.max_pool2d(x, 2), ties, -0.0 and subnormals included."""
     from quide.models import max_pool_2x2
-    x = _tied_activations(shape, channels_last)
+    x = _tied_activations(shape, channels_last).detach().to(device).requires_grad_()
     grad = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, generator=torch.Generator().manual_seed(1))
     grad[0, 0, 0, 0] = -0.0   # PyTorch's backward sums from zero, so this arrives as +0.0
+    grad[0, 0, 0, 1] = 1e-40  # a subnormal stays one (an atomic add on the GPU would flush it to zero)
+    grad = grad.to(device)
     outs, grads = [], []
     for pool in (max_pool_2x2, lambda t: F.max_pool2d(t, 2)):
         x.grad = None
@@ -71,8 +77,8 @@ def test_max_pool_2x2_same_bits_as_pytorch(shape, channels_last):
         out.backward(grad)
         outs.append(out)
         grads.append(x.grad)
-    assert _bits(outs[0]) == _bits(outs[1])
-    assert _bits(grads[0]) == _bits(grads[1])
+    assert _bits(outs[0].cpu()) == _bits(outs[1].cpu())
+    assert _bits(grads[0].cpu()) == _bits(grads[1].cpu())
     assert grads[0].is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     assert torch.signbit(grads[1]).sum() == torch.signbit(grads[0]).sum()
 
