@@ -10,11 +10,11 @@ captures its step as a CUDA graph; the DataLoader starts its workers), which a 5
 training spreads over many epochs and a 3-epoch benchmark does not. Before either is timed, one
 untimed eager step of a throwaway model starts the process's CUDA libraries (cuDNN and cuBLAS
 handles, lazily loaded kernels): without it the trainer, timed first, paid that start-up in its
-first epoch and the loop after it did not (0.72 s on an H200: ``results/step_kernels_h200.txt``).
-The FLOP floor is the training
-FLOPs of one epoch (``torch.utils.flop_counter`` on one step: forward + backward, x steps) divided
-by the GPU's measured peak (a large matmul in the recipe's dtype); each trainer's distance to it is
-printed. From the repository root, on a GPU machine::
+first epoch and the loop after it did not (0.72 s and 0.38 s on two H200s:
+``results/step_kernels_h200_before_pooling.txt``, ``results/step_kernels_h200.txt``). The FLOP
+floor is the training FLOPs of one epoch (``torch.utils.flop_counter`` on one step: forward +
+backward, x steps) divided by the GPU's measured peak (a large matmul in the recipe's dtype); each
+trainer's distance to it is printed. From the repository root, on a GPU machine::
 
     QUIDE_DATA=/tmp/quide-data python benchmarks/train_vs_dataloader.py --model simplecnn --epochs 3
     QUIDE_DATA=/tmp/quide-data python benchmarks/train_vs_dataloader.py --model resnet18_cifar --epochs 2
