@@ -53,10 +53,7 @@ def epoch_seconds(option: Option, repeats: int, device) -> tuple[float, float]:
     model = models.build_model("resnet18_cifar", 10, SHAPE).to(device).to(memory_format=torch.channels_last)
     torch._dynamo.reset()   # each compiled option compiles afresh, for its own batch shape
     net = torch.compile(model) if option.compiled else model
-    opt = torch.optim.SGD(model.parameters(), lr=torch.tensor(recipe.lr, device=device), momentum=recipe.momentum,
-                          weight_decay=recipe.weight_decay, fused=True)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
-    step = qt._Stepper(net, opt, torch.zeros((), device=device), autocast, use_graphs=True)
+    step = qt.recipe_stepper(model, recipe, device, net=net)
     x = torch.randn(option.batch_size, SHAPE[2], *SHAPE[:2], device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (option.batch_size,), device=device)
     net.train()

@@ -17,11 +17,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch.nn.functional as F
-
-from quide import models
 from quide.sweep import SweepParams, load_condition, model_for
 from quide.train import state_sha256
+from step_kernels import pytorch_pooling   # run from the repository root: benchmarks/ is the script's folder
 
 RECORDS = Path(__file__).resolve().parent.parent / "data" / "results" / "ptq_sweep"
 
@@ -33,15 +31,13 @@ def committed_training(dataset: str, seed: int) -> dict | None:
     return None
 
 
-def trained(params: SweepParams, pytorch_pooling: bool) -> dict:
-    original = models.max_pool_2x2
-    if pytorch_pooling:
-        models.max_pool_2x2 = lambda x: F.max_pool2d(x, 2)
+def trained(params: SweepParams, with_pytorch_pooling: bool) -> dict:
+    pytorch_pooling(with_pytorch_pooling)
     try:
         with tempfile.TemporaryDirectory() as checkpoints:
             result = model_for(load_condition(params), checkpoint_dir=checkpoints)
     finally:
-        models.max_pool_2x2 = original
+        pytorch_pooling(False)
     meta = result.meta
     return {"epoch": meta["epoch"], "val_accuracy": meta["val_accuracy"], "test_accuracy": meta["test_accuracy"],
             "sha256": state_sha256(result.model.state_dict()), "train_wall_s": meta["train_wall_s"]}

@@ -33,12 +33,12 @@ from trainer_breakdown import N_TRAIN, SHAPE, gpu_seconds, random_splits
 RECIPE = qt.SIMPLECNN_AUGMENTED   # the CIFAR recipe: the one train_vs_dataloader.py compares
 
 
+QUIDE_POOLING = models.max_pool_2x2
+
+
 def pytorch_pooling(on: bool):
     """SimpleCNN with F.max_pool2d's own backward (on) or quide's (off)."""
     models.max_pool_2x2 = (lambda x: F.max_pool2d(x, 2)) if on else QUIDE_POOLING
-
-
-QUIDE_POOLING = models.max_pool_2x2
 
 
 def captured_step(recipe, device, benchmark_mode=False):
@@ -47,10 +47,7 @@ def captured_step(recipe, device, benchmark_mode=False):
     model = models.build_model("simplecnn", 10, SHAPE).to(device).train()
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True,
-                           capturable=True)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=recipe.bf16, cache_enabled=False)
-    step = qt._Stepper(model, opt, torch.zeros((), device=device), autocast, use_graphs=True)
+    step = qt.recipe_stepper(model, recipe, device)
     x = torch.randn(recipe.batch_size, SHAPE[2], *SHAPE[:2], device=device)
     if recipe.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)

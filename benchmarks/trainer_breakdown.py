@@ -57,14 +57,7 @@ def breakdown(name, recipe, epochs, device):
     model = models.build_model(name, 10, SHAPE).to(device)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
-    if recipe.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True,
-                               capturable=True)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=torch.tensor(recipe.lr, device=device), momentum=recipe.momentum,
-                              weight_decay=recipe.weight_decay, fused=True)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=recipe.bf16, cache_enabled=False)
-    step = qt._Stepper(model, opt, torch.zeros((), device=device), autocast, use_graphs=True)
+    step = qt.recipe_stepper(model, recipe, device)
     x, y = next(iter(splits.train.batches(recipe.batch_size, shuffle=True, augment=recipe.augment)))
     if recipe.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -174,14 +174,11 @@ class _Stepper:
         self.eager_steps[key] = self.eager_steps.get(key, 0) + 1
 
 
-def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None) -> TrainResult:
-    """Train ``model`` in place on ``splits.train`` by ``recipe``; returns the kept weights loaded."""
-    device = splits.train.device
-    seed_everything(seed, recipe.deterministic)
+def recipe_stepper(model: nn.Module, recipe: Recipe, device: torch.device, net: nn.Module | None = None) -> _Stepper:
+    """The recipe's optimizer over ``model``'s parameters and the step :func:`train` runs (CUDA graphs
+    where the recipe and device allow); ``net``: the module the step calls, if not ``model`` (e.g. a
+    compiled copy). The benchmarks build their steps here too, so they time the trainer's own step."""
     on_cuda = device.type == "cuda"
-    model.to(device)
-    if recipe.channels_last and on_cuda:
-        model.to(memory_format=torch.channels_last)
     use_graphs = on_cuda and recipe.cuda_graphs
     # A captured graph would bake a Python-float learning rate in; a scheduled lr therefore lives in
     # a device tensor that the scheduler fills in place. Eager CUDA steps use the same tensor, so
@@ -194,15 +191,25 @@ def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=recipe.momentum,
                               weight_decay=recipe.weight_decay, fused=on_cuda)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs)
-             if recipe.schedule == "cosine" else None)
-    gen = torch.Generator(device=device).manual_seed(seed)
     # the autocast cache must be off inside captured graphs
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=recipe.bf16 and on_cuda,
                               cache_enabled=not use_graphs)
+    return _Stepper(net if net is not None else model, opt, torch.zeros((), device=device), autocast, use_graphs)
 
-    loss_sum = torch.zeros((), device=device)
-    step = _Stepper(model, opt, loss_sum, autocast, use_graphs)
+
+def train(model: nn.Module, splits: Splits, recipe: Recipe, seed: int, log=None) -> TrainResult:
+    """Train ``model`` in place on ``splits.train`` by ``recipe``; returns the kept weights loaded."""
+    device = splits.train.device
+    seed_everything(seed, recipe.deterministic)
+    on_cuda = device.type == "cuda"
+    model.to(device)
+    if recipe.channels_last and on_cuda:
+        model.to(memory_format=torch.channels_last)
+    step = recipe_stepper(model, recipe, device)
+    opt, loss_sum = step.opt, step.loss_sum
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs)
+             if recipe.schedule == "cosine" else None)
+    gen = torch.Generator(device=device).manual_seed(seed)
     history, best = [], (-1.0, 0, None)
     _sync(device)
     start = time.perf_counter()
