@@ -30,7 +30,7 @@
 # (see the book's limits page). Beside it, $T_{deployed}$ times a copy whose Linear weights torchao
 # stores in real int8 or int4 formats (with their kernels; compiled decoding on CUDA); 3 and 2 bits
 # have no such kernel and get none. Each configuration's answers, question by question, are written
-# beside the records (`samples_<model>-<n>shot-<bits>bit.jsonl.gz`, as lm-eval's `--log_samples`):
+# beside the records (`samples_<records' name>-<bits>bit.jsonl.gz`, as lm-eval's `--log_samples`):
 # `quide verify` recomputes P from them, and McNemar's exact test compares two bit-widths.
 
 # %%
@@ -72,7 +72,7 @@ print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subj
 # %%
 folder = results.results_root() / "llm_case_study"
 records = llm.run(params, samples_dir=folder)
-path = results.write_records(records, "llm_case_study", llm.run_stem(params))
+path = llm.write(params, records)   # named by model, n-shot and the parameters' hash, with run_params
 print("records:", path.name, "| samples:", ", ".join(r["samples_file"] for r in records))
 
 # %%

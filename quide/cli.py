@@ -37,13 +37,26 @@ def parse_parameters(pairs) -> dict:
 
 
 def _train(args) -> int:
-    from .sweep import SweepParams, load_condition, model_for
+    """Train (or load) a sweep's checkpoint after the same checks as the runner's planning: the
+    sweep notebook's parameters and defaults, seeds, the device, the data and calib_size."""
+    from pathlib import Path
+
+    from . import data as qd
+    from .reproduce import ConfigError, _check_calib_size, _check_device, _check_parameters, _parameter_object
+    from .sweep import load_condition, model_for
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "ptq_sweep.ipynb"
+    given = parse_parameters(args.parameter)
+    where = f"run {given}"
     try:
-        params = SweepParams(**parse_parameters(args.parameter))
-    except (TypeError, ValueError) as err:
-        print(f"quide train: {err}", file=sys.stderr)
+        resolved = _check_parameters(notebook, given, where)
+        _check_device(resolved, where)
+        params = _parameter_object(notebook, resolved, where)
+        images = qd.load_dataset(params.dataset) if params.dataset in qd.SPECS else None   # ImageNet: a folder
+        _check_calib_size(params, None if images is None else len(images.y_train), params.dataset, where)
+    except (ConfigError, qd.DataNotFoundError, qd.CorruptDataError) as err:
+        print(f"quide train: refused, nothing trained: {err}", file=sys.stderr)
         return 2
-    trained = model_for(load_condition(params))
+    trained = model_for(load_condition(params, images))
     meta = trained.meta
     state = "loaded" if trained.loaded else f"trained in {meta.get('train_wall_s', 0):.1f} s"
     print(f"{params.model} {params.dataset} seed {params.seed}: {state}, "

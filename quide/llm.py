@@ -14,14 +14,18 @@ scored on MMLU.
   weights are stored in a real low-bit format by torchao (int8 weight-only per output row; int4
   weight-only in groups, tinygemm kernel, CUDA only). 3 and 2 bits have no kernel in torchao: their
   deployed T is None with the reason recorded. The P of a record is always the simulated model's.
+- Records: :func:`write` writes a run's records to ``<run_stem>.json`` with their ``run_params``, like
+  the other experiments' (:func:`run_stem`: model, n-shot and the parameters' short hash), so a run
+  with other parameters never replaces another's file.
 - Per-question samples: given ``samples_dir`` (the folder its records go to), :func:`run` writes each
-  configuration's answers to ``samples_<stem>-<bits>bit.jsonl.gz`` there (:func:`quide.mmlu.write_samples`)
+  configuration's answers to ``samples_<run_stem>-<bits>bit.jsonl.gz`` there (:func:`quide.mmlu.write_samples`)
   and its record names the file and its sha256 (``samples_file``, ``samples_sha256``), from which
   ``quide verify`` recomputes P and n_questions.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -35,7 +39,9 @@ from .config import data_root
 from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
 from .latency import TimerConfig
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
+from .results import make_record, named_run, provenance, write_records
 
+EXPERIMENT = "llm_case_study"
 LLM_BITS = (16, 8, 4, 3, 2)
 T_UNIT = "ms per generated token, batch 1"
 
@@ -229,8 +235,8 @@ class LLMParams:
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1):
             bad("limit", "None or an int >= 1")
         auto = isinstance(self.p_thresh, str)
-        if auto:
-            pthresh.check_auto(self.p_thresh)
+        if auto:   # the model as loaded (16) is the curve's first point
+            pthresh.check_auto(self.p_thresh, bit_widths={16, *self.bits})
         for name in ("delta",) + (() if auto else ("p_thresh",)):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and 0 <= v <= 1):
@@ -254,6 +260,16 @@ class LLMParams:
     def timer(self) -> TimerConfig:
         return TimerConfig(rounds=self.latency_rounds, passes=self.latency_passes, warmup=min(self.latency_passes, 10))
 
+    def resolved(self) -> dict:
+        """What decides the run's records (its ``run_params``): every parameter as the run uses it,
+        the model by its record name (:func:`model_name`: the folder's own path differs between
+        machines) and the device by its type."""
+        params = dataclasses.asdict(self)
+        del params["gguf_file"]   # part of the model's name
+        params.update(model=model_name(self), bits=list(self.bits), device=self.torch_device.type,
+                      subjects=None if self.subjects is None else list(self.subjects))
+        return params
+
 
 def model_name(params: LLMParams) -> str:
     """The record's ``model``: the folder's (or hub id's) last part, and the GGUF file if any."""
@@ -261,13 +277,23 @@ def model_name(params: LLMParams) -> str:
 
 
 def run_stem(params: LLMParams) -> str:
-    """The file stem of a run's records: model and n-shot (``SmolLM2-135M-Instruct-0shot``)."""
-    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", model_name(params)).lstrip(".") + f"-{params.n_shot}shot"
+    """The file stem of a run's records: model, n-shot and the short hash of the run's parameters
+    (``SmolLM2-135M-Instruct-0shot-1a2b3c4d``, :func:`quide.results.named_run`), so that runs with
+    other bits, subjects, limit, group size, delta, Pthresh ... never share a file."""
+    prefix = re.sub(r"[^A-Za-z0-9_.=+-]", "_", model_name(params)).lstrip(".") + f"-{params.n_shot}shot"
+    return named_run(prefix, params.resolved())
 
 
 def samples_name(params: LLMParams, bits: int) -> str:
-    """The per-question samples file of one configuration, beside the run's records."""
+    """The per-question samples file of one configuration, beside the run's records (named by the
+    run's stem, so runs with other parameters never share one)."""
     return f"samples_{run_stem(params)}-{bits}bit.jsonl.gz"
+
+
+def write(params: LLMParams, records: list[dict], root: Path | str | None = None) -> Path:
+    """Write a run's records to ``<root>/llm_case_study/<run_stem>.json`` with their ``run_params``
+    (:func:`quide.results.write_records`: a file made with other parameters is never replaced)."""
+    return write_records(records, EXPERIMENT, run_stem(params), root=root, run_params=params.resolved())
 
 
 def load_model(params: LLMParams):
@@ -284,7 +310,6 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
     decoding, and return one record per bit-width (experiment ``llm_case_study``). With
     ``samples_dir`` (the folder the records will be written to), each configuration's per-question
     samples are written there as it is scored, and its record names them."""
-    from .results import make_record, provenance
     items = load_mmlu("test", params.subjects, params.limit)
     shots = few_shot(load_mmlu("dev", params.subjects), params.n_shot) if params.n_shot else None
     model, tokenizer = load_model(params)
@@ -320,7 +345,7 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
         lat = decode_step_latency(model, params.latency_context_tokens, len(tokenizer), timer=params.timer)
         base = base if base is not None else summary["P"]   # P_FP: the first (16-bit) configuration
         rec = make_record(
-            experiment="llm_case_study", model=name, dataset="mmlu",
+            experiment=EXPERIMENT, model=name, dataset="mmlu",
             data_source=f"MMLU test ({summary['n_subjects']} subjects, {summary['n_questions']} questions)",
             seed=0, bits=bits, P=summary["P"], T_ms=lat["T_ms"], T_kind="simulated",
             C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=base,

@@ -24,6 +24,7 @@ from .latency import TIMED, WARMUP
 from .quant import PLACEMENTS, quantizable_layers
 from .results import bits_label, named_run, write_records
 from .sweep import ConfigMeasurer, SweepConfig, SweepParams, load_condition, model_for
+from .train import seed_problem
 
 EXPERIMENT = "mixed_precision"
 MAX_EXHAUSTIVE = 4096   # configurations; beyond this the exhaustive pass is refused
@@ -64,8 +65,8 @@ class SearchParams:
         if not self.search or not set(self.search) <= set(qsearch.METHODS):
             bad("search", f"choose from {list(qsearch.METHODS)}")
         object.__setattr__(self, "seed", _as_tuple(self.seed))
-        if not self.seed or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in self.seed):
-            bad("seed", "must be an int or a non-empty list of ints")
+        if not self.seed or any(map(seed_problem, self.seed)):
+            bad("seed", "must be an int or a non-empty list of ints, each >= 0 and < 2**63")
         if self.budget is not None and not (isinstance(self.budget, numbers.Integral) and self.budget >= 1):
             bad("budget", "must be None or an int >= 1")
         if self.compression not in ("paper", "true"):

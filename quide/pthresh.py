@@ -166,6 +166,8 @@ class Curve:
 RULES = {"delta": Delta, "span": Span, "error_ratio": ErrorRatio, "relative": Relative,
          "noise": Noise, "curve": Curve}
 AUTO_RULES = tuple(r for r in RULES if r != "delta")   # the delta rule needs a hand-set delta
+# distinct bit-widths (FP included) at which a rule reads P; the others read P_FP alone
+BIT_WIDTHS_NEEDED = {"curve": 2}
 
 
 def noise_sd(x: Inputs) -> float:
@@ -209,8 +211,10 @@ def is_auto(value) -> bool:
     return False
 
 
-def check_auto(value, name: str = "p_thresh") -> None:
-    """A notebook parameter: None or 'auto:<rule>'; ValueError naming ``name`` and the rules."""
+def check_auto(value, name: str = "p_thresh", bit_widths=None) -> None:
+    """A notebook parameter: None or 'auto:<rule>'; ValueError naming ``name`` and the rules.
+    ``bit_widths``: the bit-widths the run measures, FP included; a rule that needs P at more of
+    them (:data:`BIT_WIDTHS_NEEDED`) is refused before anything runs."""
     if value is None:
         return
     if not (isinstance(value, str) and value.startswith(AUTO)):
@@ -220,6 +224,11 @@ def check_auto(value, name: str = "p_thresh") -> None:
         parse(value)
     except ValueError as err:
         raise ValueError(f"parameter {name!r}: {err}") from None
+    needed = BIT_WIDTHS_NEEDED.get(rule_name(value), 1)
+    if bit_widths is not None and len(set(bit_widths)) < needed:
+        raise ValueError(f"parameter {name!r}: the {rule_name(value)} rule needs P at {needed} bit-widths or more "
+                         f"(FP included), but the run measures {sorted(set(bit_widths), reverse=True)}; "
+                         f"add a quantized bit-width or choose another rule; got {value!r}")
 
 
 def describe(rule) -> str:

@@ -26,7 +26,7 @@ from .models import MODELS, build_model
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
 from .results import check_experiment, make_record, named_run, provenance, write_records
 from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
-                    save_checkpoint, paper_recipe, seed_everything, train)
+                    save_checkpoint, paper_recipe, seed_everything, seed_problem, train)
 
 PAPER_BITS = (32, 16, 8, 4, 2)
 
@@ -104,8 +104,8 @@ class SweepParams:
             bad("dataset", f"unknown dataset, choose one of {list(qd.DATASETS)}")
         if self.dataset not in conditions.datasets_for(self.model):
             bad("dataset", f"{self.model} runs on {list(conditions.datasets_for(self.model))}")
-        if not _is_int(self.seed):
-            bad("seed", "must be an int")
+        if why := seed_problem(self.seed):
+            bad("seed", why)
         if isinstance(self.bits, (str, bytes)) or not hasattr(self.bits, "__iter__") or not list(self.bits):
             bad("bits", "must be a non-empty list of bit-widths")
         if not all(_is_int(b) and b in SUPPORTED_BITS for b in self.bits):
@@ -115,7 +115,7 @@ class SweepParams:
             bad("epochs", "must be None or an int >= 1")
         if self.delta is not None and not (isinstance(self.delta, numbers.Real) and 0 <= self.delta <= 1):
             bad("delta", "must be None or a number in [0, 1]")
-        pthresh.check_auto(self.p_thresh)
+        pthresh.check_auto(self.p_thresh, bit_widths={32, *self.bits})   # FP is the curve's first point
         for name, low in (("calib_size", 1), ("warmup", 0), ("timed", 1)):
             if not (_is_int(getattr(self, name)) and getattr(self, name) >= low):
                 bad(name, f"must be an int >= {low}")
@@ -215,8 +215,9 @@ class ConditionData:
     splits: Splits
 
 
-def load_condition(params: SweepParams) -> ConditionData:
-    """Load (and for the smoke profile, subsample) the data of ``params`` onto its device."""
+def load_condition(params: SweepParams, data: ImageData | None = None) -> ConditionData:
+    """Load (and for the smoke profile, subsample) the data of ``params`` onto its device
+    (``data``: the data set, if loaded already)."""
     device = params.torch_device
     if params.dataset == "imagenet":
         folder = qd.imagenet_folder()
@@ -224,7 +225,7 @@ def load_condition(params: SweepParams) -> ConditionData:
         test = qd.FolderData(folder / "val", device)
         info = DataInfo("imagenet", "ImageNet-1K", train.num_classes, qd.folder_hash(folder))
         return ConditionData(params, info, Splits(train, None, test))
-    data = condition_images(params)
+    data = condition_images(params, data)
     recipe = params.recipe()
     splits = qd.device_splits(data, device, val_size=recipe.val_size, seed=params.seed)
     return ConditionData(params, data, splits)
@@ -310,10 +311,13 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
     model = build_model(model_name, data.num_classes, (h, w, c))
     subset = qd.content_hash(data.x_train, data.y_train, data.x_test, data.y_test)
     path = checkpoint_path(model_name, data, recipe, seed, splits.train.device.type, checkpoint_dir, subset)
+    # what the checkpoint's own metadata must say: a file copied under this name is not this run's
+    expect = {"model": model_name, "dataset": data.name, "seed": seed, "recipe": recipe.as_dict(),
+              "data_sha256": data.sha256, "subset_sha256": subset, "checkpoint_key": path.name}
     retrained_because = None
     if path.is_file():
         try:
-            meta = load_checkpoint(path, model)
+            meta = load_checkpoint(path, model, expect)
             return TrainedModel(model.to(splits.train.device).eval(), meta, loaded=True)
         except CheckpointError as err:
             retrained_because = str(err)
@@ -321,10 +325,8 @@ def train_or_load(model_name: str, data: ImageData, splits: Splits, recipe: Reci
             seed_everything(seed)   # the same initial weights as a first training
             model = build_model(model_name, data.num_classes, (h, w, c))
     result: TrainResult = train(model, splits, recipe, seed, log=log)
-    meta = {"model": model_name, "dataset": data.name, "seed": seed, "recipe": recipe.as_dict(),
-            "retrained_because": retrained_because, "subset_sha256": subset,
-            "epoch": result.epoch, "val_accuracy": result.val_accuracy,
-            "test_accuracy": evaluate(result.model, splits.test), "data_sha256": data.sha256,
+    meta = {**expect, "retrained_because": retrained_because, "epoch": result.epoch,
+            "val_accuracy": result.val_accuracy, "test_accuracy": evaluate(result.model, splits.test),
             "train_wall_s": result.wall_s, "history": result.history,
             "provenance": provenance(data_sha256=data.sha256, wall_s=result.wall_s)}
     save_checkpoint(path, result.model, meta)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,22 @@ class TrainResult:
     val_accuracy: float | None # fraction, at the kept epoch
     history: list              # per epoch: {"epoch", "train_loss", "val_accuracy"}
     wall_s: float              # training wall time, seconds, device synchronized
+
+
+# Seeds are ints in [0, SEED_LIMIT): torch.manual_seed takes < 2**64, numpy's generators refuse
+# negatives, and pandas reads the records' seeds as int64.
+SEED_LIMIT = 2**63
+
+
+def seed_problem(value) -> str | None:
+    """Why ``value`` is not a seed (an int in [0, :data:`SEED_LIMIT`)); None when it is one."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        return "seeds must be ints"
+    if value < 0:
+        return "seeds must be >= 0"
+    if value >= SEED_LIMIT:
+        return "seeds must be < 2**63 (torch.manual_seed takes < 2**64; records keep seeds as int64)"
+    return None
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -265,7 +282,7 @@ TRAINING_SOURCES = ("models.py", "train.py", "data.py")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint cannot be used (unreadable, no or wrong state_dict sha256, NaN/inf weights)."""
+    """A checkpoint cannot be used (unreadable, no or wrong sha256, made for another run, NaN/inf weights)."""
 
 
 class CheckpointWriteError(OSError):
@@ -306,7 +323,8 @@ def weights_finite(state_dict: dict) -> bool:
 
 
 def sha256_path(path: Path) -> Path:
-    """Where a checkpoint's state_dict sha256 is stored: beside it, ``<name>.pt.sha256``."""
+    """Where a checkpoint's sha256 (of the whole file: weights and metadata) is stored: beside it,
+    ``<name>.pt.sha256``, in ``sha256sum``'s format."""
     return Path(path).with_name(Path(path).name + ".sha256")
 
 
@@ -326,34 +344,69 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> None:
-    """Atomic: an interrupted save leaves no file (or the previous one). The state_dict's sha256
-    goes beside it first, so a checkpoint without a matching sha256 is never trusted."""
+    """Atomic: an interrupted save leaves no file (or the previous one). The sha256 of the whole
+    file (weights and metadata) goes beside it first, so a checkpoint without a matching sha256 is
+    never trusted."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if not weights_finite(state):
         raise CheckpointError(f"checkpoint {path} not written: the weights hold NaN or inf")
     buffer = io.BytesIO()
     # metadata as JSON text, so that loading needs no pickle (weights_only=True)
     torch.save({"state_dict": state, "meta_json": json.dumps(meta, default=float)}, buffer)
-    _write_bytes(sha256_path(path), (state_sha256(state) + "\n").encode())
-    _write_bytes(Path(path), buffer.getvalue())
+    data = buffer.getvalue()
+    _write_bytes(sha256_path(path), f"{hashlib.sha256(data).hexdigest()}  {Path(path).name}\n".encode())
+    _write_bytes(Path(path), data)
 
 
-def load_checkpoint(path: Path, model: nn.Module) -> dict:
-    """Load weights into ``model``; returns the checkpoint's metadata. CheckpointError says why a
-    checkpoint cannot be used (then ``model`` is left as it was)."""
+_ABSENT = object()   # an entry the checkpoint's metadata lacks
+
+
+def _differences(meta: dict, expect: dict) -> list[str]:
+    """'name: stored ... , asked for ...' for each entry of ``expect`` that ``meta`` does not hold."""
+    def short(value):
+        text = "absent" if value is _ABSENT else repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    out = []
+    for name, wanted in expect.items():
+        stored = meta.get(name, _ABSENT)
+        if stored != wanted:
+            if isinstance(stored, dict) and isinstance(wanted, dict):   # a recipe: name its fields
+                fields = sorted(k for k in {*stored, *wanted} if stored.get(k, _ABSENT) != wanted.get(k, _ABSENT))
+                out.append(f"{name} ({', '.join(fields)}): stored {short({k: stored.get(k) for k in fields})}, "
+                           f"asked for {short({k: wanted.get(k) for k in fields})}")
+            else:
+                out.append(f"{name}: stored {short(stored)}, asked for {short(wanted)}")
+    return out
+
+
+def load_checkpoint(path: Path, model: nn.Module, expect: dict | None = None) -> dict:
+    """Load weights into ``model``; returns the checkpoint's metadata. ``expect``: metadata the
+    run asks for (model, data set, seed, data hash, ...); a checkpoint whose own metadata differs
+    was made for another run (a file copied or renamed) and is refused. CheckpointError says why
+    a checkpoint cannot be used (then ``model`` is left as it was)."""
     try:
-        expected = sha256_path(path).read_text().strip()
+        expected = (sha256_path(path).read_bytes().decode("ascii", "replace").split() or [""])[0]
     except OSError as err:
-        raise CheckpointError(f"checkpoint {path}: no state_dict sha256 beside it ({err.strerror})") from None
+        raise CheckpointError(f"checkpoint {path}: no sha256 beside it ({err.strerror})") from None
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        state, meta = blob["state_dict"], json.loads(blob["meta_json"])
-    except Exception as err:   # truncated zip, bad pickle, missing key, bad JSON: all mean unusable
-        raise CheckpointError(f"checkpoint {path}: unreadable ({type(err).__name__}: {str(err)[:200]})") from None
-    actual = state_sha256(state)
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path}: unreadable ({err.strerror})") from None
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
-        raise CheckpointError(f"checkpoint {path}: state_dict sha256 {actual[:12]}... differs from the "
-                              f"stored {expected[:12]}... (corrupted)")
+        raise CheckpointError(f"checkpoint {path}: file sha256 {actual[:12]}... differs from the stored "
+                              f"{expected[:12]}... (corrupted weights or metadata)")
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        state, meta = blob["state_dict"], json.loads(blob["meta_json"])
+    except Exception as err:   # bad pickle, missing key, bad JSON: all mean unusable
+        raise CheckpointError(f"checkpoint {path}: unreadable ({type(err).__name__}: {str(err)[:200]})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path}: its metadata is not a JSON object")
+    differ = _differences(meta, expect or {})
+    if differ:
+        raise CheckpointError(f"checkpoint {path}: made for another run, its metadata differs from the "
+                              f"request: {'; '.join(differ)}")
     if not weights_finite(state):
         raise CheckpointError(f"checkpoint {path}: weights hold NaN or inf")
     try:

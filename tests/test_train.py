@@ -176,7 +176,7 @@ def test_load_checkpoint_names_what_is_wrong(tiny, tmp_path):
     first = qsweep.train_or_load("simplecnn", data, splits, RECIPE, seed=0, checkpoint_dir=tmp_path)
     pt = next(tmp_path.glob("*.pt"))
     _flip_exponent_bit(pt, first.model.state_dict())
-    with pytest.raises(qt.CheckpointError, match="state_dict sha256 .* differs from the stored"):
+    with pytest.raises(qt.CheckpointError, match="file sha256 .* differs from the stored"):
         qt.load_checkpoint(pt, SimpleCNN(3, 4, 12))
 
 
