@@ -161,3 +161,62 @@ def test_one_data_set_of_known_content_is_one_row_of_table1():
     labels = {qd._label(qd.SPECS["mnist"], qd.KNOWN_CONTENT_SHA256["mnist"], note, "x.npz", "")
               for note in ("", "torchvision download", HOSTILE_NOTE, "MNIST (stand-in)")}
     assert labels == {"MNIST"}
+
+
+# --- 2: stale runs of other keys are named, and collecting refuses name clashes -----------------
+
+def _finished_run(out: Path, key: str, bits: int, content: str) -> Path:
+    """A finished run folder as the runner leaves it: run.yml and its record file."""
+    folder = out / "runs" / key
+    (folder / "results" / "sleepy").mkdir(parents=True)
+    (folder / "run.yml").write_text(json.dumps({"experiment": "sleepy", "parameters": {"bits": bits, "seed": 0},
+                                                "key": key}))
+    (folder / "results" / "sleepy" / "seed0.json").write_text(content)
+    return folder
+
+
+def _sleepy_config(tmp_path, bits):
+    (tmp_path / "c.toml").write_text('[[experiment]]\nname = "sleepy"\nnotebook = "tests/fixtures/sleepy.ipynb"\n'
+                                     f'parameters = {{ bits = {bits} }}\ngrid = {{ seed = [0] }}\n')
+    return tmp_path / "c.toml"
+
+
+def test_the_runner_names_finished_runs_of_other_keys(tmp_path):
+    from quide import reproduce as rp
+    root = Path(__file__).resolve().parents[1]
+    out, cfg = tmp_path / "out", _sleepy_config(tmp_path, 4)
+    (run,) = rp.plan(cfg, root)
+    _finished_run(out, run.key, 4, '[{"seed": 0, "bits": 4}]')
+    old = _finished_run(out, "0" * 20, 8, '[{"seed": 0, "bits": 8}]')   # made by older code, say
+    for dry_run in (True, False):
+        said = []
+        outcomes = rp.reproduce(cfg, out, root=root, log=said.append, dry_run=dry_run)
+        assert [(o["status"], o["key"]) for o in outcomes] == [("skipped", run.key), ("stale", old.name)]
+        assert outcomes[1]["label"] == "sleepy(bits=8, seed=0)"
+        assert any(f"1 finished runs in {out / 'runs'} are not of this plan" in s and old.name in s for s in said)
+    assert old.is_dir()   # named, never deleted
+
+
+def test_collect_refuses_two_runs_files_of_one_name_and_never_replaces_a_file(tmp_path, capsys):
+    from quide import cli
+    from quide import reproduce as rp
+    out, into = tmp_path / "out", tmp_path / "results"
+    new = _finished_run(out, "b" * 20, 4, '[{"seed": 0, "bits": 4}]')
+    old = _finished_run(out, "a" * 20, 8, '[{"seed": 0, "bits": 8}]')
+    assert cli.main(["collect", str(out), "--into", str(into)]) == 2
+    err = capsys.readouterr().err
+    assert "refused, nothing copied: two runs hold sleepy/seed0.json with other contents" in err
+    assert str(old / "results" / "sleepy" / "seed0.json") in err and str(new / "results" / "sleepy" / "seed0.json") in err
+    assert not into.exists()
+    shutil.rmtree(old)
+    assert cli.main(["collect", str(out), "--into", str(into)]) == 0
+    assert "1 files copied, 0 already there" in capsys.readouterr().out
+    assert (into / "sleepy" / "seed0.json").read_text() == '[{"seed": 0, "bits": 4}]'
+    assert rp.collect(out, into) == {"copied": [], "unchanged": [into / "sleepy" / "seed0.json"]}
+    (into / "sleepy" / "seed0.json").write_text('[{"seed": 0, "bits": 2}]')   # the root's own record
+    with pytest.raises(rp.CollectError, match=f"{into / 'sleepy' / 'seed0.json'} exists with other contents "
+                                              f"than {new / 'results' / 'sleepy' / 'seed0.json'}; not replaced"):
+        rp.collect(out, into)
+    assert (into / "sleepy" / "seed0.json").read_text() == '[{"seed": 0, "bits": 2}]'
+    with pytest.raises(rp.CollectError, match="name both folders"):
+        rp.collect(out, "")
