@@ -7,6 +7,12 @@
   on the seed means.
 
 Accuracy stays a fraction here; formatting to percent is the caller's (see :func:`mean_std`).
+
+Records are pooled over seeds only where they were made with the same run parameters apart from
+the seed (``run_params``: delta, timed, observer, epochs, bits, the data's hash...): a condition
+whose records differ in any other parameter is refused (ValueError naming the condition, the
+parameters and their files), never averaged; :func:`with_params` selects one parameter set.
+Records of older schema (without ``run_params``) count as one parameter set.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .index import rank, ranking
-from .results import bits_label
+from .results import bits_label, canonical_json, differing_params, run_variant
 
 METRICS = {"I": "I", "I_gated": "I'", "ACP": "ACP", "ALS": "ALS"}
 CONDITION = ["model", "dataset", "data_source", "placement", "T_kind"]
@@ -50,12 +56,60 @@ def sweep_table(records) -> pd.DataFrame:
 
 
 def _condition_groups(df):
-    """(condition keys present in ``df``, [(key values tuple, rows), ...])."""
+    """(condition keys present in ``df``, [(key values tuple, rows), ...]); records (rows with
+    ``run_params``) of one condition made with different run parameters are refused."""
     keys = [k for k in CONDITION if k in df and df[k].notna().any()]
     if not keys:
-        return keys, [((), df)]
-    return keys, [(c if isinstance(c, tuple) else (c,), g)
-                  for c, g in df.groupby(keys, dropna=False, sort=False)]
+        groups = [((), df)]
+    else:
+        groups = [(c if isinstance(c, tuple) else (c,), g) for c, g in df.groupby(keys, dropna=False, sort=False)]
+    for cond, g in groups:
+        _refuse_mixed_params(g, dict(zip(keys, cond)))
+    return keys, groups
+
+
+def _refuse_mixed_params(g: pd.DataFrame, condition: dict) -> None:
+    """ValueError where the records ``g`` of one condition were made with different run parameters
+    (seed apart), naming the condition, the parameters that differ and the files of each set."""
+    if "run_params" not in g:
+        return
+    variants = g["run_params"].map(run_variant)
+    if variants.nunique(dropna=False) < 2:
+        return
+    first = {}   # variant -> (its run_params, the files that hold it)
+    for v, params, source in zip(variants, g["run_params"],
+                                 g["source_file"] if "source_file" in g else [None] * len(g)):
+        entry = first.setdefault(v, (params, []))
+        if source is not None and source not in entry[1]:
+            entry[1].append(source)
+    differ = differing_params([params for params, _ in first.values()])
+
+    def describe(params, files):
+        values = ", ".join(f"{k}={canonical_json(params[k]) if isinstance(params, dict) and k in params else 'absent'}"
+                           for k in differ)
+        shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+        return f"{values} ({shown})" if files else values
+    where = ", ".join(f"{k}={v}" for k, v in condition.items())
+    raise ValueError(f"records of one condition ({where}) were made with different run parameters "
+                     f"{sorted(differ)}: {'; '.join(describe(*entry) for entry in first.values())}. They are "
+                     f"not pooled over seeds: select one set (aggregate.with_params(records, "
+                     f"{next(iter(differ))}=...)) or move the other run's files to another results root")
+
+
+def with_params(records, **params) -> pd.DataFrame:
+    """The records whose ``run_params`` give each of ``params`` its value (e.g. ``delta=0.3``):
+    one parameter set of a condition, for the aggregations here. Records without run_params (older
+    schema) are kept only where no parameter is asked for."""
+    df = _records_frame(records)
+    if not params:
+        return df
+    if "run_params" not in df:
+        return df.iloc[:0]
+    wanted = {k: canonical_json(v) for k, v in params.items()}
+
+    def matches(rp):
+        return isinstance(rp, dict) and all(k in rp and canonical_json(rp[k]) == v for k, v in wanted.items())
+    return df[df["run_params"].map(matches)]
 
 
 def table1(records) -> pd.DataFrame:
@@ -148,6 +202,7 @@ def placement_table(records, bits=None) -> pd.DataFrame:
     from .paper import reported
     df = _records_frame(records)
     df = df[df["bits"].map(np.isscalar)]
+    _condition_groups(df)   # each placement's seeds are pooled: one parameter set per condition
     bits = [int(b) for b in _bit_order(df["bits_label"])] if bits is None else list(bits)
     rows = []
     for (model, dataset, source), g in df.groupby(["model", "dataset", "data_source"], sort=False):

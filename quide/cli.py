@@ -8,6 +8,9 @@ config or its data is refused before anything runs, 3 if ``--time-limit-s`` defe
 next call (and none failed). ``-p NAME VALUE`` sets a notebook parameter in every experiment whose
 notebook has it (e.g. ``-p timed 200``: a lighter host protocol than the paper's), over the config.
 
+``quide collect OUT --into ROOT`` copies the records of the finished runs under ``OUT/runs/`` into
+the results root ROOT, refusing (exit 2, nothing copied) two files of one name with other contents.
+
 ``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
 checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
 notebook's, written as for papermill, and validated by the same ``SweepParams``; parameters that
@@ -102,6 +105,18 @@ def _reproduce(args) -> int:
     return 1 if failed else 3 if counts["deferred"] else 0
 
 
+def _collect(args) -> int:
+    from .reproduce import CollectError, collect
+    try:
+        done = collect(args.out, args.into)
+    except CollectError as err:
+        print(f"quide collect: refused, nothing copied: {err}", file=sys.stderr)
+        return 2
+    print(f"quide collect: {len(done['copied'])} files copied, {len(done['unchanged'])} already there, "
+          f"into {args.into}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="quide", description="QuIDE companion command line")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -128,5 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                           "has it (over the config's parameters)")
     rep.add_argument("--dry-run", action="store_true", help="plan and validate only")
     rep.set_defaults(run=_reproduce)
+    col = sub.add_parser("collect", help="copy the records of finished runs into a results root, "
+                                         "refusing files of one name with other contents")
+    col.add_argument("out", help="the runs folder of `quide reproduce --out`")
+    col.add_argument("--into", required=True, help="results root to copy into, e.g. data/results")
+    col.set_defaults(run=_collect)
     args = ap.parse_args(argv)
     return args.run(args)

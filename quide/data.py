@@ -7,8 +7,9 @@
    before use: shapes, dtypes, label range, every class present, non-empty splits, images that are
    not all one value; the sha256 of the file where the project knows it (MNIST), else the content.
    The label comes from the content hash: known MNIST, Fashion-MNIST and the CIFAR-10 JPEG stand-in
-   are named so (whatever note the npz carries), the content of another known data set is refused,
-   and anything else is labelled "<name> (unverified)".
+   are named by the project's own table (the npz's note never reaches their label, so one data set
+   has one label wherever its file came from), the content of another known data set is refused,
+   and anything else is labelled "<name> (unverified: <note as plain text>)".
 2. Fashion-MNIST only: the IDX files of Debian's ``dataset-fashion-mnist`` package.
 3. torchvision's download, where a network exists; the result is cached as npz.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,16 +183,27 @@ def _read_npz(spec: DatasetSpec, path: Path) -> ImageData:
     return ImageData(spec.name, x_train, y_train, x_test, y_test, spec.num_classes, source, where, digest)
 
 
+NOTE_CHARS = 80   # the most of an npz's note that an unverified label quotes
+
+
+def plain_note(note: str) -> str:
+    """An npz's free-text note as one short line of plain text: markup tags and angle brackets
+    removed, control characters and runs of white space made one space, at most NOTE_CHARS."""
+    text = re.sub(r"<[^>]*>?", " ", str(note)).replace(">", " ")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS - 3].rstrip() + "..."
+
+
 def _label(spec: DatasetSpec, digest: str, note: str, where: str, file_differs: str) -> str:
-    """How records name the data: from the content hash (known data), else "unverified"."""
+    """How records name the data: known content by the project's own label (never the note),
+    else "unverified" with the note as plain text."""
     known = KNOWN_CONTENT.get(digest)
     if known is not None and known[0] != spec.name:
         raise CorruptDataError(f"{where}: its content is the known {known[1]} data, not {spec.label} "
                                f"(content sha256 {digest[:12]}...)")
     if known is not None:
-        if known[1] == STAND_IN_LABEL or not note or "stand-in" in note.lower():
-            return known[1]
-        return f"{known[1]} ({note})"
+        return known[1]
+    note = plain_note(note)
     if file_differs:
         raise CorruptDataError(f"{where}: {file_differs} and its content matches no known {spec.label} "
                                f"(content sha256 {digest[:12]}...); replace it with the original")

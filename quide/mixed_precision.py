@@ -196,10 +196,11 @@ def _search_record(run: SearchRun, result: qsearch.SearchResult) -> dict:
     return rec
 
 
-def resolved(params: SearchParams, method: str, search_seed) -> dict:
+def resolved(params: SearchParams, method: str, search_seed, data_sha256: str | None = None) -> dict:
     """What decides one search's record file: the parameters as the run uses them (calibration and
     latency settings as the sweep resolves them, the condition's delta, the device type), with the
-    one method and search seed of that file in place of the lists of them."""
+    one method and search seed of that file in place of the lists of them, and ``data_sha256`` (the
+    content hash of the data the run read) where given."""
     sp = params.sweep_params()
     out = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("search", "seed")}
     if params.p_thresh is None:   # runs made before p_thresh existed keep their run ids
@@ -207,6 +208,8 @@ def resolved(params: SearchParams, method: str, search_seed) -> dict:
     out.update(method=method, search_seed=search_seed, calib_size=sp.calib_size,
                delta=sp.resolved_delta if params.p_thresh is None else None,
                warmup=sp.warmup, timed=sp.timed, device=sp.torch_device.type)
+    if data_sha256 is not None:
+        out["data_sha256"] = data_sha256
     return out
 
 
@@ -216,6 +219,7 @@ def write(run: SearchRun, root=None) -> list:
     p = run.params
     stem = f"{p.model}-{p.dataset}-seed{p.model_seed}"
     tag = f"trueC-{p.profile}" if p.compression == "true" else p.profile
+    data_sha256 = run.fp32["provenance"]["data_sha256"]   # the data every measurement of the run read
     paths = []
     for result in run.results:
         if result.method == "exhaustive":
@@ -228,9 +232,9 @@ def write(run: SearchRun, root=None) -> list:
             records = [_search_record(run, result)]
             seed = "" if result.seed is None else f"-s{result.seed}"
             name = f"{stem}-{result.method}{seed}-{tag}"
-        params = resolved(p, result.method, result.seed)
+        params = resolved(p, result.method, result.seed, data_sha256)
         paths.append(write_records(records, EXPERIMENT, named_run(name, params), root=root, run_params=params))
-    params = resolved(p, "reference", None)
+    params = resolved(p, "reference", None, data_sha256)
     paths.append(write_records([run.fp32], EXPERIMENT, named_run(f"{stem}-fp32-{p.profile}", params), root=root,
                                run_params=params))
     return paths

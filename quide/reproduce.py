@@ -40,6 +40,12 @@ Runs execute on Dask distributed: a ``LocalCluster`` (one worker per visible GPU
 a running cluster (dask-jobqueue for SLURM: see the book's rerun page). A failed run does not
 stop the others; the summary lists each failure with its log, and the exit code is 1.
 
+Finished runs under ``<out>/runs/`` whose key is not in the plan (made by other code, data or
+parameters: every key hashes the ``quide`` sources) are *stale*: the runner names them (outcomes of
+status ``stale``) and leaves them alone. :func:`collect` (``quide collect OUT --into ROOT``) copies
+the finished runs' files into a results root and refuses, before copying anything, two runs'
+files of one name or a file the root holds with other content, naming both.
+
 ``--time-limit-s S`` is for machines lent by the call (a device call of at most 10 minutes): a run
 starts only while its expected seconds (``Run.expected_seconds``) still fit in what is left of S
 seconds since the runner began; the runs that do not are *deferred*: nothing of them is made, and
@@ -69,7 +75,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TIMING_LOCK_ENV, data_root, project_root
+from .config import TIMING_LOCK_ENV, atomic_path, data_root, project_root
 
 # notebook file -> the parameter class its first cell builds (None: names are checked only)
 PARAMETER_CLASSES = {
@@ -90,6 +96,10 @@ DEAD_KERNEL_SIGNS = ("DeadKernelError", "ZMQError", "Kernel died before replying
 
 class ConfigError(ValueError):
     """The grid config or one of its runs is invalid; nothing has run."""
+
+
+class CollectError(ValueError):
+    """Collecting runs' files into a results root would lose or replace one; nothing was copied."""
 
 
 @dataclass(frozen=True)
@@ -645,7 +655,14 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     todo = [r for r in runs if not done_folder(out, r).is_dir()]
     outcomes = [{"key": r.key, "label": r.label, "status": "skipped", "seconds": 0.0,
                  "log": None, "error": None} for r in runs if r not in todo]
+    stale = stale_runs(out, runs)
+    outcomes += [{"key": folder.name, "label": _run_label(folder), "status": "stale", "seconds": 0.0,
+                  "log": None, "error": None} for folder in stale]
     log(f"quide reproduce: {len(runs)} runs planned, {len(runs) - len(todo)} already done, {len(todo)} to run")
+    if stale:
+        log(f"quide reproduce: {len(stale)} finished runs in {out / 'runs'} are not of this plan (made by other "
+            f"code, data or parameters), left as they are: {', '.join(f.name for f in stale)}; remove those "
+            "not wanted before `quide collect`")
     if dry_run or not todo:
         return outcomes + [{"key": r.key, "label": r.label, "status": "planned", "seconds": 0.0,
                             "log": None, "error": None} for r in todo]
@@ -681,6 +698,64 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
         if cluster is not None:
             cluster.close()
     return outcomes
+
+
+def stale_runs(out: Path | str, runs: list[Run]) -> list[Path]:
+    """The finished run folders under ``<out>/runs/`` whose key is none of ``runs``' keys."""
+    keys = {r.key for r in runs}
+    folder = Path(out) / "runs"
+    return sorted(f for f in folder.iterdir() if f.is_dir() and f.name not in keys) if folder.is_dir() else []
+
+
+def _run_label(folder: Path) -> str:
+    """What a finished run folder ran, from its run.yml (as :attr:`Run.label` writes it)."""
+    try:
+        run = json.loads((folder / "run.yml").read_text())
+        args = ", ".join(f"{k}={v}" for k, v in run["parameters"].items())
+        return f"{run['experiment']}({args})"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return f"{folder.name} (no readable run.yml)"
+
+
+def collect(out: Path | str, into: Path | str) -> dict:
+    """Copy the files of every finished run (``<out>/runs/<key>/results/<experiment>/<file>``:
+    records and the files beside them) into the results root ``into`` as ``<experiment>/<file>``.
+
+    Everything is checked before anything is copied: two runs holding a file of one name with
+    other bytes (an old run beside a new one, say), or ``into`` holding a file of that name with
+    other bytes, raise :class:`CollectError` naming both files. A file ``into`` already holds with
+    the same bytes is left as it is. Returns {"copied": [paths], "unchanged": [paths]}."""
+    if not str(out).strip() or not str(into).strip():
+        raise CollectError(f"name both folders; got runs folder {str(out)!r} and results root {str(into)!r}")
+    out, into = Path(out), Path(into)
+    runs = out / "runs"
+    if not runs.is_dir():
+        raise CollectError(f"no finished runs under {runs}")
+    sources: dict[Path, Path] = {}   # path under the results root -> the run's file
+    for run in sorted(f for f in runs.iterdir() if f.is_dir()):
+        results = run / "results"
+        for path in sorted(results.rglob("*")) if results.is_dir() else []:
+            relative = path.relative_to(results)
+            if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+                continue   # folders, and a writer's hidden temporary file
+            first = sources.setdefault(relative, path)
+            if first != path and first.read_bytes() != path.read_bytes():
+                raise CollectError(f"two runs hold {relative} with other contents: {first} and {path}; "
+                                   "remove the run not wanted (`quide reproduce` names runs not of its plan)")
+    copied, unchanged = [], []
+    for relative, path in sources.items():
+        target = into / relative
+        if target.exists():
+            if not target.is_file() or target.read_bytes() != path.read_bytes():
+                raise CollectError(f"{target} exists with other contents than {path}; not replaced")
+            unchanged.append(target)
+    for relative, path in sources.items():
+        target = into / relative
+        if target not in unchanged:
+            with atomic_path(target, suffix=".tmp") as tmp:
+                shutil.copyfile(path, tmp)
+            copied.append(target)
+    return {"copied": copied, "unchanged": unchanged}
 
 
 def records_of(out: Path | str) -> list[Path]:

@@ -169,6 +169,35 @@ def named_run(prefix: str, params: dict) -> str:
     return f"{prefix}-{params_tag(params)}"
 
 
+# Run parameters in which the records pooled over seeds (Table 1) differ by design: everything
+# else in ``run_params`` (delta, timed, observer, epochs, bits, device type, the data's hash...) must
+# be the same for records to be pooled.
+SEED_PARAMS = ("seed",)
+
+
+def run_variant(run_params) -> str | None:
+    """What a record's ``run_params`` say apart from the seed, as canonical JSON: records of one
+    condition are pooled over seeds only where this is the same. None for records of older schema
+    (no ``run_params``)."""
+    if not isinstance(run_params, dict):
+        return None
+    return canonical_json({k: v for k, v in run_params.items() if k not in SEED_PARAMS})
+
+
+def differing_params(variants) -> dict:
+    """{parameter: [its values]} for the parameters in which the ``run_params`` dicts ``variants``
+    (None: a record without run_params) differ, seeds left out; values as canonical JSON, a
+    parameter a variant lacks (all of them for a record without run_params) as "absent"."""
+    dicts = [v if isinstance(v, dict) else {} for v in variants]
+    names = sorted({k for d in dicts for k in d} - set(SEED_PARAMS))
+    out = {}
+    for name in names:
+        values = list(dict.fromkeys(canonical_json(d[name]) if name in d else "absent" for d in dicts))
+        if len(values) > 1:
+            out[name] = values
+    return out
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, flushed to disk before the rename."""
     with atomic_path(path) as tmp:
@@ -182,9 +211,10 @@ def write_records(records: list[dict], experiment: str, run_id: str, root: Path 
                   run_params: dict | None = None) -> Path:
     """Write one run's records to ``<root>/<experiment>/<run_id>.json`` atomically.
 
-    ``run_params`` (the run's resolved parameters) go into every record with their sha256
-    (``run_params`` and ``run_params_sha256``); a file already there that was made with other
-    parameters is not replaced (ValueError): name runs with :func:`named_run`.
+    ``run_params`` (the run's resolved parameters, the data's content hash ``data_sha256`` among
+    them) go into every record with their sha256 (``run_params`` and ``run_params_sha256``); a file
+    already there that was made with other parameters, or on other data (its records'
+    ``provenance.data_sha256``), is not replaced (ValueError): name runs with :func:`named_run`.
     """
     check_experiment(experiment)
     if not isinstance(run_id, str) or not RUN_ID_NAME.fullmatch(run_id):
@@ -196,29 +226,44 @@ def write_records(records: list[dict], experiment: str, run_id: str, root: Path 
         if missing:
             raise ValueError(f"record lacks keys {missing}")
     path = Path(root or results_root()) / experiment / f"{run_id}.json"
+    previous_digest, previous_data = _identity_of(path)
+    data = _data_hashes(records)
+    if previous_data and data and previous_data != data:
+        raise ValueError(f"{path} holds records made on other data (data_sha256 "
+                         f"{_short(previous_data)} vs {_short(data)}); not replaced")
     if run_params is not None:
         params = json.loads(canonical_json(run_params))
         digest = params_sha256(params)
         records = [{**rec, "run_params": params, "run_params_sha256": digest} for rec in records]
-        previous = _identity_of(path)
-        if previous is not None and previous != digest:
+        if previous_digest is not None and previous_digest != digest:
             raise ValueError(f"{path} holds records made with other parameters (run_params_sha256 "
-                             f"{previous[:12]}... vs {digest[:12]}...); not replaced")
+                             f"{previous_digest[:12]}... vs {digest[:12]}...); not replaced")
     atomic_write_text(path, json.dumps(records, indent=1, default=_json_default) + "\n")
     return path
 
 
-def _identity_of(path: Path) -> str | None:
-    """The run_params_sha256 of the records in ``path`` (None: no file, or older records without it)."""
+def _data_hashes(records) -> frozenset:
+    """The data hashes (``provenance.data_sha256``) the records were made on; empty where none says."""
+    return frozenset(rec["provenance"].get("data_sha256") for rec in records
+                     if isinstance(rec, dict) and isinstance(rec.get("provenance"), dict)) - {None}
+
+
+def _short(hashes) -> str:
+    return ", ".join(f"{str(h)[:12]}..." for h in sorted(hashes))
+
+
+def _identity_of(path: Path) -> tuple[str | None, frozenset]:
+    """(run_params_sha256, data hashes) of the records in ``path``: (None, empty) where there is no
+    file; None for older records without run_params; ("unreadable", empty) for a damaged file."""
     try:
         records = json.loads(path.read_text())
     except FileNotFoundError:
-        return None
+        return None, frozenset()
     except (OSError, ValueError):
-        return "unreadable"
+        return "unreadable", frozenset()
     if isinstance(records, list) and records and isinstance(records[0], dict):
-        return records[0].get("run_params_sha256")
-    return "unreadable"
+        return records[0].get("run_params_sha256"), _data_hashes(records)
+    return "unreadable", frozenset()
 
 
 RECORD_SUFFIXES = (".json", ".json.gz")

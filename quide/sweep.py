@@ -176,10 +176,12 @@ class SweepParams:
         others = [p for p in PLACEMENTS if p != self.placement] if self.compare_placements else []
         return [self.placement, *others]
 
-    def resolved(self, placement: str | None = None) -> dict:
+    def resolved(self, placement: str | None = None, data_sha256: str | None = None) -> dict:
         """What decides one placement's records: every parameter as the run uses it (the recipe's
         epochs, the condition's delta, the device type), placement set, compare_placements left out
-        (it decides which files are written, not what is in them)."""
+        (it decides which files are written, not what is in them); with ``data_sha256`` (the content
+        hash of the data the run read) also the data, so a run on other data of the same name is
+        another run."""
         params = dataclasses.asdict(self)
         del params["compare_placements"]
         if self.p_thresh is None:   # runs made before p_thresh existed keep their run ids
@@ -188,14 +190,16 @@ class SweepParams:
         params.update(placement=placement or self.placement, bits=list(self.bits),
                       epochs=recipe.epochs if recipe is not None else None,
                       delta=self.resolved_delta, device=self.torch_device.type)
+        if data_sha256 is not None:
+            params["data_sha256"] = data_sha256
         return params
 
-    def run_id(self, placement: str | None = None) -> str:
+    def run_id(self, placement: str | None = None, data_sha256: str | None = None) -> str:
         """The record file's stem: model, data set, seed, placement, profile, then a short hash of
-        :meth:`resolved`, so that runs with other parameters never replace each other's file."""
+        :meth:`resolved`, so that runs with other parameters or data never replace each other's file."""
         place = placement or self.placement
         return named_run(f"{self.model}-{self.dataset}-seed{self.seed}-{place}-{self.profile}",
-                         self.resolved(place))
+                         self.resolved(place, data_sha256))
 
 
 @dataclass
@@ -466,8 +470,9 @@ def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | s
                             extra={"profile": p.profile}, log=log)
         if p.p_thresh is not None:   # the rule reads the whole curve, so it gates after the sweep
             records = pthresh.regate(records, p.p_thresh)
-        runs[placement] = (records, write_records(records, experiment, p.run_id(placement), root=root,
-                                                  run_params=p.resolved(placement)))
+        data_sha256 = condition.info.sha256
+        runs[placement] = (records, write_records(records, experiment, p.run_id(placement, data_sha256), root=root,
+                                                  run_params=p.resolved(placement, data_sha256)))
     return runs
 
 

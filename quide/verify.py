@@ -14,7 +14,9 @@ accuracy) and n_questions again; each sample's ``correct`` is ``pred == gold``.
 Across records: P_FP equals the P of the run's 32-bit record (the same file; for EXP-3 the run's
 FP32 reference file); no two files hold the same records or the same run identity; each EXP-3
 exhaustive pass holds every configuration once, and each search record's rank among them is
-recomputed under its fitness. Records of older schema (without ``run_params``) are accepted.
+recomputed under its fitness; no two files hold sweep records of one condition (and profile) made
+with different run parameters apart from the seed (Table 1 refuses to pool them: a variant run
+belongs in another results root). Records of older schema (without ``run_params``) are accepted.
 The book's tables are checked in CI by nbval against their committed outputs.
 """
 from __future__ import annotations
@@ -29,8 +31,8 @@ from .config import results_root
 from .latency import T_METHODS
 from .mmlu import file_sha256, read_samples
 from .quant import SUPPORTED_BITS
-from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, read_json_bytes, record_files,
-                      record_stem)
+from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, differing_params, params_sha256, read_json_bytes,
+                      record_files, record_stem, run_variant)
 from .search import gated_fitness
 
 REL_TOL = 1e-9
@@ -244,6 +246,33 @@ def check_duplicates(files: dict[Path, list], root: Path) -> list[str]:
     return problems
 
 
+# What Table 1 (quide.aggregate) pools over seeds, plus the profile, which the book keeps apart
+VARIANT_CONDITION = ("experiment", "model", "dataset", "data_source", "placement", "T_kind", "profile")
+
+
+def check_variants(files: dict[Path, list], root: Path) -> list[str]:
+    """Pairs of files holding sweep records (a placement, no search) of one condition and profile
+    made with different run parameters apart from the seed: the aggregations refuse to pool them.
+    One pair per extra parameter set, each set named by its first file."""
+    problems, sets = [], {}   # condition -> {variant: (run_params, first file)}
+    for path, records in files.items():
+        for rec in records:
+            if "placement" not in rec or "search" in rec:
+                continue
+            condition = tuple(canonical_json(rec.get(k)) for k in VARIANT_CONDITION)
+            params = rec.get("run_params")
+            sets.setdefault(condition, {}).setdefault(run_variant(params), (params, path.relative_to(root)))
+    for variants in sets.values():
+        (params, first), *others = variants.values()
+        for other_params, other in others:
+            differ = differing_params([params, other_params])
+            shown = "; ".join(f"{k} {' vs '.join(v)}" for k, v in differ.items())
+            problems.append(f"{other}: records of the condition of {first} made with other run parameters "
+                            f"({shown}); Table 1 would refuse to pool them: keep a variant run in another "
+                            "results root")
+    return problems
+
+
 def read_record_file(path: Path) -> tuple[list | None, str | None]:
     """(records, None), or (None, what is wrong with the file)."""
     try:
@@ -286,4 +315,5 @@ def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
     problems += check_duplicates(clean, root)
     problems += check_p_fp(clean, root)
     problems += check_searches(clean)
+    problems += check_variants(clean, root)
     return n, problems

@@ -197,7 +197,7 @@ def debian_fashion(tmp_path_factory):
 
 def test_debian_fashion_mnist_has_the_known_hash(debian_fashion):
     assert debian_fashion.sha256 == qd.KNOWN_CONTENT_SHA256["fashion_mnist"]
-    assert debian_fashion.source == "Fashion-MNIST (Debian dataset-fashion-mnist)"
+    assert debian_fashion.source == "Fashion-MNIST"   # known content: the project's label, not the file's note
 
 
 def test_fashion_mnist_with_shuffled_labels_is_labelled_unverified(debian_fashion, tmp_path):
@@ -241,7 +241,7 @@ def test_a_torchvision_download_of_mnist_is_accepted_by_content(mnist, tmp_path,
     """Case 9: the download's npz has other bytes than shared/data/mnist.npz but the same content."""
     monkeypatch.setattr(qd, "_from_torchvision", lambda name, folder: _torchvision_copy(mnist))
     d = qd.load_dataset("mnist", root=tmp_path, download=True)
-    assert d.sha256 == mnist.sha256 and d.source == "MNIST (torchvision download)"
+    assert d.sha256 == mnist.sha256 and d.source == "MNIST"   # one label wherever the file came from
     assert qd.load_dataset("mnist", root=tmp_path, download=False).sha256 == mnist.sha256   # cached
 
 
