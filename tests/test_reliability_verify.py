@@ -1,0 +1,122 @@
+"""Bad input to `quide verify`, the record readers, `benchmarks/run_phases.py`, a config and the
+notebook parameters: each is refused or listed with a message naming the file or the parameter,
+never a crash, a traceback or a hang."""
+import gzip
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from quide import cli
+from quide import results as qr
+from quide.verify import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "data" / "results"
+SWEEP = "simplecnn-mnist-seed0-graph-paper-*.json"
+EXP3 = "simplecnn-mnist-seed0-*.json"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import run_phases  # noqa: E402  (a script beside the package, not part of it)
+
+
+def _results(tmp_path) -> Path:
+    """A results root with one committed sweep and one committed EXP-3 condition (its exhaustive
+    pass, FP32 reference and searches): verify finds nothing wrong with it."""
+    root = tmp_path / "results"
+    for experiment, pattern in (("ptq_sweep", SWEEP), ("mixed_precision", EXP3)):
+        (root / experiment).mkdir(parents=True)
+        for path in (COMMITTED / experiment).glob(pattern):
+            shutil.copy(path, root / experiment)
+    return root
+
+
+def _one(root, experiment, part) -> Path:
+    return next((root / experiment).glob(f"*-{part}-*.json"))
+
+
+def _set(**changes):
+    """Edit the file's first record."""
+    def edit(records):
+        records[0].update(changes)
+        return records
+    return edit
+
+
+def _drop(key):
+    def edit(records):
+        del records[0][key]
+        return records
+    return edit
+
+
+def _scalar_bits(records):
+    """An exhaustive pass's record of one bit-width in every layer, its bits written as one int
+    (C_paper stays right: only the type is wrong for an EXP-3 configuration)."""
+    i = next(i for i, r in enumerate(records) if len(set(r["bits"])) == 1)
+    records[i]["bits"] = records[i]["bits"][0]
+    return records
+
+
+DEEP = 100_000
+
+BAD_VALUES = [   # (experiment, file part, edit, what the problem names)
+    ("ptq_sweep", "graph", _set(p_thresh=1.5), "p_thresh"),
+    ("ptq_sweep", "graph", _set(p_thresh=-0.2), "p_thresh"),
+    ("ptq_sweep", "graph", _set(T_deployed_ms="1.0", T_deployed_reason=None), "T_deployed_ms"),
+    ("ptq_sweep", "graph", _set(T_deployed_ms=-1.0, T_deployed_reason=None), "T_deployed_ms"),
+    ("ptq_sweep", "graph", _set(T_deployed_ms=[1.0], T_deployed_reason=None), "T_deployed_ms"),
+    ("ptq_sweep", "graph", _set(T_deployed_ms=float("nan"), T_deployed_reason=None), "T_deployed_ms"),
+    ("ptq_sweep", "graph", _set(experiment=["ptq_sweep"]), "experiment"),
+    ("ptq_sweep", "graph", _set(P=10 ** 400), "P"),
+    ("ptq_sweep", "graph", _set(model=["simplecnn"]), "model"),
+    ("ptq_sweep", "graph", _set(seed=[0]), "seed"),
+    ("ptq_sweep", "graph", _set(seed=True), "seed"),
+    ("ptq_sweep", "graph", _set(dataset={"name": "mnist"}), "dataset"),
+    ("ptq_sweep", "graph", _set(data_source=None), "data_source"),
+    ("ptq_sweep", "graph", _set(provenance=[]), "provenance"),
+    ("ptq_sweep", "graph", lambda records: "[" * DEEP + "]" * DEEP, "nested"),
+    ("mixed_precision", "exhaustive", _scalar_bits, "bits"),
+    ("mixed_precision", "ga-s0", _drop("search"), "search"),
+    ("mixed_precision", "ga-s0", _set(search=["ga"]), "search"),
+    ("mixed_precision", "ga-s0", _set(rank_of_n=1), "rank_of_n"),
+    ("mixed_precision", "ga-s0", _set(model_seed=[0]), "model_seed"),
+    ("mixed_precision", "ga-s0", _set(fitness_name=3), "fitness_name"),
+    ("mixed_precision", "fp32", _set(profile=["paper"]), "profile"),
+]
+
+
+def test_the_committed_copies_verify(tmp_path):
+    n, problems = verify(_results(tmp_path))
+    assert n > 250 and problems == []
+
+
+@pytest.mark.parametrize("experiment, part, edit, field", BAD_VALUES,
+                         ids=[f"{e}-{p}-{f}-{i}" for i, (e, p, _, f) in enumerate(BAD_VALUES)])
+def test_a_bad_value_is_a_listed_problem_naming_file_and_field(tmp_path, experiment, part, edit, field):
+    root = _results(tmp_path)
+    path = _one(root, experiment, part)
+    content = edit(json.loads(path.read_text()))
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    n, problems = verify(root)
+    name = f"{experiment}/{path.name}"
+    assert any(p.startswith(name) and field in p for p in problems), problems
+    # the other files stay clean, though searches lose the exhaustive pass that ranks them
+    assert all(p.startswith(name) or "no exhaustive pass" in p for p in problems), problems
+
+
+def test_an_unexpected_error_while_checking_a_file_is_a_problem_naming_it(tmp_path, monkeypatch):
+    from quide import verify as qv
+    root = _results(tmp_path)
+    path = _one(root, "ptq_sweep", "graph")
+    real = qv.check_record
+    def check_record(rec):
+        if rec.get("bits") == 8 and rec["experiment"] == "ptq_sweep":
+            raise RuntimeError("a check that broke")
+        return real(rec)
+    monkeypatch.setattr(qv, "check_record", check_record)
+    n, problems = verify(root)
+    assert problems == [f"ptq_sweep/{path.name}: could not be checked (RuntimeError: a check that broke)"]
