@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import stat
 import subprocess
 import zlib
 from pathlib import Path
@@ -211,7 +212,7 @@ def write_records(records: list[dict], experiment: str, run_id: str, root: Path 
 def _identity_of(path: Path) -> str | None:
     """The run_params_sha256 of the records in ``path`` (None: no file, or older records without it)."""
     try:
-        records = json.loads(path.read_text())
+        records = json.loads(read_json_bytes(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
@@ -238,11 +239,25 @@ def record_stem(path: Path) -> str:
     return name.removesuffix(".gz").removesuffix(".json")
 
 
+FILE_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
+              stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``; OSError naming it where it is not a regular file, which is not opened
+    (a FIFO would block the reader until something writes to it)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in FILE_KINDS.items() if test(mode)), "a special file")
+        raise OSError(f"{path} is {kind}, not a regular file; not read")
+    return Path(path).read_bytes()
+
+
 def read_json_bytes(path: Path) -> bytes:
     """A JSON file's bytes (a record file, an executed notebook of a rerun), decompressed where its
-    name ends in ``.gz``. Raises OSError for a file that cannot be read, gzip's BadGzipFile for a
-    damaged or cut stream."""
-    data = Path(path).read_bytes()
+    name ends in ``.gz``. Raises OSError for a file that cannot be read or is not a regular file,
+    gzip's BadGzipFile for a damaged or cut stream."""
+    data = read_regular_file(path)
     if Path(path).suffix != ".gz":
         return data
     try:

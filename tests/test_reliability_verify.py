@@ -120,3 +120,42 @@ def test_an_unexpected_error_while_checking_a_file_is_a_problem_naming_it(tmp_pa
     monkeypatch.setattr(qv, "check_record", check_record)
     n, problems = verify(root)
     assert problems == [f"ptq_sweep/{path.name}: could not be checked (RuntimeError: a check that broke)"]
+
+
+# --- a FIFO under the results root ------------------------------------------------------------
+
+def _without_hanging(call, fifo: Path, timeout_s: float = 120.0):
+    """``call()``'s result or exception; fails (and unblocks a reader stuck on ``fifo`` by opening
+    its other end) when it has not returned within ``timeout_s``."""
+    outcome = {}
+    def run():
+        try:
+            outcome["value"] = call()
+        except Exception as err:   # handed to the test
+            outcome["error"] = err
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))   # a reader waits: this end opens, then EOF
+        thread.join(timeout_s)
+        pytest.fail(f"still reading the FIFO {fifo} after {timeout_s} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_named_json_is_listed_not_read(tmp_path):
+    root = _results(tmp_path)
+    fifo = root / "ptq_sweep" / "stuck.json"
+    os.mkfifo(fifo)
+    n, problems = _without_hanging(lambda: verify(root), fifo)
+    assert n > 250 and len(problems) == 1, problems
+    assert problems[0].startswith("ptq_sweep/stuck.json: unreadable") and "is a FIFO, not a regular file" in problems[0]
+    with pytest.raises(ValueError, match="stuck.json.*is a FIFO"):
+        _without_hanging(lambda: qr.load_records(root), fifo)
+    folder = root / "ptq_sweep" / "folder.json"   # rglob finds folders by their name too
+    folder.mkdir()
+    fifo.unlink()
+    assert verify(root)[1] == [f"ptq_sweep/folder.json: unreadable ({folder} is a folder, not a regular file; not read)"]
