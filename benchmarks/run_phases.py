@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,8 +110,16 @@ def main(argv=None) -> int:
                  or sorted(args.folder.glob("*/notebook.ipynb")))
     if not notebooks:
         ap.error(f"no executed notebooks under {args.folder}")
-    books = [json.loads(read_json_bytes(nb)) for nb in notebooks]
-    runs = [phases_of(nb, path) for nb, path in zip(books, notebooks)]
+    runs, groups = [], []
+    for path in notebooks:
+        try:
+            nb = json.loads(read_json_bytes(path))
+            runs.append(phases_of(nb, path))
+            groups.append(group_of(nb))
+        except (OSError, ValueError, KeyError, TypeError) as err:   # unreadable, damaged, not papermill's
+            print(f"run_phases.py: {path}: not an executed notebook that can be read ({type(err).__name__}: {err})",
+                  file=sys.stderr)
+            return 1
     print(f"# {len(runs)} runs, papermill's cell times, from {args.folder}")
     print(f"{'phase':30} {'sum s':>8} {'median s':>9} {'max s':>7}")
     for phase in (KERNEL, *PHASES, OTHER):
@@ -130,7 +139,7 @@ def main(argv=None) -> int:
         print(f"stretch {i}: {wall:.0f} s from the first run's start to the last run's end; at least one run in a GPU "
               f"phase {one:.0f} s ({100 * one / wall:.0f}%), two or more {two:.0f} s ({100 * two / wall:.0f}%)")
     if args.smi:
-        print_busy(args.smi, runs, [group_of(nb) for nb in books])
+        print_busy(args.smi, runs, groups)
     return 0
 
 

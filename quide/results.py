@@ -256,14 +256,15 @@ def read_regular_file(path: Path) -> bytes:
 def read_json_bytes(path: Path) -> bytes:
     """A JSON file's bytes (a record file, an executed notebook of a rerun), decompressed where its
     name ends in ``.gz``. Raises OSError for a file that cannot be read or is not a regular file,
-    gzip's BadGzipFile for a damaged or cut stream."""
+    gzip's BadGzipFile naming the file for one that is not gzip or a damaged or cut stream."""
     data = read_regular_file(path)
     if Path(path).suffix != ".gz":
         return data
     try:
         return gzip.decompress(data)
-    except (EOFError, zlib.error) as err:   # a cut stream, damaged deflate data: what BadGzipFile means
-        raise gzip.BadGzipFile(f"damaged or cut gzip stream ({type(err).__name__}: {err})") from err
+    except (OSError, EOFError, zlib.error) as err:   # not gzip, a cut stream, damaged deflate data
+        raise gzip.BadGzipFile(f"{path}: not gzip, or a damaged or cut gzip stream "
+                               f"({type(err).__name__}: {err})") from err
 
 
 def load_records(root: Path | str | None = None, experiment: str | None = None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ never a crash, a traceback or a hang."""
 import gzip
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -159,3 +160,27 @@ def test_a_fifo_named_json_is_listed_not_read(tmp_path):
     folder.mkdir()
     fifo.unlink()
     assert verify(root)[1] == [f"ptq_sweep/folder.json: unreadable ({folder} is a folder, not a regular file; not read)"]
+
+
+# --- gzip errors and benchmarks/run_phases.py ------------------------------------------------
+
+NOTEBOOKS = ROOT / "data/reruns/one_gpu/notebooks"
+
+
+def test_a_gzip_error_names_the_file(tmp_path):
+    for data in (b"not gzip", gzip.compress(b"[]")[:-6]):
+        path = tmp_path / "r.json.gz"
+        path.write_bytes(data)
+        with pytest.raises(gzip.BadGzipFile, match="^" + re.escape(f"{path}: not gzip, or a damaged or cut gzip stream")):
+            qr.read_json_bytes(path)
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[:-20], lambda data: b"not gzip", lambda data: gzip.compress(b"{")])
+def test_run_phases_names_the_notebook_it_cannot_read_and_exits_1(tmp_path, capsys, damage):
+    for path in sorted(NOTEBOOKS.glob("ptq_sweep-simplecnn-*.ipynb.gz"))[:2]:
+        shutil.copy(path, tmp_path)
+    bad = sorted(tmp_path.iterdir())[1]
+    bad.write_bytes(damage(bad.read_bytes()))
+    assert run_phases.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"run_phases.py: {bad}: not an executed notebook that can be read") and "Traceback" not in err
