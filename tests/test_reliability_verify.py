@@ -184,3 +184,32 @@ def test_run_phases_names_the_notebook_it_cannot_read_and_exits_1(tmp_path, caps
     assert run_phases.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"run_phases.py: {bad}: not an executed notebook that can be read") and "Traceback" not in err
+
+
+def _two_runs(folder) -> list[Path]:
+    for path in sorted(NOTEBOOKS.glob("ptq_sweep-simplecnn-*.ipynb.gz"))[:2]:
+        shutil.copy(path, folder)
+    return sorted(folder.iterdir())
+
+
+def test_run_phases_counts_a_notebook_kept_plain_and_gzipped_once(tmp_path, capsys):
+    packed = _two_runs(tmp_path)
+    run_phases.main([str(tmp_path)])
+    alone = capsys.readouterr().out
+    plain = packed[0].with_suffix("")
+    plain.write_bytes(gzip.decompress(packed[0].read_bytes()))   # gunzip -k
+    assert run_phases.main([str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# 2 runs") and out == alone
+    assert f"{packed[0].name} holds the same notebook as {plain.name}; counted once, from {plain.name}" in err
+
+
+def test_run_phases_refuses_a_plain_and_a_gzipped_notebook_that_differ(tmp_path, capsys):
+    packed = _two_runs(tmp_path)
+    nb = json.loads(gzip.decompress(packed[0].read_bytes()))
+    nb["metadata"]["papermill"]["start_time"] = "2000-01-01T00:00:00"   # run again, or edited
+    plain = packed[0].with_suffix("")
+    plain.write_text(json.dumps(nb))
+    assert run_phases.main([str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (f"run_phases.py: {plain} and {packed[0].name} beside it are different "
+                                       "notebooks of one run; keep the run's own and move the other away\n")
