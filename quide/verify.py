@@ -318,8 +318,12 @@ def read_record_file(path: Path) -> tuple[list | None, str | None]:
 
 def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
     """(records checked, problems as "file: what") over every record file under ``root``
-    (hidden files and folders, such as a runner's ``.partial``, are not records)."""
-    root = Path(root or results_root())
+    (hidden files and folders, such as a runner's ``.partial``, are not records); ``root`` None is
+    the results root ($QUIDE_RESULTS or data/results), an empty one is refused (ValueError)."""
+    if root is not None and not str(root).strip():
+        raise ValueError(f"the results folder is empty ({str(root)!r}); name a folder, or leave it out "
+                         f"for {results_root()}")
+    root = Path(results_root() if root is None else root)
     if not root.is_dir():
         raise FileNotFoundError(f"no results folder at {root}")
     clean, problems, n = {}, [], 0

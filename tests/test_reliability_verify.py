@@ -213,3 +213,23 @@ def test_run_phases_refuses_a_plain_and_a_gzipped_notebook_that_differ(tmp_path,
     assert run_phases.main([str(tmp_path)]) == 1
     assert capsys.readouterr().err == (f"run_phases.py: {plain} and {packed[0].name} beside it are different "
                                        "notebooks of one run; keep the run's own and move the other away\n")
+
+
+# --- quide verify --root ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("root", ["", " "])
+def test_an_empty_root_is_refused_with_exit_2(root, capsys):
+    assert cli.main(["verify", "--root", root]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"quide verify: the results folder is empty ({root!r}); name a folder")
+    with pytest.raises(ValueError, match="the results folder is empty"):
+        verify(root)
+
+
+def test_the_summary_names_the_root_it_checked(tmp_path, capsys, monkeypatch):
+    root = _results(tmp_path)
+    assert cli.main(["verify", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.endswith(f" records under {root}, 0 problems\n")
+    monkeypatch.setenv("QUIDE_RESULTS", str(root))   # the default root
+    assert cli.main(["verify"]) == 0
+    assert capsys.readouterr().out.endswith(f" records under {root}, 0 problems\n")
