@@ -233,3 +233,30 @@ def test_the_summary_names_the_root_it_checked(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("QUIDE_RESULTS", str(root))   # the default root
     assert cli.main(["verify"]) == 0
     assert capsys.readouterr().out.endswith(f" records under {root}, 0 problems\n")
+
+
+# --- a config that cannot be read -------------------------------------------------------------
+
+GOOD_CONFIG = '[[experiment]]\nname = "sweep"\nnotebook = "notebooks/ptq_sweep.ipynb"\n'
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(GOOD_CONFIG.replace("sweep", "sw\xe9ep", 1).encode("latin-1")), "not UTF-8 text"),
+    (lambda p: p.write_text("[[experiment]\nname = 1\n"), "cannot read the config"),
+    (lambda p: None, "cannot read the config"),
+    (lambda p: p.mkdir(), "cannot read the config"),
+])
+def test_a_config_that_cannot_be_read_is_refused_naming_it(tmp_path, make, message):
+    from quide.reproduce import ConfigError, load_config
+    path = tmp_path / "grid.toml"
+    make(path)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: {message}")):
+        load_config(path)
+
+
+def test_reproduce_refuses_a_config_that_is_not_utf8_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "grid.toml"
+    path.write_bytes(GOOD_CONFIG.encode("utf-16"))
+    assert cli.main(["reproduce", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"quide reproduce: refused, nothing ran: {path}: not UTF-8 text") and "Traceback" not in err
