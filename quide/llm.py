@@ -34,6 +34,7 @@ from . import latency, pthresh
 from .config import data_root
 from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
 from .latency import TimerConfig
+from .notebook_params import refuse_bools
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 
 LLM_BITS = (16, 8, 4, 3, 2)
@@ -211,6 +212,7 @@ class LLMParams:
     deployed: bool = True             # also time torchao's real low-bit kernels (T_deployed_ms)
 
     def __post_init__(self):
+        refuse_bools(self)
         def bad(name, why):
             raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
         bits = (self.bits,) if isinstance(self.bits, int) else tuple(self.bits)

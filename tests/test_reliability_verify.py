@@ -260,3 +260,42 @@ def test_reproduce_refuses_a_config_that_is_not_utf8_with_exit_2(tmp_path, capsy
     assert cli.main(["reproduce", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"quide reproduce: refused, nothing ran: {path}: not UTF-8 text") and "Traceback" not in err
+
+
+# --- booleans for numeric parameters --------------------------------------------------------------
+
+def _param_classes():
+    from quide.llm import LLMParams
+    from quide.mixed_precision import SearchParams
+    from quide.sweep import SweepParams
+    return {"SweepParams": SweepParams, "SearchParams": SearchParams, "LLMParams": LLMParams}
+
+
+NUMERIC_PARAMETERS = [
+    ("SweepParams", ["seed", "epochs", "delta", "calib_size", "warmup", "timed"]),
+    ("SearchParams", ["model_seed", "population", "generations", "mutation", "elite", "budget", "delta",
+                      "haq_min_compression", "calib_size", "warmup", "timed"]),
+    ("LLMParams", ["group_size", "n_shot", "limit", "delta", "p_thresh", "batch_size", "latency_context_tokens",
+                   "latency_rounds", "latency_passes"]),
+]
+
+
+@pytest.mark.parametrize("value", [True, False])
+@pytest.mark.parametrize("cls, name", [(c, n) for c, names in NUMERIC_PARAMETERS for n in names])
+def test_a_bool_is_refused_for_every_numeric_parameter(cls, name, value):
+    with pytest.raises(ValueError, match=re.escape(f"parameter {name!r}: must be a number, not a bool; got {value}")):
+        _param_classes()[cls](**{name: value})
+
+
+def test_the_numeric_parameters_listed_are_all_there_are():
+    import dataclasses
+    for cls, names in NUMERIC_PARAMETERS:
+        fields = dataclasses.fields(_param_classes()[cls])
+        assert sorted(names) == sorted(f.name for f in fields if re.search(r"\b(int|float)\b", str(f.type))), cls
+
+
+def test_reproduce_refuses_delta_true_in_a_config_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "grid.toml"
+    path.write_text(GOOD_CONFIG + "[experiment.parameters]\ndelta = true\nprofile = \"smoke\"\n")
+    assert cli.main(["reproduce", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    assert "parameter 'delta': must be a number, not a bool; got True" in capsys.readouterr().err
