@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -97,6 +98,26 @@ def covered_s(intervals: list[tuple[float, float]], lo: float, hi: float, depth:
     return total
 
 
+def notebooks_in(folder: Path) -> list[Path]:
+    """The executed notebooks of ``folder``: its *.ipynb and *.ipynb.gz (the reruns under data/reruns
+    keep theirs gzipped, gzip -9n), else its */notebook.ipynb (a ``quide reproduce --out`` folder's
+    runs). A run kept both plain and gzipped (``gunzip -k``) counts once, read from the plain file,
+    when both hold the same notebook; ValueError naming both when they differ."""
+    plain = sorted(folder.glob("*.ipynb"))
+    packed = []
+    for path in sorted(folder.glob("*.ipynb.gz")):
+        twin = path.with_suffix("")   # x.ipynb.gz -> x.ipynb
+        if twin not in plain:
+            packed.append(path)
+        elif json.loads(read_json_bytes(path)) != json.loads(read_json_bytes(twin)):
+            raise ValueError(f"{twin} and {path.name} beside it are different notebooks of one run; "
+                             "keep the run's own and move the other away")
+        else:
+            print(f"run_phases.py: {path.name} holds the same notebook as {twin.name}; counted once, "
+                  f"from {twin.name}", file=sys.stderr)
+    return plain + packed or sorted(folder.glob("*/notebook.ipynb"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path,
@@ -104,13 +125,23 @@ def main(argv=None) -> int:
     ap.add_argument("--smi", type=Path, nargs="+", default=[], metavar="CSV",
                     help="nvidia-smi samples (timestamp, utilization.gpu) taken during the runs, one file per call")
     args = ap.parse_args(argv)
-    # *.ipynb.gz: the reruns under data/reruns keep their notebooks so (gzip -9n)
-    notebooks = (sorted(args.folder.glob("*.ipynb")) + sorted(args.folder.glob("*.ipynb.gz"))
-                 or sorted(args.folder.glob("*/notebook.ipynb")))
+    try:
+        notebooks = notebooks_in(args.folder)
+    except (OSError, ValueError) as err:   # twins that differ, or one that cannot be read
+        print(f"run_phases.py: {err}", file=sys.stderr)
+        return 1
     if not notebooks:
         ap.error(f"no executed notebooks under {args.folder}")
-    books = [json.loads(read_json_bytes(nb)) for nb in notebooks]
-    runs = [phases_of(nb, path) for nb, path in zip(books, notebooks)]
+    runs, groups = [], []
+    for path in notebooks:
+        try:
+            nb = json.loads(read_json_bytes(path))
+            runs.append(phases_of(nb, path))
+            groups.append(group_of(nb))
+        except (OSError, ValueError, KeyError, TypeError) as err:   # unreadable, damaged, not papermill's
+            print(f"run_phases.py: {path}: not an executed notebook that can be read ({type(err).__name__}: {err})",
+                  file=sys.stderr)
+            return 1
     print(f"# {len(runs)} runs, papermill's cell times, from {args.folder}")
     print(f"{'phase':30} {'sum s':>8} {'median s':>9} {'max s':>7}")
     for phase in (KERNEL, *PHASES, OTHER):
@@ -130,7 +161,7 @@ def main(argv=None) -> int:
         print(f"stretch {i}: {wall:.0f} s from the first run's start to the last run's end; at least one run in a GPU "
               f"phase {one:.0f} s ({100 * one / wall:.0f}%), two or more {two:.0f} s ({100 * two / wall:.0f}%)")
     if args.smi:
-        print_busy(args.smi, runs, [group_of(nb) for nb in books])
+        print_busy(args.smi, runs, groups)
     return 0
 
 

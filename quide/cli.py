@@ -68,15 +68,17 @@ def _train(args) -> int:
 
 
 def _verify(args) -> int:
+    from .config import results_root
     from .verify import verify
+    root = results_root() if args.root is None else args.root
     try:
-        n, problems = verify(args.root)
-    except FileNotFoundError as err:
+        n, problems = verify(root)
+    except (FileNotFoundError, ValueError) as err:   # no such folder, or --root ""
         print(f"quide verify: {err}", file=sys.stderr)
         return 2
     for p in problems:
         print(p)
-    print(f"quide verify: {n} records, {len(problems)} problems")
+    print(f"quide verify: {n} records under {root}, {len(problems)} problems")
     return 1 if problems else 0
 
 

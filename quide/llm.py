@@ -38,6 +38,7 @@ from . import latency, pthresh
 from .config import data_root
 from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
 from .latency import TimerConfig
+from .notebook_params import refuse_bools
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 from .results import make_record, named_run, provenance, write_records
 
@@ -217,6 +218,7 @@ class LLMParams:
     deployed: bool = True             # also time torchao's real low-bit kernels (T_deployed_ms)
 
     def __post_init__(self):
+        refuse_bools(self)
         def bad(name, why):
             raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
         bits = (self.bits,) if isinstance(self.bits, int) else tuple(self.bits)

@@ -21,6 +21,7 @@ import pandas as pd
 from . import pthresh
 from . import search as qsearch
 from .latency import TIMED, WARMUP
+from .notebook_params import refuse_bools
 from .quant import PLACEMENTS, quantizable_layers
 from .results import bits_label, named_run, write_records
 from .sweep import ConfigMeasurer, SweepConfig, SweepParams, load_condition, model_for
@@ -59,6 +60,7 @@ class SearchParams:
     profile: str = "paper"           # paper | smoke
 
     def __post_init__(self):
+        refuse_bools(self)
         def bad(name, why):
             raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
         object.__setattr__(self, "search", _as_tuple(self.search))

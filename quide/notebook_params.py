@@ -8,10 +8,16 @@ in one line::
 
     keys = parameter_names(sweep.SweepParams, globals(), names_before_parameters)
     params = sweep.SweepParams(**{k: globals()[k] for k in keys})
+
+Each class calls :func:`refuse_bools` first when it validates itself: to Python True is the int 1,
+so ``delta = true`` in a config or ``-p delta True`` would otherwise run as delta 1.0.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
+
+NUMERIC_TYPE = re.compile(r"\b(int|float)\b")   # in a field's annotation: "int", "float | None", ...
 
 
 def parameter_names(params_class, namespace: dict, names_before: set) -> list[str]:
@@ -27,3 +33,12 @@ def parameter_names(params_class, namespace: dict, names_before: set) -> list[st
     if missing:
         raise ValueError(f"the parameters cell does not set {missing} ({params_class.__name__})")
     return fields
+
+
+def refuse_bools(params) -> None:
+    """ValueError naming the first numeric parameter of the dataclass ``params`` (a field annotated
+    int or float, None or another type allowed beside) that holds True or False."""
+    for field in dataclasses.fields(params):
+        value = getattr(params, field.name)
+        if isinstance(value, bool) and NUMERIC_TYPE.search(str(field.type)):
+            raise ValueError(f"parameter {field.name!r}: must be a number, not a bool; got {value!r}")

@@ -227,10 +227,13 @@ def _check_calib_size(obj, n_train: int | None, dataset: str, where: str) -> Non
 
 
 def load_config(path: Path | str) -> list[dict]:
-    """The experiments of a TOML config, with their structure checked."""
+    """The experiments of a TOML config, with their structure checked; ConfigError naming the file
+    where it cannot be read (missing, a folder), is not UTF-8 text (as TOML must be) or not TOML."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text, as a TOML config must be ({err})") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the config ({err})") from None
     extra = sorted(set(doc) - {"experiment"})

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import stat
 import subprocess
 import zlib
 from pathlib import Path
@@ -256,7 +257,7 @@ def _identity_of(path: Path) -> tuple[str | None, frozenset]:
     """(run_params_sha256, data hashes) of the records in ``path``: (None, empty) where there is no
     file; None for older records without run_params; ("unreadable", empty) for a damaged file."""
     try:
-        records = json.loads(path.read_text())
+        records = json.loads(read_json_bytes(path))
     except FileNotFoundError:
         return None, frozenset()
     except (OSError, ValueError):
@@ -283,17 +284,32 @@ def record_stem(path: Path) -> str:
     return name.removesuffix(".gz").removesuffix(".json")
 
 
+FILE_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
+              stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``; OSError naming it where it is not a regular file, which is not opened
+    (a FIFO would block the reader until something writes to it)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in FILE_KINDS.items() if test(mode)), "a special file")
+        raise OSError(f"{path} is {kind}, not a regular file; not read")
+    return Path(path).read_bytes()
+
+
 def read_json_bytes(path: Path) -> bytes:
     """A JSON file's bytes (a record file, an executed notebook of a rerun), decompressed where its
-    name ends in ``.gz``. Raises OSError for a file that cannot be read, gzip's BadGzipFile for a
-    damaged or cut stream."""
-    data = Path(path).read_bytes()
+    name ends in ``.gz``. Raises OSError for a file that cannot be read or is not a regular file,
+    gzip's BadGzipFile naming the file for one that is not gzip or a damaged or cut stream."""
+    data = read_regular_file(path)
     if Path(path).suffix != ".gz":
         return data
     try:
         return gzip.decompress(data)
-    except (EOFError, zlib.error) as err:   # a cut stream, damaged deflate data: what BadGzipFile means
-        raise gzip.BadGzipFile(f"damaged or cut gzip stream ({type(err).__name__}: {err})") from err
+    except (OSError, EOFError, zlib.error) as err:   # not gzip, a cut stream, damaged deflate data
+        raise gzip.BadGzipFile(f"{path}: not gzip, or a damaged or cut gzip stream "
+                               f"({type(err).__name__}: {err})") from err
 
 
 def load_records(root: Path | str | None = None, experiment: str | None = None) -> pd.DataFrame:

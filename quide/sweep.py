@@ -23,6 +23,7 @@ from .config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_models
 from .models import MODELS, build_model
+from .notebook_params import refuse_bools
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
 from .results import check_experiment, make_record, named_run, provenance, write_records
 from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
@@ -96,6 +97,7 @@ class SweepParams:
     experiment: str = "ptq_sweep"    # records go to <results root>/<experiment>/
 
     def __post_init__(self):
+        refuse_bools(self)
         def bad(name, why):
             raise ValueError(f"parameter {name!r}: {why}; got {getattr(self, name)!r}")
         if self.model not in MODELS:

@@ -1,10 +1,15 @@
 """``quide verify``: recompute every derived number of the committed records from their raw P, T
 and C, and check it against what the record says.
 
-Per file: UTF-8 JSON holding a non-empty list of records (a dict, null, ``[]`` or bytes that are
-not text are each a listed problem, never a crash). Per record: the raw numbers are finite numbers
-of the right kind (P in [0, 1], T > 0, C > 0, K an int >= 2, bits each in 2..16 or 32, C_paper =
-32/mean(bits)), Pthresh from (K, P_FP, delta) unless the record fixed it (delta None), then I, I',
+Per file: a regular file of UTF-8 JSON holding a non-empty list of records (a dict, null, ``[]``,
+bytes that are not text, JSON nested too deeply, a FIFO or a folder are each a listed problem, never a
+crash or a hang; so is any error a check did not foresee, naming the file). Per record: experiment,
+model, dataset and data_source are strings, seed an int, provenance a dict; the raw numbers are
+finite numbers of the right kind (P, P_FP and Pthresh in [0, 1], T > 0, T_deployed_ms None or > 0,
+C > 0, K an int >= 2, bits each in 2..16 or 32, C_paper = 32/mean(bits)); an EXP-3 record names a
+known search, a list of bits for a searched configuration, an int model_seed, a string profile and
+fitness_name and a [rank, n] rank_of_n; Pthresh from (K, P_FP, delta) unless the record fixed it
+(delta None), then I, I',
 ACP and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); a
 known T_kind; the timer's fields (T_method, a 95% CI T_ci_ms that holds T_ms, a reason for a
 fallback, T_host_ms beside batch timings); ``run_params_sha256`` is the sha256 of ``run_params`` and ends the file name.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import zlib
 from pathlib import Path
 
@@ -33,23 +39,34 @@ from .mmlu import file_sha256, read_samples
 from .quant import SUPPORTED_BITS
 from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, differing_params, params_sha256, read_json_bytes,
                       record_files, record_stem, run_variant)
-from .search import gated_fitness
+from .search import METHODS, gated_fitness
 
 REL_TOL = 1e-9
+SEARCHES = ("reference", *METHODS)   # EXP-3's records: the FP32 reference and each search method's
 
 
 def _close(a, b) -> bool:
     return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=1e-12)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float, not a bool (an int too large for a float is not finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _bits_list(bits) -> list | None:
     """The record's bit-widths as a list, or None when they are not valid bit-widths."""
     values = bits if isinstance(bits, list) else [bits]
-    ok = values and all(isinstance(b, int) and not isinstance(b, bool) and b in SUPPORTED_BITS for b in values)
+    ok = values and all(_is_int(b) and b in SUPPORTED_BITS for b in values)
     return values if ok else None
 
 
@@ -75,6 +92,27 @@ def _timing_problems(rec: dict) -> list[str]:
     return problems
 
 
+def _search_problems(rec: dict) -> list[str]:
+    """EXP-3's fields, by which the checks across files pair a record with its exhaustive pass and its
+    FP32 reference and recompute its rank."""
+    problems = []
+    search = rec.get("search")
+    if search not in SEARCHES:
+        problems.append(f"search = {search!r} is not one of {SEARCHES}")
+    elif search != "reference" and not isinstance(rec["bits"], list):
+        problems.append(f"bits = {rec['bits']!r}: a configuration of the {search} search is a list of "
+                        "per-layer bit-widths")
+    if "model_seed" in rec and not _is_int(rec["model_seed"]):
+        problems.append(f"model_seed = {rec['model_seed']!r} is not an int")
+    for key in ("profile", "fitness_name"):
+        if not isinstance(rec.get(key), (str, type(None))):
+            problems.append(f"{key} = {rec[key]!r} is neither None nor a string")
+    rank = rec.get("rank_of_n")
+    if rank is not None and not (isinstance(rank, list) and len(rank) == 2 and all(_is_int(v) for v in rank)):
+        problems.append(f"rank_of_n = {rank!r} is not [rank, n]")
+    return problems
+
+
 def check_record(rec) -> list[str]:
     """What is wrong with one record ([] when nothing)."""
     if not isinstance(rec, dict):
@@ -83,6 +121,13 @@ def check_record(rec) -> list[str]:
     if missing:
         return [f"missing keys {missing}"]
     problems = []
+    for key in ("experiment", "model", "dataset", "data_source"):
+        if not isinstance(rec[key], str):
+            problems.append(f"{key} = {rec[key]!r} is not a string")
+    if not _is_int(rec["seed"]):
+        problems.append(f"seed = {rec['seed']!r} is not an int")
+    if not isinstance(rec["provenance"], dict):
+        problems.append(f"provenance = {rec['provenance']!r} is not a dict")
     for key in ("P", "T_ms", "C_paper", "C_true", "p_fp", "p_thresh"):
         if not _is_number(rec[key]):
             problems.append(f"{key} = {rec[key]!r} is not a finite number")
@@ -96,13 +141,19 @@ def check_record(rec) -> list[str]:
         problems.append(f"bits = {rec['bits']!r}: each must be an int in 2..16 or 32")
     if rec["T_kind"] not in T_KINDS:
         problems.append(f"T_kind {rec['T_kind']!r} unknown")
+    t_dep = rec.get("T_deployed_ms")
+    if t_dep is not None and not (_is_number(t_dep) and t_dep > 0):
+        problems.append(f"T_deployed_ms = {t_dep!r} is neither None nor a positive number of ms")
+    if rec["experiment"] == "mixed_precision":
+        problems += _search_problems(rec)
     if problems:
         return problems
     P, T, C = rec["P"], rec["T_ms"], rec["C_paper"]
     if not 0 <= P <= 1:
         problems.append(f"P = {P} outside [0, 1]")
-    if not 0 <= rec["p_fp"] <= 1:
-        problems.append(f"p_fp = {rec['p_fp']} outside [0, 1]")
+    for key in ("p_fp", "p_thresh"):
+        if not 0 <= rec[key] <= 1:
+            problems.append(f"{key} = {rec[key]} outside [0, 1]")
     if not T > 0:
         problems.append(f"T_ms = {T} not positive")
     if not C > 0 or not rec["C_true"] > 0:
@@ -178,7 +229,7 @@ def check_searches(files: dict[Path, list]) -> list[str]:
     problems, passes = [], {}
     for path, records in files.items():
         if records and records[0].get("experiment") == "mixed_precision" and records[0].get("search") == "exhaustive":
-            configs = [tuple(r["bits"]) for r in records]
+            configs = [tuple(_bits_list(r["bits"])) for r in records]
             if len(set(configs)) != len(configs):
                 problems.append(f"{path.name}: a configuration appears twice")
             key = (records[0]["model"], records[0]["dataset"], records[0].get("model_seed"), records[0].get("profile"))
@@ -191,7 +242,7 @@ def check_searches(files: dict[Path, list]) -> list[str]:
             if exh is None:
                 problems.append(f"{path.name}: rank given but no exhaustive pass to check it against")
                 continue
-            name = rec.get("fitness_name", "")
+            name = rec.get("fitness_name") or ""
             if rec["search"] == "haq":   # HAQ's own fitness is accuracy; its rank is under the run's I'
                 name = "true" if "trueC" in path.name else "paper"
             fitness = gated_fitness("true" if "true" in name else "paper")
@@ -283,8 +334,10 @@ def read_record_file(path: Path) -> tuple[list | None, str | None]:
         return None, f"not UTF-8 text ({err})"
     try:
         records = json.loads(text)
-    except json.JSONDecodeError as err:
+    except ValueError as err:   # bad JSON, or an int of more digits than Python converts
         return None, f"unreadable ({err})"
+    except RecursionError:
+        return None, f"unreadable (JSON nested deeper than Python's recursion limit, {sys.getrecursionlimit()})"
     if not isinstance(records, list):
         return None, f"holds {'null' if records is None else 'a ' + type(records).__name__}, not a list of records"
     if not records:
@@ -294,26 +347,33 @@ def read_record_file(path: Path) -> tuple[list | None, str | None]:
 
 def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
     """(records checked, problems as "file: what") over every record file under ``root``
-    (hidden files and folders, such as a runner's ``.partial``, are not records)."""
-    root = Path(root or results_root())
+    (hidden files and folders, such as a runner's ``.partial``, are not records); ``root`` None is
+    the results root ($QUIDE_RESULTS or data/results), an empty one is refused (ValueError)."""
+    if root is not None and not str(root).strip():
+        raise ValueError(f"the results folder is empty ({str(root)!r}); name a folder, or leave it out "
+                         f"for {results_root()}")
+    root = Path(results_root() if root is None else root)
     if not root.is_dir():
         raise FileNotFoundError(f"no results folder at {root}")
     clean, problems, n = {}, [], 0
     for path in record_files(root):
         name = path.relative_to(root)
-        records, wrong = read_record_file(path)
-        if wrong:
-            problems.append(f"{name}: {wrong}")
-            continue
-        found = []
-        for i, rec in enumerate(records):
-            n += 1
-            found += [f"{name} [{i}]: {p}" for p in check_record(rec) + check_samples(rec, path.parent)]
+        records = None
+        try:
+            records, wrong = read_record_file(path)
+            found = [f"{name}: {wrong}"] if wrong else [
+                f"{name} [{i}]: {p}" for i, rec in enumerate(records)
+                for p in check_record(rec) + check_samples(rec, path.parent)]
+        except Exception as err:   # an input no check foresaw: listed with its file, never a crash
+            found = [f"{name}: could not be checked ({type(err).__name__}: {err})"]
+        n += len(records or [])
         problems += found
         if not found:   # the checks across records read only records that passed their own
             clean[path] = records
-    problems += check_duplicates(clean, root)
-    problems += check_p_fp(clean, root)
-    problems += check_searches(clean)
-    problems += check_variants(clean, root)
+    for check in (lambda: check_duplicates(clean, root), lambda: check_p_fp(clean, root),
+                  lambda: check_searches(clean), lambda: check_variants(clean, root)):
+        try:
+            problems += check()
+        except Exception as err:   # records that passed their own checks, but not these
+            problems.append(f"{root}: the checks across files stopped ({type(err).__name__}: {err})")
     return n, problems
