@@ -1,6 +1,6 @@
 """The ``quide`` command line (``python -m quide``).
 
-``quide verify`` recomputes every committed record's derived numbers (``quide.verify``).
+``quide verify`` recomputes every committed record's derived numbers (``quide.analysis.verify``).
 
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
@@ -37,7 +37,7 @@ def parse_parameters(pairs) -> dict:
 
 
 def _train(args) -> int:
-    from .sweep import SweepParams, load_condition, model_for
+    from .measure.sweep import SweepParams, load_condition, model_for
     try:
         params = SweepParams(**parse_parameters(args.parameter))
     except (TypeError, ValueError) as err:
@@ -52,7 +52,7 @@ def _train(args) -> int:
 
 
 def _verify(args) -> int:
-    from .verify import verify
+    from .analysis.verify import verify
     try:
         n, problems = verify(args.root)
     except FileNotFoundError as err:
