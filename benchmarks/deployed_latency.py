@@ -1,9 +1,9 @@
 """Deployed vs simulated latency of the paper's CNNs, by the index's timer, with the paper's protocol beside.
 
 For SimpleCNN (MNIST, Fashion-MNIST, CIFAR-10 shapes) and ResNet-18 CIFAR, at 32/16/8/4/2 bits, in
-one run on one device: T_simulated (``quide.latency.time_models`` on the fake-quantized models, all
+one run on one device: T_simulated (``quide.measure.latency.time_models`` on the fake-quantized models, all
 bit-widths of one model in one interleaved block of CUDA-graph replays), T_deployed
-(``quide.deploy``: the fastest real kernel path by the same timer, or None with the reason) and
+(``quide.measure.deploy``: the fastest real kernel path by the same timer, or None with the reason) and
 T_protocol (the paper's host-timer protocol on the simulated model). Models are freshly built
 (seed 0) and calibrated on random images, timed on a random batch of 64 (T depends a little on the
 batch's values: see the protocol page). Writes ``data/latency/deployed_<gpu>.json`` (``--out`` to
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from quide import deploy, models
-from quide.latency import TIMED, WARMUP, TimerConfig, describe_device, measure_latency, time_models
-from quide.quant import PTQConfig, quantize
-from quide.results import atomic_write_text, provenance
+from quide.measure import deploy, models
+from quide.measure.latency import TIMED, WARMUP, TimerConfig, describe_device, measure_latency, time_models
+from quide.measure.quant import PTQConfig, quantize
+from quide.analysis.results import atomic_write_text, provenance
 
 CONDITIONS = [  # (model, dataset, (H, W, C), classes)
     ("simplecnn", "mnist", (28, 28, 1), 10),

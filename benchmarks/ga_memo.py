@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from quide import search as qsearch
-from quide.latency import describe_device
-from quide.mixed_precision import SearchParams, load_condition, model_for, search_measurer
+from quide.analysis import search as qsearch
+from quide.measure.latency import describe_device
+from quide.measure.mixed_precision import SearchParams, load_condition, model_for, search_measurer
 
 
 class Unmemoized(qsearch.Evaluator):

@@ -15,11 +15,11 @@ import time
 
 import torch
 
-from quide import data as qd
-from quide import results as qr
-from quide import sweep as qsweep
-from quide.conditions import delta_for
-from quide import train as qt
+from quide.measure import data as qd
+from quide.analysis import results as qr
+from quide.measure import sweep as qsweep
+from quide.analysis.conditions import delta_for
+from quide.measure import train as qt
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Is a graph-replay timing bound by the host's launch rate? Each graph timed with the GPU idle at
-the start event (as ``quide.latency`` timed until this probe) and with the stream first held by a
+the start event (as ``quide.measure.latency`` timed until this probe) and with the stream first held by a
 spin kernel, so that every replay of the round is queued before the start event runs.
 
 Why: in the reruns of issue 13 one whole block (run a, SimpleCNN MNIST EXP-3) timed the same graphs
@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from quide import latency as ql
+from quide.measure import latency as ql
 from timer_probe import variants   # run from the repository root: benchmarks/ is the script's folder
 
 ROUNDS, PASSES = 21, 50
@@ -84,7 +84,7 @@ def main():
     for name, shape in (("simplecnn", (28, 28, 1)), ("resnet18_cifar", (32, 32, 3))):
         models, example = variants(name, 10, shape, device)
         for bits in (32, 16, 8):
-            with torch.inference_mode():   # as quide.latency captures: the timer's own helper
+            with torch.inference_mode():   # as quide.measure.latency captures: the timer's own helper
                 graphs[f"{name} {bits}"] = ql.capture_graphs(lambda m=models[bits]: m(example), device)[0]
     rows = []
     for condition in ("host idle", "other cores spinning"):

@@ -2,7 +2,7 @@
 
 Runs lm-eval's `mmlu` prompt (its default template: description, "A. ..", "Answer:", first-n dev
 shots, `acc` over the log-likelihood of " A".." D") as local tasks built from the MMLU file in
-QUIDE_DATA, and `quide.mmlu.score` on the same items; prints both accuracies, how many predictions
+QUIDE_DATA, and `quide.measure.mmlu.score` on the same items; prints both accuracies, how many predictions
 agree and the largest log-likelihood difference. lm-eval is not a dependency of the project: run it
 from an environment that has lm-eval, torch and transformers, with the repository on PYTHONPATH::
 
@@ -58,7 +58,7 @@ def main() -> int:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from quide import llm, mmlu
+    from quide.measure import llm, mmlu
     test = mmlu.load_mmlu("test", args.subjects, args.limit)
     dev = mmlu.load_mmlu("dev", args.subjects)
     params = llm.LLMParams(model=args.model, gguf_file=args.gguf_file, subjects=args.subjects, limit=args.limit,

@@ -9,7 +9,7 @@ two processes take turns on the GPU (time slices); under MPS they can run side b
 the trainings of several runs overlap and the weights stay what they are: each process runs the same
 kernels on the same inputs, only their neighbours change.
 
-Each job is ``quide.train.train`` on random images of CIFAR shape (45,000 train / 5,000 validation;
+Each job is ``quide.measure.train.train`` on random images of CIFAR shape (45,000 train / 5,000 validation;
 kernel times do not depend on pixel values) for the epochs ``EPOCHS`` gives its model (the recipe
 otherwise as trained: batch 128, bf16, captured step). Every process builds its data and model, says it is
 ready, and waits; all start together, and the probe prints each job's trainer seconds per epoch and
@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-GROUPS = {   # name: the jobs started together (model names of quide.models)
+GROUPS = {   # name: the jobs started together (model names of quide.measure.models)
     "resnet18 alone": ["resnet18_cifar"],
     "simplecnn alone": ["simplecnn"],
     "resnet18 x2": ["resnet18_cifar"] * 2,
@@ -57,8 +57,8 @@ def worker(model_name: str, epochs: int) -> None:
     """One job: build, report ready, wait for a line on stdin, train, report seconds as JSON."""
     import torch
 
-    from quide import models
-    from quide import train as qt
+    from quide.measure import models
+    from quide.measure import train as qt
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from trainer_breakdown import SHAPE, random_splits
 
@@ -109,7 +109,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from quide.latency import describe_device
+    from quide.measure.latency import describe_device
     if not torch.cuda.is_available():
         ap.error("this probe trains on a GPU; no CUDA device here")
     mps = mps_daemon_running()

@@ -4,14 +4,14 @@ flush subnormal gradients to zero, PyTorch's own backward does not.
 On one CUDA device: a ReLU'd tensor of SimpleCNN's first pooling shape (128 x 32 x 32 x 32) and a
 random output gradient with subnormals, -0.0 and +0.0 written into it; the backward of
 ``F.max_pool2d(x, 2)`` against the first version of quide's (``scatter_add_`` into zeros) and the
-one in ``quide.models`` (``gradient + 0.0``, then ``scatter_``): how many input gradients differ
+one in ``quide.measure.models`` (``gradient + 0.0``, then ``scatter_``): how many input gradients differ
 bit for bit, and their values. Output: ``results/pool_backward_subnormals_h200.txt`` (run at commit
 31470ab as ``.diag/pool_diag3.py``, an untracked copy of this file without this docstring).
 
     PYTHONPATH=. python benchmarks/pool_backward_subnormals.py     # on a GPU machine; seconds
 """
 import torch, torch.nn.functional as F
-from quide import models
+from quide.measure import models
 dev = torch.device("cuda")
 g = torch.Generator(device=dev).manual_seed(0)
 x = torch.relu(torch.randn(128, 32, 32, 32, device=dev, generator=g))

@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from quide import results
+from quide.analysis import results
 
 
 def main(argv=None) -> None:

@@ -3,7 +3,7 @@ for the recipe's step alone and for the trainings a GPU runs together.
 
 The arithmetic per image is counted, not assumed: ``torch.utils.flop_counter`` over one forward and
 backward of a batch of 128 (the optimizer's elementwise work is not counted). The step is the
-trainer's own (``quide.train.recipe_stepper``: SGD, bf16 autocast, channels_last, deterministic cuDNN,
+trainer's own (``quide.measure.train.recipe_stepper``: SGD, bf16 autocast, channels_last, deterministic cuDNN,
 captured as a CUDA graph). Options:
 
 - ``1 model``: one training's step graph replayed back to back (what the trainer does per epoch);
@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from quide import models
-from quide import train as qt
-from quide.latency import describe_device
+from quide.measure import models
+from quide.measure import train as qt
+from quide.measure.latency import describe_device
 
 SHAPE, BATCH, SEEDS = (32, 32, 3), 128, (0, 42, 123)
 # Dense (no sparsity) bf16 tensor-core peak, TFLOP/s, from NVIDIA's data sheets (SXM parts).

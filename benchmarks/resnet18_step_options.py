@@ -7,7 +7,7 @@ Why: in the one-H200 whole reproduction (run d) the GPU was busy (nvidia-smi uti
 changes the arithmetic, so the weights, P and every ResNet-18 record would change with it.
 
 For each option: ResNet-18 (CIFAR stem) on random images of CIFAR shape, the recipe's SGD step
-(bf16 autocast, channels_last), captured by ``quide.train._Stepper`` and replayed back to back for
+(bf16 autocast, channels_last), captured by ``quide.measure.train._Stepper`` and replayed back to back for
 one epoch of 45,000 images, timed with CUDA events (the median of ``--repeats`` epochs); the
 seconds before the first capture (warm-up, compilation) are printed apart. Kernel times do not
 depend on pixel values.
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from quide import models
-from quide import train as qt
-from quide.latency import describe_device
+from quide.measure import models
+from quide.measure import train as qt
+from quide.measure.latency import describe_device
 from trainer_breakdown import gpu_seconds   # run from the repository root: benchmarks/ is the script's folder
 
 N_TRAIN, SHAPE = 45_000, (32, 32, 3)

@@ -22,10 +22,10 @@ import json
 import numpy as np
 import torch
 
-from quide import latency as ql
-from quide import quant as qq
-from quide.models import build_model
-from quide.quant import quantizable_layers
+from quide.measure import latency as ql
+from quide.measure import quant as qq
+from quide.measure.models import build_model
+from quide.measure.quant import quantizable_layers
 
 FORCED = ql.TimerConfig(max_ci_pct=1e-9, attempts=4)   # no block is narrow enough: four blocks each
 SHAPES = {"MNIST": (28, 28, 1), "CIFAR": (32, 32, 3)}

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quide.results import read_json_bytes
+from quide.analysis.results import read_json_bytes
 
 # phase -> substrings of a code cell's source that put the cell in it (first match wins)
 PHASES = {"imports": ("from quide import",), "data": ("load_condition(",),

@@ -1,8 +1,8 @@
 """Does a change to the trainer keep the trained weights? Train conditions twice, compare bytes.
 
-Why: ``quide.models.max_pool_2x2`` replaced ``F.max_pool2d``'s backward in SimpleCNN for speed
+Why: ``quide.measure.models.max_pool_2x2`` replaced ``F.max_pool2d``'s backward in SimpleCNN for speed
 (issue 17). Its tests show the same bits on the CPU; this checks the GPU, on the real recipe and
-data: each condition is trained by ``quide.sweep.model_for`` (the sweep's own path, a temporary
+data: each condition is trained by ``quide.measure.sweep.model_for`` (the sweep's own path, a temporary
 checkpoint folder) with quide's pooling and again with PyTorch's, and the script prints both
 runs' kept epoch, validation and test accuracy and the sha256 of the weights, beside the committed
 record of that condition (``data/results/ptq_sweep``), whose epoch and accuracies a new training
@@ -17,8 +17,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from quide.sweep import SweepParams, load_condition, model_for
-from quide.train import state_sha256
+from quide.measure.sweep import SweepParams, load_condition, model_for
+from quide.measure.train import state_sha256
 from step_kernels import pytorch_pooling   # run from the repository root: benchmarks/ is the script's folder
 
 RECORDS = Path(__file__).resolve().parent.parent / "data" / "results" / "ptq_sweep"

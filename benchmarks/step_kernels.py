@@ -5,7 +5,7 @@ to eager steps. ``trainer_breakdown.py`` showed the captured step, replayed back
 an epoch. This script looks inside it: each kernel of the step (from ``torch.profiler``, over
 ``--steps`` replays of the captured graph), the GPU's busy time against the step's span (the rest is
 the gaps between kernels), the step replayed alone with PyTorch's max-pool backward (what
-``quide.models.max_pool_2x2`` replaced: same bits) and under other arithmetic (channels-last, bf16,
+``quide.measure.models.max_pool_2x2`` replaced: same bits) and under other arithmetic (channels-last, bf16,
 cuDNN's benchmark mode): those change the trained weights, so they are printed for the owner's
 choice, not used. Then the trainer itself, twice in this process for ``--epochs`` epochs: the first
 run's first epoch pays the process's one-off CUDA library start-up (cuDNN and cuBLAS handles, lazy
@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from quide import models
-from quide import train as qt
-from quide.latency import describe_device
+from quide.measure import models
+from quide.measure import train as qt
+from quide.measure.latency import describe_device
 from trainer_breakdown import N_TRAIN, SHAPE, gpu_seconds, random_splits
 
 RECIPE = qt.SIMPLECNN_AUGMENTED   # the CIFAR recipe: the one train_vs_dataloader.py compares
@@ -42,7 +42,7 @@ def pytorch_pooling(on: bool):
 
 
 def captured_step(recipe, device, benchmark_mode=False):
-    """A SimpleCNN, its optimizer and its training step captured as a CUDA graph, as quide.train does."""
+    """A SimpleCNN, its optimizer and its training step captured as a CUDA graph, as quide.measure.train does."""
     qt.seed_everything(0, deterministic=not benchmark_mode)
     model = models.build_model("simplecnn", 10, SHAPE).to(device).train()
     if recipe.channels_last:
@@ -89,7 +89,7 @@ def step_ms(graph, device, steps):
 
 
 def epoch_seconds(splits, recipe, device):
-    """quide.train.train's seconds per epoch (the first: its wall less the later ones)."""
+    """quide.measure.train.train's seconds per epoch (the first: its wall less the later ones)."""
     stamps = []
     res = qt.train(models.build_model("simplecnn", 10, SHAPE), splits, recipe, seed=0,
                    log=lambda _: stamps.append(time.perf_counter()))

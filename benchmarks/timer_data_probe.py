@@ -21,10 +21,10 @@ import json
 import numpy as np
 import torch
 
-from quide import latency as ql
-from quide import quant as qq
-from quide.data import jpeg_reencode, load_dataset
-from quide.models import build_model
+from quide.measure import latency as ql
+from quide.measure import quant as qq
+from quide.measure.data import jpeg_reencode, load_dataset
+from quide.measure.models import build_model
 
 CAPTURES = 3        # separate graphs per (input, variant)
 BLOCKS = 2          # interleaved blocks timed one after the other

@@ -2,7 +2,7 @@
 host protocol, on untrained but seeded models, each timed in two separate blocks.
 
 For SimpleCNN (MNIST and CIFAR shapes) and ResNet-18 (CIFAR stem) at 32/16/8/4/2 bits (fake-quant
-calibrated on random images), batch 64: T_ms and its 95% CI width from ``quide.latency.time_models``,
+calibrated on random images), batch 64: T_ms and its 95% CI width from ``quide.measure.latency.time_models``,
 twice; the paper's protocol (``measure_latency``, 100 + 1,000 passes) twice. Prints per variant
 both figures, the CI width in % of T, and how far block 2 is from block 1 (%). Figures, not a test.
 
@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from quide import latency as ql
-from quide import quant as qq
-from quide.models import build_model
+from quide.measure import latency as ql
+from quide.measure import quant as qq
+from quide.measure.models import build_model
 
 
 def variants(model_name, classes, shape, device):

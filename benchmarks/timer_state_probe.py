@@ -21,7 +21,7 @@ from datetime import datetime
 
 import torch
 
-from quide import latency as ql
+from quide.measure import latency as ql
 from timer_probe import variants   # run from the repository root: benchmarks/ is the script's folder
 
 # (phase, idle seconds before each block, blocks)

@@ -1,7 +1,7 @@
 """The seconds a grid's timings hold the GPU to themselves, from its records: a lower bound that no
 schedule of the other work can shorten (issue 17: the one-GPU whole reproduction).
 
-Why: every timing runs with no other GPU work beside it (``quide.latency.timing_turn``), so its
+Why: every timing runs with no other GPU work beside it (``quide.measure.latency.timing_turn``), so its
 seconds add to the wall time however the trainings and accuracy passes overlap. Each record says
 how its T was timed, and this adds up the passes timed, per experiment and model:
 
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="a results folder: <folder>/<experiment>/*.json")
     args = ap.parse_args(argv)
-    from quide.results import load_records
+    from quide.analysis.results import load_records
     frames = [load_records(args.folder, exp) for exp in ("ptq_sweep", "mixed_precision")
               if (args.folder / exp).is_dir()]
     if not frames:

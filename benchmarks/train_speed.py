@@ -21,9 +21,9 @@ import sys
 
 import torch
 
-from quide import data as qd
-from quide import models
-from quide import train as qt
+from quide.measure import data as qd
+from quide.measure import models
+from quide.measure import train as qt
 
 VARIANTS = {"graphs": {"cuda_graphs": True},
             "eager": {"cuda_graphs": False},

@@ -3,7 +3,7 @@
 The conventional loop is the way most paper code is written: a Dataset of PIL images with
 torchvision's CPU transforms (RandomCrop(32, padding=4) + RandomHorizontalFlip for CIFAR, ToTensor,
 Normalize), a DataLoader (shuffle, ``--workers`` processes, pinned memory) and an eager step with the
-same optimizer, schedule, bf16/channels_last settings and batch size as ``quide.train``. Both run
+same optimizer, schedule, bf16/channels_last settings and batch size as ``quide.measure.train``. Both run
 ``--epochs`` epochs from the same seed on the same GPU; the script prints images/s, s/epoch and the
 ratio over all epochs, and again after the first epoch: the first carries one-off costs (quide
 captures its step as a CUDA graph; the DataLoader starts its workers), which a 50- or 100-epoch
@@ -33,9 +33,9 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from quide import data as qd
-from quide import models
-from quide import train as qt
+from quide.measure import data as qd
+from quide.measure import models
+from quide.measure import train as qt
 
 
 class ArrayImages(Dataset):
@@ -101,7 +101,7 @@ def start_cuda_libraries(model, shape, recipe: qt.Recipe, device) -> None:
 
 
 def quide_train(model, splits, recipe: qt.Recipe, seed: int) -> list[float]:
-    """Train with ``quide.train.train``; returns each epoch's wall seconds. The trainer logs each epoch
+    """Train with ``quide.measure.train.train``; returns each epoch's wall seconds. The trainer logs each epoch
     after its loss has been read back (the device has finished the epoch); the first epoch is the
     trainer's own wall less the later epochs."""
     stamps = []

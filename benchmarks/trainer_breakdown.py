@@ -9,8 +9,8 @@ changes the weights. Random images of the data set's shape stand in for the data
 depend on pixel values.
 
 For each model, on the paper's recipe (CIFAR shape, 45,000 training and 5,000 validation images):
-``quide.train.train`` for ``--epochs`` epochs (s/epoch of the last), then the same step captured by
-``quide.train._Stepper`` and replayed once per batch of an epoch, timed with CUDA events; one
+``quide.measure.train.train`` for ``--epochs`` epochs (s/epoch of the last), then the same step captured by
+``quide.measure.train._Stepper`` and replayed once per batch of an epoch, timed with CUDA events; one
 epoch of ``DeviceData.batches`` (gather, augment, normalise) alone; one validation pass.
 
     python benchmarks/trainer_breakdown.py [--epochs 3]      # on a GPU machine; about a minute
@@ -21,10 +21,10 @@ import time
 import numpy as np
 import torch
 
-from quide import data as qd
-from quide import models
-from quide import train as qt
-from quide.latency import describe_device
+from quide.measure import data as qd
+from quide.measure import models
+from quide.measure import train as qt
+from quide.measure.latency import describe_device
 
 N_TRAIN, N_VAL, SHAPE = 45_000, 5_000, (32, 32, 3)
 

@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu_index   # before torch is imported, here and below
     import torch
 
-    from quide.latency import describe_device
+    from quide.measure.latency import describe_device
     from quide.cli import parse_parameters
     from quide.reproduce import ConfigError, plan, queue_order
     device = "cuda" if torch.cuda.is_available() else "cpu"

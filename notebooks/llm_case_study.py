@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,7 +34,8 @@
 # `quide verify` recomputes P from them, and McNemar's exact test compares two bit-widths.
 
 # %%
-from quide import llm, mmlu, results
+from quide.measure import llm, mmlu
+from quide.analysis import results
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -49,7 +50,7 @@ n_shot = 0                   # few-shot examples from the dev split (0 to 5)
 subjects = None              # None: all 57; or a list of MMLU subject names
 limit = None                 # questions per subject; None: all (14,042 in total)
 delta = 0.07                 # Llama delta of the paper: Pthresh = max(1/4, P_FP - delta)
-p_thresh = None              # set to 0.60 for the paper's fixed Pthresh, or "auto:<rule>" (quide.pthresh)
+p_thresh = None              # set to 0.60 for the paper's fixed Pthresh, or "auto:<rule>" (quide.analysis.pthresh)
 batch_size = 16
 dtype = "bfloat16"
 device = "auto"

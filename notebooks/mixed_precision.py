@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,9 +32,10 @@
 # `papermill notebooks/mixed_precision.ipynb out.ipynb -p dataset cifar10 -y "seed: [0, 42, 123]"`
 
 # %%
-from quide import figures, mixed_precision as mp
-from quide.paper import reported
-from quide.search import SEARCH_BITS
+from quide.analysis import figures
+from quide.measure import mixed_precision as mp
+from quide.analysis.paper import reported
+from quide.analysis.search import SEARCH_BITS
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -51,7 +52,7 @@ mutation = 0.15              # probability that a child has one gene redrawn
 elite = 5
 budget = None                # evaluations for random/HAQ/greedy; None: the GA's for the same seed
 delta = None                 # None: the paper's delta for the condition
-p_thresh = None              # "auto:<rule>" sets Pthresh from P_FP by a rule instead (quide.pthresh; not curve)
+p_thresh = None              # "auto:<rule>" sets Pthresh from P_FP by a rule instead (quide.analysis.pthresh; not curve)
 compression = "paper"        # fitness C: paper (32/mean bits) | true (parameter-weighted)
 haq_min_compression = 4.0    # HAQ size constraint: C >= this (4.0: no larger than uniform 8-bit)
 calib_size = 512

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -25,7 +25,8 @@
 # $T$ here is the latency of the **simulated** (fake-quantized) model, not of a deployed integer kernel.
 
 # %%
-from quide import aggregate, figures, sweep
+from quide.analysis import aggregate, figures
+from quide.measure import sweep
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -37,7 +38,7 @@ seed = 0                   # the paper's seeds: 0, 42, 123
 bits = [32, 16, 8, 4, 2]   # 32: FP32 untouched, 16: real FP16, 2 to 15: fake quantization
 epochs = None              # None: the recipe's (50 SimpleCNN, 100 ResNet-18)
 delta = None               # None: the paper's delta for this condition (Fashion-MNIST: MNIST's 0.19)
-p_thresh = None            # "auto:<rule>" sets Pthresh by a rule instead (quide.pthresh; e.g. "auto:curve")
+p_thresh = None            # "auto:<rule>" sets Pthresh by a rule instead (quide.analysis.pthresh; e.g. "auto:curve")
 calib_size = 512           # calibration images drawn from the training split with the seed
 warmup = 100               # latency protocol: untimed passes
 timed = 1000               # latency protocol: timed passes, median reported

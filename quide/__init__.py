@@ -12,13 +12,13 @@ Heavier modules (data, models, train, latency, results, sweep) are imported on u
 """
 __version__ = "0.1.0"
 
-from .index import (acp, als, compression_paper, compression_true, gated_index, intelligence_index,  # noqa: F401
+from .analysis.index import (acp, als, compression_paper, compression_true, gated_index, intelligence_index,  # noqa: F401
                     p_thresh, pareto_front, rank, ranking)
 
 
 def __getattr__(name):
     # torch is imported only when PTQ is asked for, so the index stays light for the book.
     if name in ("quantize", "PTQConfig"):
-        from . import quant
+        from .measure import quant
         return getattr(quant, name)
     raise AttributeError(f"module 'quide' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The ``quide`` command line (``python -m quide``).
 
-``quide verify`` recomputes every committed record's derived numbers (``quide.verify``).
+``quide verify`` recomputes every committed record's derived numbers (``quide.analysis.verify``).
 
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
@@ -44,9 +44,9 @@ def _train(args) -> int:
     sweep notebook's parameters and defaults, seeds, the device, the data and calib_size."""
     from pathlib import Path
 
-    from . import data as qd
+    from .measure import data as qd
     from .reproduce import ConfigError, _check_calib_size, _check_device, _check_parameters, _parameter_object
-    from .sweep import load_condition, model_for
+    from .measure.sweep import load_condition, model_for
     notebook = Path(__file__).resolve().parents[1] / "notebooks" / "ptq_sweep.ipynb"
     given = parse_parameters(args.parameter)
     where = f"run {given}"
@@ -69,7 +69,7 @@ def _train(args) -> int:
 
 def _verify(args) -> int:
     from .config import results_root
-    from .verify import verify
+    from .analysis.verify import verify
     root = results_root() if args.root is None else args.root
     try:
         n, problems = verify(root)

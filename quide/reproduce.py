@@ -10,7 +10,7 @@ lists are crossed (see ``reproduce/smoke.toml``)::
 
 Every run is checked before any runs: its names must be the notebook's parameters, and the
 notebook's own parameter class (``SweepParams``, ``SearchParams``, ``LLMParams``) must accept the
-values; its data set must load and pass ``quide.data``'s checks. Its **content key** is the sha256
+values; its data set must load and pass ``quide.measure.data``'s checks. Its **content key** is the sha256
 of the notebook's cells, the resolved parameters, the ``quide`` sources and the data's content
 hash: a run whose key already has a finished folder is skipped.
 
@@ -79,9 +79,9 @@ from .config import TIMING_LOCK_ENV, atomic_path, data_root, project_root
 
 # notebook file -> the parameter class its first cell builds (None: names are checked only)
 PARAMETER_CLASSES = {
-    "ptq_sweep.ipynb": "quide.sweep:SweepParams",
-    "mixed_precision.ipynb": "quide.mixed_precision:SearchParams",
-    "llm_case_study.ipynb": "quide.llm:LLMParams",
+    "ptq_sweep.ipynb": "quide.measure.sweep:SweepParams",
+    "mixed_precision.ipynb": "quide.measure.mixed_precision:SearchParams",
+    "llm_case_study.ipynb": "quide.measure.llm:LLMParams",
 }
 # the notebooks a config may run, relative to the repository (the fault tests' stand-in included)
 KNOWN_NOTEBOOKS = ("notebooks/ptq_sweep.ipynb", "notebooks/mixed_precision.ipynb",
@@ -109,7 +109,7 @@ class Run:
     parameters: dict               # the overrides given to papermill
     key: str = ""
     data: dict = field(default_factory=dict)   # data set -> content hash
-    checkpoint_found: bool = False             # its model is trained already (quide.sweep.checkpoint_of)
+    checkpoint_found: bool = False             # its model is trained already (quide.measure.sweep.checkpoint_of)
 
     @property
     def label(self) -> str:
@@ -179,7 +179,7 @@ def _parameter_object(notebook: Path, resolved: dict, where: str):
 def _check_parameters(notebook: Path, params: dict, where: str, defaults: dict | None = None) -> dict:
     """Resolved parameters (``defaults``, the notebook's unless given, + ``params``), or ConfigError
     saying what is wrong."""
-    from .results import check_experiment
+    from .analysis.results import check_experiment
     defaults = notebook_defaults(notebook) if defaults is None else defaults
     unknown = sorted(set(params) - set(defaults))
     if unknown:
@@ -215,7 +215,7 @@ def _check_device(resolved: dict, where: str) -> None:
 
 def _check_calib_size(obj, n_train: int | None, dataset: str, where: str) -> None:
     """calib_size must fit in the training images that the profile and the validation split leave."""
-    from .sweep import SMOKE, SweepParams
+    from .measure.sweep import SMOKE, SweepParams
     sp = obj.sweep_params() if hasattr(obj, "sweep_params") else obj
     if not isinstance(sp, SweepParams) or n_train is None or sp.recipe() is None:
         return
@@ -272,11 +272,11 @@ def notebook_hash(notebook: Path) -> str:
 
 
 def data_hashes(resolved: dict, cache: dict) -> dict:
-    """Content hashes of the data a run reads, after ``quide.data``'s checks (which raise on a
+    """Content hashes of the data a run reads, after ``quide.measure.data``'s checks (which raise on a
     wrong hash, a truncated file or a missing data set: the run is refused). ``cache`` also keeps
     each data set's number of training images under ``("n_train", name)`` and the data set itself
     under ``("images", name)``."""
-    from . import data
+    from .measure import data
     name = resolved.get("dataset")
     if name in data.SPECS:
         if name not in cache:
@@ -289,7 +289,7 @@ def data_hashes(resolved: dict, cache: dict) -> dict:
             cache[name] = data.folder_hash(data.imagenet_folder())
         return {name: cache[name]}
     if "n_shot" in resolved:   # the LLM notebook reads MMLU
-        from .mmlu import MMLU_FILE
+        from .measure.mmlu import MMLU_FILE
         path = data_root() / MMLU_FILE
         if not path.is_file():
             raise ConfigError(f"MMLU not found at {path} (set QUIDE_DATA)")
@@ -304,7 +304,7 @@ def _checkpoint_found(obj, images) -> bool:
     here (a guess for the queue: a worker elsewhere may see another checkpoint folder)."""
     if obj is None or images is None:   # no parameter class (sweep's imports not needed), or no data set
         return False
-    from .sweep import SweepParams, checkpoint_of
+    from .measure.sweep import SweepParams, checkpoint_of
     if not isinstance(obj, SweepParams):
         return False
     try:
@@ -341,7 +341,7 @@ def plan(config: Path | str, root: Path | None = None, check_devices: bool = Tru
     ``overrides`` (``quide reproduce -p NAME VALUE``): parameters set in every experiment whose
     notebook has them, over the config's fixed parameters; a name that no experiment's notebook has,
     or that an experiment's grid varies, is refused. They enter each run's key like any parameter."""
-    from . import data
+    from .measure import data
     root = Path(root or project_root()).resolve()
     code = source_hash(root)
     overrides = dict(overrides or {})
@@ -534,7 +534,7 @@ def execute(run: Run, out: Path, root: Path, gpu: str | None = None, ends_by: fl
     Returns {key, label, status (done | failed | raced | skipped | deferred), seconds, log, error}.
     Holds the key's lock throughout; a key another runner finished meanwhile is skipped. A run
     whose expected seconds would end after ``ends_by`` (``time.time()``) is deferred: not started."""
-    from .results import record_files
+    from .analysis.results import record_files
     out, start = Path(out), time.perf_counter()
     if ends_by is not None and time.time() + run.expected_seconds > ends_by:
         return {"key": run.key, "label": run.label, "log": None, "error": None, "status": "deferred",
@@ -609,8 +609,8 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
 
     ``runs_per_gpu`` > 1 packs that many runs onto each local GPU at once, for grids of small,
     launch-bound runs. Every timing still takes the host's timing lock
-    (``quide.latency.timing_turn``): the other runs' training epochs, accuracy passes and
-    calibration (``quide.latency.gpu_work``), on this GPU or another, wait for it. Their brief
+    (``quide.measure.latency.timing_turn``): the other runs' training epochs, accuracy passes and
+    calibration (``quide.measure.latency.gpu_work``), on this GPU or another, wait for it. Their brief
     set-up work (CUDA context, copying data and weights to the GPU) is not under the lock."""
     if not str(out).strip():
         raise ConfigError("the results folder (--out) is empty; name a folder")

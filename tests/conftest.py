@@ -16,7 +16,7 @@ settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("explore", max_examples=2000)
 settings.load_profile("ci")
 
-from quide import data as qd
+from quide.measure import data as qd
 
 from helpers import synthetic_arrays
 
@@ -68,8 +68,8 @@ def mnist_trained(mnist, tmp_path_factory):
     """
     import dataclasses
 
-    from quide import sweep as qsweep
-    from quide import train as qt
+    from quide.measure import sweep as qsweep
+    from quide.measure import train as qt
     small = dataclasses.replace(mnist, x_train=mnist.x_train[:20000], y_train=mnist.y_train[:20000],
                                 x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000])
     splits = qd.device_splits(small, "cpu", val_size=1000, seed=0)

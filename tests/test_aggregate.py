@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quide import aggregate as qa
-from quide import results as qr
+from quide.analysis import aggregate as qa
+from quide.analysis import results as qr
 
 # P per bit-width and seed for a CIFAR-like condition: collapse at 2 bits, 4-bit degraded.
 P = {32: [0.80, 0.79, 0.81], 16: [0.80, 0.79, 0.81], 8: [0.80, 0.78, 0.80], 4: [0.58, 0.60, 0.56],

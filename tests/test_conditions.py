@@ -2,8 +2,9 @@
 model builder, the paper's numbers and the scorecard."""
 import pytest
 
-from quide import conditions, models, paper, train
-from quide.conditions import ConditionSpec
+from quide.analysis import conditions, paper
+from quide.measure import models, train
+from quide.analysis.conditions import ConditionSpec
 
 
 def test_delta_per_condition():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from quide import data as qd
+from quide.measure import data as qd
 from helpers import synthetic_arrays
 
 

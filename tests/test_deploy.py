@@ -1,11 +1,11 @@
-"""quide.deploy: deployed-latency paths per bit-width, and the join of Table 1 with them."""
+"""quide.measure.deploy: deployed-latency paths per bit-width, and the join of Table 1 with them."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from quide import deploy, models
-from quide.latency import TimerConfig, measure_latency
+from quide.measure import deploy, models
+from quide.measure.latency import TimerConfig, measure_latency
 
 QUICK = TimerConfig(rounds=6, passes=2, warmup=0)
 

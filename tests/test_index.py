@@ -1,4 +1,4 @@
-"""The index: the paper's own numbers (as transcribed in quide/conditions.py; checks recomputed from them), properties, bad input."""
+"""The index: the paper's own numbers (as transcribed in quide/analysis/conditions.py; checks recomputed from them), properties, bad input."""
 import math
 
 import numpy as np

@@ -1,12 +1,12 @@
-"""The LLM case study (quide.llm) on CPU: MMLU prompts, scoring, group-wise RTN, and the whole path
+"""The LLM case study (quide.measure.llm) on CPU: MMLU prompts, scoring, group-wise RTN, and the whole path
 on a tiny randomly initialised Llama saved in the layout of a real checkpoint."""
 import json
 
 import pytest
 import torch
 
-from quide import llm, mmlu
-from quide.latency import TimerConfig
+from quide.measure import llm, mmlu
+from quide.measure.latency import TimerConfig
 
 transformers = pytest.importorskip("transformers")
 
@@ -73,7 +73,7 @@ def test_whole_path_on_a_tiny_llama(tiny):
     assert records[1]["T_deployed_ms"] is None and "CUDA" in records[1]["T_deployed_reason"]
     assert records[2]["T_deployed_ms"] is None and records[2]["I_gated_deployed"] is None
     assert "no 2-bit kernel" in records[2]["T_deployed_reason"]
-    from quide import results
+    from quide.analysis import results
     path = results.write_records(records, "llm_case_study", "tiny", root=tiny / "results")
     assert len(results.load_records(tiny / "results", "llm_case_study")) == 3 and path.is_file()
 
@@ -83,8 +83,8 @@ def test_a_5_shot_run_writes_records_and_samples_that_verify(tiny, monkeypatch):
     samples file per bit-width beside the records, which verify recomputes; torchao made
     unavailable, as on a machine without it: the 8-bit record says why it has no deployed T."""
     import sys
-    from quide import results
-    from quide.verify import verify
+    from quide.analysis import results
+    from quide.analysis.verify import verify
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)
     shots_used = {}
     real_encode = llm.encode

@@ -1,4 +1,4 @@
-"""EXP-3 driver (quide.mixed_precision): parameters refused early, the real path on CPU (smoke)."""
+"""EXP-3 driver (quide.measure.mixed_precision): parameters refused early, the real path on CPU (smoke)."""
 import json
 import subprocess
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from quide import mixed_precision as mp
+from quide.measure import mixed_precision as mp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def _records_for_tables():
 
     import pandas as pd
 
-    from quide import results as qr
+    from quide.analysis import results as qr
     recs = []
     for bits in itertools.product((8, 4), repeat=2):
         P = {8: 0.9, 4: 0.7}[bits[0]] - (0.05 if bits[1] == 4 else 0.0)

@@ -1,10 +1,10 @@
-"""MMLU as lm-evaluation-harness scores it (quide.mmlu): prompt format, the data file, intervals."""
+"""MMLU as lm-evaluation-harness scores it (quide.measure.mmlu): prompt format, the data file, intervals."""
 import gzip
 import json
 
 import pytest
 
-from quide import mmlu
+from quide.measure import mmlu
 
 
 def test_prompt_matches_lm_eval_format():

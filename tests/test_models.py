@@ -4,8 +4,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from quide.models import SimpleCNN, build_model
-from quide.quant import quantizable_layers
+from quide.measure.models import SimpleCNN, build_model
+from quide.measure.quant import quantizable_layers
 
 
 @pytest.mark.parametrize("shape, classes, fc1_in", [((28, 28, 1), 10, 3136), ((32, 32, 3), 100, 4096)])
@@ -64,7 +64,7 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_max_pool_2x2_same_bits_as_pytorch(shape, channels_last, device):
     """Forward and backward are bit for bit those of F.max_pool2d(x, 2), ties, -0.0 and subnormals included."""
-    from quide.models import max_pool_2x2
+    from quide.measure.models import max_pool_2x2
     x = _tied_activations(shape, channels_last).detach().to(device).requires_grad_()
     grad = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, generator=torch.Generator().manual_seed(1))
     grad[0, 0, 0, 0] = -0.0   # PyTorch's backward sums from zero, so this arrives as +0.0
@@ -84,7 +84,7 @@ def test_max_pool_2x2_same_bits_as_pytorch(shape, channels_last, device):
 
 
 def test_max_pool_2x2_without_autograd_is_plain_pooling():
-    from quide.models import _MaxPool2x2, max_pool_2x2
+    from quide.measure.models import _MaxPool2x2, max_pool_2x2
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
     with torch.no_grad():
         out = max_pool_2x2(x)
@@ -93,16 +93,16 @@ def test_max_pool_2x2_without_autograd_is_plain_pooling():
 
 
 def test_simplecnn_traces_pooling_as_one_call():
-    """quide.quant traces SimpleCNN with torch.fx; the pooling stays one call_function node."""
-    from quide.models import max_pool_2x2
+    """quide.measure.quant traces SimpleCNN with torch.fx; the pooling stays one call_function node."""
+    from quide.measure.models import max_pool_2x2
     gm = torch.fx.symbolic_trace(SimpleCNN(1, 10, 28))
     assert [n.target for n in gm.graph.nodes if n.op == "call_function"].count(max_pool_2x2) == 2
 
 
 def test_simplecnn_training_steps_same_weights_as_pytorch_pooling(monkeypatch):
     """Adam steps with quide's pooling and with F.max_pool2d end in byte-identical weights."""
-    from quide import models
-    from quide.train import state_sha256
+    from quide.measure import models
+    from quide.measure.train import state_sha256
     gen = torch.Generator().manual_seed(2)
     batches = [(torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen)) for _ in range(5)]
     shas = []

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from quide import llm, mixed_precision, sweep
+from quide.measure import llm, mixed_precision, sweep
 from quide.notebook_params import parameter_names
 from quide.reproduce import PARAMETER_CLASSES, notebook_defaults
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from quide import data as qd
+from quide.measure import data as qd
 from helpers import synthetic_arrays
 
 ROOT = Path(__file__).resolve().parents[1]

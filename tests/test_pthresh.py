@@ -1,14 +1,14 @@
-"""quide.pthresh: each rule on hand-made cases with known answers (degenerate ones included), the
+"""quide.analysis.pthresh: each rule on hand-made cases with known answers (degenerate ones included), the
 fit of f, 'auto:<rule>' parsing and refusal, and the notebook parameter path."""
 import math
 
 import numpy as np
 import pytest
 
-from quide import pthresh as pt
-from quide.llm import LLMParams
-from quide.mixed_precision import SearchParams
-from quide.sweep import SweepParams
+from quide.analysis import pthresh as pt
+from quide.measure.llm import LLMParams
+from quide.measure.mixed_precision import SearchParams
+from quide.measure.sweep import SweepParams
 
 K10 = dict(num_classes=10)
 
@@ -162,8 +162,8 @@ def test_study_on_made_up_records():
     """The analysis on a made-up condition (one not in the registry): every rule gives a gate and a
     Knee; the paper's delta has none to give."""
     import pandas as pd
-    from quide import pthresh_study as ps
-    from quide.stability import StabilityConfig
+    from quide.analysis import pthresh_study as ps
+    from quide.analysis.stability import StabilityConfig
     rows = []
     for seed, shift in ((0, 0.0), (1, 0.004), (2, -0.004)):
         for r in _run({32: 0.95 + shift, 16: 0.95 + shift, 8: 0.94 + shift, 4: 0.6 + shift, 2: 0.45}):

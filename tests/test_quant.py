@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from quide import data as qd
-from quide import quant as qq
-from quide.models import SimpleCNN, resnet18_cifar
-from quide.train import SIMPLECNN, train
+from quide.measure import data as qd
+from quide.measure import quant as qq
+from quide.measure.models import SimpleCNN, resnet18_cifar
+from quide.measure.train import SIMPLECNN, train
 
 from helpers import synthetic_arrays
 
@@ -269,7 +269,7 @@ def test_resnet_quantizes_end_to_end():
 
 
 def test_calibration_passes_are_gpu_work_one_batch_at_a_time(monkeypatch):
-    """Each calibration batch holds quide.latency.gpu_work, so that under `quide reproduce` another
+    """Each calibration batch holds quide.measure.latency.gpu_work, so that under `quide reproduce` another
     run's timing never overlaps it and waits at most one batch."""
     import contextlib
     entered = []

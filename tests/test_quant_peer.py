@@ -10,8 +10,8 @@ import warnings
 import pytest
 import torch
 
-from quide import data as qd
-from quide import quant as qq
+from quide.measure import data as qd
+from quide.measure import quant as qq
 
 ao = pytest.importorskip("torch.ao.quantization", reason="this torch no longer ships torch.ao.quantization")
 quantize_fx = pytest.importorskip("torch.ao.quantization.quantize_fx", reason="torch.ao FX flow missing")

@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from quide import cli, llm, pthresh
-from quide import data as qd
+from quide import cli
+
+from quide.measure import llm
+
+from quide.analysis import pthresh
+from quide.measure import data as qd
 from quide import reproduce as rp
-from quide import sweep as qsweep
-from quide import train as qt
-from quide.mixed_precision import SearchParams
-from quide.models import SimpleCNN
+from quide.measure import sweep as qsweep
+from quide.measure import train as qt
+from quide.measure.mixed_precision import SearchParams
+from quide.measure.models import SimpleCNN
 from helpers import synthetic_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +181,7 @@ def test_llm_record_and_samples_names_follow_the_parameters():
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
     pytest.importorskip("transformers")
-    from quide import mmlu
+    from quide.measure import mmlu
     from test_llm import tiny_llama as make
     folder = tmp_path_factory.mktemp("tiny-llama")
     try:
@@ -189,8 +193,8 @@ def tiny_llama(tmp_path_factory):
 
 
 def test_an_llm_variant_run_keeps_the_other_runs_records_and_samples(tiny_llama, tmp_path):
-    from quide.results import params_sha256
-    from quide.verify import verify
+    from quide.analysis.results import params_sha256
+    from quide.analysis.verify import verify
     root = tmp_path / "results"
     folder = root / "llm_case_study"
     base = dict(model=str(tiny_llama), bits=[16], subjects=["anatomy"], limit=1, dtype="float32", device="cpu",

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quide import aggregate, stability
-from quide import index as qi
-from quide import results as qr
-from quide.verify import verify
+from quide.analysis import aggregate, stability
+from quide.analysis import index as qi
+from quide.analysis import results as qr
+from quide.analysis.verify import verify
 
 COMMITTED = Path(__file__).resolve().parents[1] / "data" / "results"
 
@@ -101,7 +101,7 @@ def test_a_run_on_other_data_of_the_same_name_does_not_replace_the_records(tmp_p
 
 
 def test_a_sweep_names_and_identifies_its_records_by_the_data_hash(tmp_path, monkeypatch):
-    from quide import sweep
+    from quide.measure import sweep
     params = sweep.SweepParams(dataset="cifar10", profile="smoke", device="cpu", compare_placements=False)
     monkeypatch.setattr(sweep, "ptq_sweep", lambda *a, **k: [_record("c" * 64)])
     paths = []
@@ -116,7 +116,7 @@ def test_a_sweep_names_and_identifies_its_records_by_the_data_hash(tmp_path, mon
 
 
 def test_a_search_identifies_its_records_by_the_data_hash():
-    from quide import mixed_precision as mp
+    from quide.measure import mixed_precision as mp
     params = mp.SearchParams(dataset="mnist", profile="smoke", device="cpu")
     assert mp.resolved(params, "ga", 0, "e" * 64)["data_sha256"] == "e" * 64
     assert qr.named_run("x", mp.resolved(params, "ga", 0, "e" * 64)) != qr.named_run("x", mp.resolved(params, "ga", 0, "f" * 64))
@@ -128,7 +128,7 @@ HOSTILE_NOTE = 'CIFAR-10 <b onmouseover="x">original</b>'
 
 
 def test_known_content_is_labelled_by_the_project_whatever_the_note(mnist, tmp_path):
-    from quide import data as qd
+    from quide.measure import data as qd
     qd.save_npz(tmp_path / "mnist.npz", mnist.x_train[..., 0], mnist.y_train, mnist.x_test[..., 0], mnist.y_test,
                 source=HOSTILE_NOTE)
     d = qd.load_dataset("mnist", root=tmp_path, download=False)
@@ -136,7 +136,7 @@ def test_known_content_is_labelled_by_the_project_whatever_the_note(mnist, tmp_p
 
 
 def test_an_unknown_note_is_kept_as_plain_text_only(tmp_path):
-    from quide import data as qd
+    from quide.measure import data as qd
     from helpers import synthetic_arrays
     arrays = synthetic_arrays(n_train=40, n_test=20, shape=(32, 32, 3), num_classes=10)
     qd.save_npz(tmp_path / "cifar10.npz", **arrays, source=HOSTILE_NOTE + "\n<script>alert(1)</script>" + "x" * 200)
@@ -146,7 +146,7 @@ def test_an_unknown_note_is_kept_as_plain_text_only(tmp_path):
 
 
 def test_book_tables_escape_cell_text():
-    from quide import report
+    from quide.analysis import report
     table = pd.DataFrame({"data": [HOSTILE_NOTE, "a & b"], "orders": [["<i>"], [4, 8]], "P": [0.5, np.nan]})
     for shown in (table, table.style.format(precision=2)):
         page = report.html_table(shown, "t").data
@@ -157,7 +157,7 @@ def test_book_tables_escape_cell_text():
 
 def test_one_data_set_of_known_content_is_one_row_of_table1():
     """Records of known content all carry the project's label, so notes cannot split Table 1."""
-    from quide import data as qd
+    from quide.measure import data as qd
     labels = {qd._label(qd.SPECS["mnist"], qd.KNOWN_CONTENT_SHA256["mnist"], note, "x.npz", "")
               for note in ("", "torchvision download", HOSTILE_NOTE, "MNIST (stand-in)")}
     assert labels == {"MNIST"}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from quide import cli
-from quide import results as qr
-from quide.verify import verify
+from quide.analysis import results as qr
+from quide.analysis.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "data" / "results"
@@ -110,7 +110,7 @@ def test_a_bad_value_is_a_listed_problem_naming_file_and_field(tmp_path, experim
 
 
 def test_an_unexpected_error_while_checking_a_file_is_a_problem_naming_it(tmp_path, monkeypatch):
-    from quide import verify as qv
+    from quide.analysis import verify as qv
     root = _results(tmp_path)
     path = _one(root, "ptq_sweep", "graph")
     real = qv.check_record
@@ -265,9 +265,9 @@ def test_reproduce_refuses_a_config_that_is_not_utf8_with_exit_2(tmp_path, capsy
 # --- booleans for numeric parameters --------------------------------------------------------------
 
 def _param_classes():
-    from quide.llm import LLMParams
-    from quide.mixed_precision import SearchParams
-    from quide.sweep import SweepParams
+    from quide.measure.llm import LLMParams
+    from quide.measure.mixed_precision import SearchParams
+    from quide.measure.sweep import SweepParams
     return {"SweepParams": SweepParams, "SearchParams": SearchParams, "LLMParams": LLMParams}
 
 

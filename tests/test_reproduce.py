@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quide import reproduce as rp
-from quide import results
+from quide.analysis import results
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEPY = "tests/fixtures/sleepy.ipynb"
@@ -502,8 +502,8 @@ def test_a_time_limit_starts_what_fits_and_the_same_command_finishes_the_rest(tm
 
 def test_a_sweep_run_whose_checkpoint_exists_expects_no_training(tmp_path, monkeypatch):
     from helpers import synthetic_arrays
-    from quide import data as qd
-    from quide import sweep as qsweep
+    from quide.measure import data as qd
+    from quide.measure import sweep as qsweep
     monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})   # a small made-up MNIST
     qd.save_npz(tmp_path / "mnist.npz", **synthetic_arrays(n_train=400, n_test=50, shape=(28, 28, 1), num_classes=10))
     monkeypatch.setenv("QUIDE_DATA", str(tmp_path))

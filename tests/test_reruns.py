@@ -1,10 +1,10 @@
-"""quide.reruns: two runs paired by configuration; T agreement, Knees, EXP-3 optima and Spearman."""
+"""quide.analysis.reruns: two runs paired by configuration; T agreement, Knees, EXP-3 optima and Spearman."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from quide import reruns
-from quide.results import make_record
+from quide.analysis import reruns
+from quide.analysis.results import make_record
 
 
 def _sweep(T_scale=1.0, P4=0.90):

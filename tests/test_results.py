@@ -4,7 +4,7 @@ import json
 import pytest
 
 import quide
-from quide import results as qr
+from quide.analysis import results as qr
 
 
 def _record(**changes):
@@ -125,7 +125,7 @@ def test_commit_from_env_wins_over_a_stale_git(tmp_path, monkeypatch):
 def test_runs_with_other_parameters_never_share_a_record_file():
     """Case 1: bits, delta, observer, per_channel, calib_size, epochs and seed each give another
     file name; the same parameters give the same one."""
-    from quide.sweep import SweepParams
+    from quide.measure.sweep import SweepParams
     base = dict(profile="smoke", device="cpu", bits=[8])
     names = {SweepParams(**base).run_id()}
     for change in ({"observer": "percentile"}, {"delta": 0.5}, {"per_channel": True}, {"calib_size": 32},

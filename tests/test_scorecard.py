@@ -4,11 +4,11 @@ import re
 import numpy as np
 import pandas as pd
 
-from quide import conditions, paper
-from quide import index as qi
-from quide import results as qr
-from quide import scorecard as sc
-from quide.paper import reported
+from quide.analysis import conditions, paper
+from quide.analysis import index as qi
+from quide.analysis import results as qr
+from quide.analysis import scorecard as sc
+from quide.analysis.paper import reported
 
 # MNIST-like: FP32 at the paper's 99.21%, 2-bit collapsed; under I' 4 > 8 > 16 > 32 > 2 (I ranks 2 above 16).
 P = {32: [0.9921, 0.9925, 0.9917], 16: [0.9921, 0.9925, 0.9917], 8: [0.9920, 0.9921, 0.9918],
@@ -342,7 +342,7 @@ def test_the_papers_inconsistencies_are_computed_from_the_reported_values(monkey
 
 def test_provenance_names_the_commit_the_records_were_made_at(tmp_path):
     """The records' own git_commit (abc1234 here), not the checkout's HEAD."""
-    from quide import report
+    from quide.analysis import report
     recs = _sweep({32: [0.8] * 3, 16: [0.8] * 3, 8: [0.8] * 3, 4: [0.6] * 3, 2: [0.1] * 3}, CIFAR_T)
     keep = [c for c in recs.columns if c not in ("bits_label", "prov_git_commit")]
     qr.write_records(recs[keep].to_dict("records"), "ptq_sweep", "run1", root=tmp_path)

@@ -1,10 +1,10 @@
-"""Mixed-precision search (quide.search) on synthetic fitness landscapes, CPU only."""
+"""Mixed-precision search (quide.analysis.search) on synthetic fitness landscapes, CPU only."""
 import itertools
 
 import numpy as np
 import pytest
 
-from quide import search as qsearch
+from quide.analysis import search as qsearch
 
 OPTIMUM = (8, 8, 8, 4)
 

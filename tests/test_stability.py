@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quide import aggregate
-from quide import results as qr
-from quide import stability as qst
+from quide.analysis import aggregate
+from quide.analysis import results as qr
+from quide.analysis import stability as qst
 
 DRAWS = 1000
 

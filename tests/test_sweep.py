@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from quide import results as qr
-from quide import sweep as qsweep
-from quide.conditions import delta_for
-from quide.latency import TimerConfig
+from quide.analysis import results as qr
+from quide.measure import sweep as qsweep
+from quide.analysis.conditions import delta_for
+from quide.measure.latency import TimerConfig
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_sweep_config_validates():
 @pytest.mark.parametrize("profile", ["smoke", "paper"])
 def test_checkpoint_of_names_the_file_model_for_writes_and_then_loads(profile, tmp_path, monkeypatch):
     from helpers import synthetic_arrays
-    from quide import data as qd
+    from quide.measure import data as qd
     monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})   # a small made-up MNIST
     qd.save_npz(tmp_path / "mnist.npz", **synthetic_arrays(n_train=2400, n_test=50, shape=(28, 28, 1), num_classes=10))
     monkeypatch.setenv("QUIDE_DATA", str(tmp_path))

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from quide import data as qd
-from quide import sweep as qsweep
-from quide import train as qt
-from quide.models import SimpleCNN
+from quide.measure import data as qd
+from quide.measure import sweep as qsweep
+from quide.measure import train as qt
+from quide.measure.models import SimpleCNN
 from helpers import synthetic_arrays
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from quide import cli
-from quide.verify import verify
+from quide.analysis.verify import verify
 
 COMMITTED = Path(__file__).resolve().parents[1] / "data" / "results"
 
@@ -41,8 +41,8 @@ def test_missing_folder_is_refused(tmp_path, capsys):
 
 
 def test_deployed_index_is_checked():
-    from quide.results import make_record
-    from quide.verify import check_record
+    from quide.analysis.results import make_record
+    from quide.analysis.verify import check_record
     rec = make_record(experiment="x", model="m", dataset="d", data_source="d", seed=0, bits=8, P=0.9, T_ms=2.0,
                       T_kind="simulated", C_paper=4.0, C_true=4.0, num_classes=10, p_fp=0.9, delta=0.1,
                       provenance={}, T_deployed_ms=1.0, T_deployed_reason=None)
@@ -60,10 +60,10 @@ def test_deployed_index_is_checked():
 
 def _sweep(seed=0, p_fp_of_8_bits=0.99, T_of_8_bits=1.08):
     """A self-consistent sweep (32, 8, 4 bits); the 8-bit record may claim another P_FP or T."""
-    from quide.results import make_record
+    from quide.analysis.results import make_record
     common = dict(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST", seed=seed,
                   T_kind="simulated", num_classes=10, delta=0.19, provenance={})
-    def timed(T):   # the timer's fields (quide.latency), as a GPU run writes them
+    def timed(T):   # the timer's fields (quide.measure.latency), as a GPU run writes them
         return dict(T_ms=T, T_ci_ms=[T * 0.99, T * 1.01], T_method="cuda_graph", T_method_reason=None)
     return [make_record(**common, bits=b, P=0.99 if b == 32 else 0.9, C_paper=32 / b, C_true=32 / b,
                         **timed(T_of_8_bits if b == 8 else 1.0 + b / 100),
@@ -119,7 +119,7 @@ def test_the_cli_lists_malformed_files_and_exits_1(tmp_path, capsys):
 
 def test_duplicated_record_files_are_found(tmp_path):
     """Case 7: a copied file (same content) and a second file of one run identity."""
-    from quide import results as qr
+    from quide.analysis import results as qr
     recs = _sweep()
     _write(tmp_path, "run.json", recs)
     _write(tmp_path, "copy.json", recs)
@@ -134,7 +134,7 @@ def test_duplicated_record_files_are_found(tmp_path):
 
 
 def test_identity_must_match_the_file_name_and_the_parameters(tmp_path):
-    from quide import results as qr
+    from quide.analysis import results as qr
     params = {"seed": 0}
     path = qr.write_records(_sweep(), "ptq_sweep", qr.named_run("x", params), root=tmp_path, run_params=params)
     assert verify(tmp_path) == (3, [])
@@ -151,7 +151,7 @@ def test_a_gzipped_record_file_is_read_as_its_json_and_a_cut_one_is_a_problem(tm
     """data/reruns keeps its records as <run id>.json.gz (gzip -9n): verified and loaded as the plain
     file would be, the run identity read from the name without .json.gz; a cut stream is listed."""
     import gzip
-    from quide import results as qr
+    from quide.analysis import results as qr
     params = {"seed": 0}
     plain = qr.write_records(_sweep(), "ptq_sweep", qr.named_run("x", params), root=tmp_path / "plain",
                              run_params=params)
@@ -182,10 +182,10 @@ def test_a_runners_partial_folder_is_not_verified(tmp_path):
 
 
 def test_the_timers_fields_are_checked():
-    """Records of the timer (quide.latency) carry a known method, a CI that holds T, a reason for a
+    """Records of the timer (quide.measure.latency) carry a known method, a CI that holds T, a reason for a
     fallback and the paper's host figure; a record with a run identity must have them."""
-    from quide.results import make_record
-    from quide.verify import check_record
+    from quide.analysis.results import make_record
+    from quide.analysis.verify import check_record
     base = dict(experiment="x", model="m", dataset="d", data_source="d", seed=0, bits=8, P=0.9, T_ms=2.0,
                 T_kind="simulated", C_paper=4.0, C_true=4.0, num_classes=10, p_fp=0.9, delta=0.1, provenance={})
     timed = dict(T_ci_ms=[1.98, 2.02], T_method="cuda_graph", T_method_reason=None, T_host_ms=2.6, latency_batch=64)
@@ -205,8 +205,8 @@ def test_the_timers_fields_are_checked():
 def _llm_run(root, correct=(True, False, True, True), P=None, **changes):
     """One made-up LLM record with its samples file beside it; ``changes`` edit the record, ``P``
     makes it (with its index) from another accuracy than the samples'."""
-    from quide import mmlu
-    from quide.results import make_record, write_records
+    from quide.measure import mmlu
+    from quide.analysis.results import make_record, write_records
     rows = [{"doc_id": i, "subject": "anatomy", "loglik": [-1.0, -2.0, -3.0, -4.0], "pred": 0, "gold": 0 if ok else 1,
              "correct": ok} for i, ok in enumerate(correct)]
     folder = root / "llm_case_study"

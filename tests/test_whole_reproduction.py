@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from quide.config import project_root
-from quide.latency import describe_device
+from quide.measure.latency import describe_device
 
 sys.path.insert(0, str(project_root() / "benchmarks"))
 import whole_reproduction  # noqa: E402  (a script beside the package, not part of it)

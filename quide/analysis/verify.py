@@ -33,10 +33,10 @@ import zlib
 from pathlib import Path
 
 from . import index as qi
-from .config import results_root
-from .latency import T_METHODS
-from .mmlu import file_sha256, read_samples
-from .quant import SUPPORTED_BITS
+from ..config import results_root
+from ..measure.latency import T_METHODS
+from ..measure.mmlu import file_sha256, read_samples
+from ..measure.quant import SUPPORTED_BITS
 from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, differing_params, params_sha256, read_json_bytes,
                       record_files, record_stem, run_variant)
 from .search import METHODS, gated_fitness
@@ -71,12 +71,12 @@ def _bits_list(bits) -> list | None:
 
 
 def _timing_problems(rec: dict) -> list[str]:
-    """The latency fields of the timer (quide.latency): a known T_method, a 95% CI that holds T_ms,
+    """The latency fields of the timer (quide.measure.latency): a known T_method, a 95% CI that holds T_ms,
     a reason wherever the CUDA-graph timer fell back, and the paper's host-protocol figure beside
     every batch timing. Records made before the timer (no T_method) have none of these; records
     with a run identity (``run_params``) must have them."""
     if "T_method" not in rec:
-        return ["run_params given but no T_method: made without quide.latency's timer"] if "run_params" in rec else []
+        return ["run_params given but no T_method: made without quide.measure.latency's timer"] if "run_params" in rec else []
     problems = []
     if rec["T_method"] not in T_METHODS:
         problems.append(f"T_method {rec['T_method']!r} unknown (one of {T_METHODS})")

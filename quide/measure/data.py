@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import atomic_path, data_root
+from ..config import atomic_path, data_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 STAND_IN_LABEL = "CIFAR-10 (JPEG stand-in)"

@@ -2,7 +2,7 @@
 the exhaustive optimum, on the FP32 checkpoint of a PTQ-sweep run.
 
 ``run(params)`` loads (or trains, same recipe and seed: the same checkpoint the PTQ sweep makes)
-the model, measures configurations through one memoized :class:`quide.search.Evaluator` and runs
+the model, measures configurations through one memoized :class:`quide.analysis.search.Evaluator` and runs
 the searches asked for, in this order: the exhaustive pass first (so its wall time is the cost of
 measuring every configuration), then per search seed the GA, random search and the HAQ objective,
 then the greedy heuristic. Searches after the first reuse measurements; each counts its own
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import pthresh
-from . import search as qsearch
+from ..analysis import pthresh
+from ..analysis import search as qsearch
 from .latency import TIMED, WARMUP
-from .notebook_params import refuse_bools
+from ..notebook_params import refuse_bools
 from .quant import PLACEMENTS, quantizable_layers
-from .results import bits_label, named_run, write_records
+from ..analysis.results import bits_label, named_run, write_records
 from .sweep import ConfigMeasurer, SweepConfig, SweepParams, load_condition, model_for
 from .train import seed_problem
 
@@ -41,7 +41,7 @@ class SearchParams:
     model: str = "simplecnn"
     dataset: str = "cifar10"
     model_seed: int = 0              # which PTQ-sweep checkpoint (the paper: seed 0)
-    search: tuple = qsearch.METHODS       # one method or several, of quide.search.METHODS
+    search: tuple = qsearch.METHODS       # one method or several, of quide.analysis.search.METHODS
     seed: tuple = (0,)               # search seeds (GA, random, HAQ); one int or several
     population: int = 20             # GA, Appendix B
     generations: int = 30
@@ -49,7 +49,7 @@ class SearchParams:
     elite: int = 5
     budget: int | None = None        # evaluations for random/HAQ/greedy; None: the GA's, same seed
     delta: float | None = None       # None: the paper's delta for the condition
-    p_thresh: str | None = None      # "auto:<rule>" (quide.pthresh, from P_FP alone: not curve)
+    p_thresh: str | None = None      # "auto:<rule>" (quide.analysis.pthresh, from P_FP alone: not curve)
     compression: str = "paper"       # fitness C: "paper" (32/mean bits) | "true" (parameter-weighted)
     haq_min_compression: float = 4.0 # HAQ's size constraint: C >= this (4.0 = uniform 8-bit size)
     calib_size: int = 512

@@ -1,7 +1,7 @@
 """The figures of the notebooks and of the book (matplotlib); each function returns the Figure.
 
-One run or one condition (the notebooks): a :func:`quide.aggregate.sweep_table` frame, or one
-condition's slice of a :func:`quide.aggregate.table1` frame (error bars: std over seeds, if any).
+One run or one condition (the notebooks): a :func:`quide.analysis.aggregate.sweep_table` frame, or one
+condition's slice of a :func:`quide.analysis.aggregate.table1` frame (error bars: std over seeds, if any).
 Across all conditions (the book's redrawings of the paper's figures): a table1 frame (seed means,
 std as error bars) or raw records; the book's captions say which records feed each one."""
 from __future__ import annotations
@@ -92,7 +92,7 @@ def search_landscape(land, picks, title: str = "", ax=None):
 
 
 def ga_history(results, title: str = ""):
-    """Best fitness per generation of GA runs (``quide.search.SearchResult``)."""
+    """Best fitness per generation of GA runs (``quide.analysis.search.SearchResult``)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for r in results:
         ax.plot(np.arange(1, len(r.history) + 1), r.history, marker=".", label=f"{r.method}, seed {r.seed}")
@@ -266,7 +266,7 @@ def correlation_heatmap(records: pd.DataFrame):
 
 def pthresh_gates(table, gates: pd.DataFrame):
     """Seed-mean P (percent) against bit-width per condition, with one horizontal line per rule at
-    its gate (``quide.pthresh_study.our_table``: columns condition, rule, gate); points below a
+    its gate (``quide.analysis.pthresh_study.our_table``: columns condition, rule, gate); points below a
     line get I' = 0 under that rule."""
     conds = list(gates["condition"].drop_duplicates())
     fig, axes = _grid(len(conds))

@@ -1,6 +1,6 @@
 """What the paper reports, as data: every value here is the paper's, not ours.
 
-A condition's numbers live in its entry in ``quide.conditions`` (``ConditionSpec.reported``);
+A condition's numbers live in its entry in ``quide.analysis.conditions`` (``ConditionSpec.reported``);
 claims that hold across conditions live here, and so do the places where the paper contradicts
 itself (``INCONSISTENCIES``), each with a check computed from the reported values where one
 exists. Transcribed from the running text of arXiv 2605.10959.

@@ -147,7 +147,7 @@ def mark_knee(table: pd.DataFrame, column: str, flag: str) -> pd.DataFrame:
 def peak_position(values, axis: int = -1) -> np.ndarray:
     """The Knee rule on an array: position of the peak along ``axis`` (the first among equals),
     -1 where no value is above 0 (every configuration gated); NaN never peaks. Vectorized, so
-    :mod:`quide.stability` applies the same rule to a thousand resampled tables at once."""
+    :mod:`quide.analysis.stability` applies the same rule to a thousand resampled tables at once."""
     v = np.asarray(values, dtype=float)
     filled = np.where(np.isnan(v), -np.inf, v)
     pos = np.argmax(filled, axis=axis)
@@ -264,7 +264,7 @@ def knee_segments(knees: pd.DataFrame) -> dict:
 
 
 def control_table(records, model: str, control: str, source: str) -> pd.DataFrame:
-    """A control condition beside the one it controls (``quide.conditions``' ``control_of``): per
+    """A control condition beside the one it controls (``quide.analysis.conditions``' ``control_of``): per
     bit-width the seed means of P for each, their drops from FP32 (ΔP), in points, and the
     differences control - source. ``records``: one placement. The Knee of each is Table 1's."""
     df = _records_frame(records)

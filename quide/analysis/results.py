@@ -4,7 +4,7 @@ A record file may also be gzip-compressed (``<run id>.json.gz``, made by ``gzip 
 under ``data/reruns/`` are kept so, 14x smaller, because the tracked tree travels with every GPU call.
 
 Every record carries the raw measurements (P, T_ms, both C's), the metrics derived from them by
-``quide.index`` and the provenance of the run (git commit, versions, device, data hash, ...), so a
+``quide.analysis.index`` and the provenance of the run (git commit, versions, device, data hash, ...), so a
 number in the book can be traced back to the run that made it. Files are written atomically: an
 interrupted run leaves either the previous file or none, never half a file.
 """
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import index as qi
-from .config import atomic_path, project_root, results_root
+from ..config import atomic_path, project_root, results_root
 
 REQUIRED_KEYS = ("experiment", "model", "dataset", "data_source", "seed", "bits", "P", "T_ms", "T_kind",
                  "C_paper", "C_true", "I", "I_gated", "p_thresh", "delta", "num_classes", "provenance")
@@ -78,7 +78,7 @@ def provenance(*, device: str | None = None, driver: str | None = None, data_sha
     import torch
     import torchvision
 
-    from . import __version__
+    from .. import __version__
     prov = {
         **git_state(),
         "quide": __version__,

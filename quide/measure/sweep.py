@@ -17,15 +17,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import conditions, pthresh
+from ..analysis import conditions, pthresh
 from . import data as qd
-from .config import checkpoint_root
+from ..config import checkpoint_root
 from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_models
 from .models import MODELS, build_model
-from .notebook_params import refuse_bools
+from ..notebook_params import refuse_bools
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from .results import check_experiment, make_record, named_run, provenance, write_records
+from ..analysis.results import check_experiment, make_record, named_run, provenance, write_records
 from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
                     save_checkpoint, paper_recipe, seed_everything, seed_problem, train)
 
@@ -43,7 +43,7 @@ class SweepConfig:
     warmup: int = WARMUP            # T_host_ms, the paper's protocol: untimed passes
     timed: int = TIMED              # T_host_ms: timed passes (median reported)
     latency_batch: int = BATCH      # images per timed pass
-    timer: TimerConfig = TimerConfig()   # T_ms: interleaved rounds of graph replays (quide.latency)
+    timer: TimerConfig = TimerConfig()   # T_ms: interleaved rounds of graph replays (quide.measure.latency)
     host_timing: str = "configuration"   # T_host_ms per "configuration", or per "graph" (shared)
 
     def __post_init__(self):
@@ -83,7 +83,7 @@ class SweepParams:
     bits: tuple = PAPER_BITS
     epochs: int | None = None        # None: the recipe's (50 SimpleCNN, 100 ResNet-18)
     delta: float | None = None       # None: the paper's delta for the condition
-    p_thresh: str | None = None      # "auto:<rule>" (quide.pthresh) sets Pthresh instead of delta
+    p_thresh: str | None = None      # "auto:<rule>" (quide.analysis.pthresh) sets Pthresh instead of delta
     calib_size: int = 512
     warmup: int = WARMUP
     timed: int = TIMED
@@ -169,7 +169,7 @@ class SweepParams:
 
     @property
     def timer_config(self) -> TimerConfig:
-        """The T_ms timer: quide.latency's defaults, or the smoke profile's few short rounds."""
+        """The T_ms timer: quide.measure.latency's defaults, or the smoke profile's few short rounds."""
         return SMOKE["timer"] if self.profile == "smoke" else TimerConfig()
 
     @property
@@ -302,7 +302,7 @@ def checkpoint_path(model_name: str, data: ImageData, recipe: Recipe, seed: int,
                     checkpoint_dir: Path | str | None = None, subset_sha256: str | None = None) -> Path:
     """Where the checkpoint of ``model_name`` trained by ``recipe`` and ``seed`` on exactly ``data``'s
     images (``subset_sha256``: their content hash, if known) on a ``device_type`` device lives
-    (:func:`quide.train.checkpoint_key`)."""
+    (:func:`quide.measure.train.checkpoint_key`)."""
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else checkpoint_root()
     subset = subset_sha256 or qd.content_hash(data.x_train, data.y_train, data.x_test, data.y_test)
     return folder / checkpoint_key(model_name, data.name, seed, recipe, data.sha256, subset_sha256=subset,
@@ -348,7 +348,7 @@ class ConfigMeasurer:
 
     Set up once per model (P_FP, the seeded calibration images, the latency batch). Latency is
     measured per distinct graph, not per configuration: :meth:`time_configs` quantizes each
-    configuration, groups them by :func:`quide.latency.graph_signature` and times one model per
+    configuration, groups them by :func:`quide.measure.latency.graph_signature` and times one model per
     group, all groups in one interleaved block (T_ms), plus the paper's host protocol (T_host_ms)
     per configuration or per graph (``config.host_timing``). :meth:`measure` quantizes, evaluates
     P on the whole test split and returns one record with its group's T; a configuration not timed
@@ -365,7 +365,7 @@ class ConfigMeasurer:
         self.model_name, self.seed, self.delta, self.experiment = model_name, seed, delta, experiment
         self.train_meta, self.extra = train_meta, extra or {}
         self.p_fp = evaluate(self.model, splits.test)
-        self.p_thresh = None   # a rule (quide.pthresh) gates from P_FP alone, before any search
+        self.p_thresh = None   # a rule (quide.analysis.pthresh) gates from P_FP alone, before any search
         if p_thresh_rule is not None:
             self.p_thresh = pthresh.gate(p_thresh_rule, num_classes=data.num_classes, p_fp=self.p_fp,
                                          n_test=len(splits.test))

@@ -1,14 +1,14 @@
 """The LLM case study (paper Section 4.4): weight-only quantization of a causal language model,
 scored on MMLU.
 
-- MMLU (data, prompts, scoring, intervals): :mod:`quide.mmlu`.
+- MMLU (data, prompts, scoring, intervals): :mod:`quide.measure.mmlu`.
 - Quantization: round-to-nearest, symmetric, per group of ``group_size`` input weights, of every
   ``nn.Linear`` except the LM head (tied to the token embeddings in SmolLM2 and Llama-style models,
   and kept in 16 bits by the usual weight-only methods; ``include_lm_head=True`` quantizes it too).
   Weights are rounded and stored back in the model's dtype: the arithmetic stays BF16, so T is the
   simulated model's.
 - T: milliseconds per generated token at batch 1 (one greedy decoding step with a static KV cache
-  of ``latency_context_tokens`` tokens, timed by quide.latency's timer: CUDA-graph replays on CUDA,
+  of ``latency_context_tokens`` tokens, timed by quide.measure.latency's timer: CUDA-graph replays on CUDA,
   median of interleaved rounds with a 95% CI), not the CNNs' ms per batch of 64.
 - Deployed T (``T_deployed_ms``): the same unit and timer, for a copy of the model whose Linear
   weights are stored in a real low-bit format by torchao (int8 weight-only per output row; int4
@@ -34,13 +34,14 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import latency, pthresh
-from .config import data_root
+from . import latency
+from ..analysis import pthresh
+from ..config import data_root
 from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
 from .latency import TimerConfig
-from .notebook_params import refuse_bools
+from ..notebook_params import refuse_bools
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
-from .results import make_record, named_run, provenance, write_records
+from ..analysis.results import make_record, named_run, provenance, write_records
 
 EXPERIMENT = "llm_case_study"
 LLM_BITS = (16, 8, 4, 3, 2)
@@ -111,7 +112,7 @@ def decode_step_latency(model, context_tokens: int = 64, vocab_size: int | None 
                         timer: TimerConfig = TimerConfig()) -> dict:
     """Milliseconds per generated token at batch 1, measured directly: one greedy decoding step
     with a static KV cache holding ``context_tokens`` random tokens, the same step (same cache
-    slot, so the same work) timed by :func:`quide.latency.time_callables` (a CUDA-graph replay on
+    slot, so the same work) timed by :func:`quide.measure.latency.time_callables` (a CUDA-graph replay on
     CUDA, the host clock on CPU; median of interleaved rounds with its 95% CI). A time, never a
     difference of two times, so it cannot come out negative."""
     from transformers import StaticCache
@@ -208,12 +209,12 @@ class LLMParams:
     subjects: tuple | None = None     # None: all 57
     limit: int | None = None          # questions per subject; None: all (14,042 in total)
     delta: float | None = 0.07        # the paper's Llama delta; ignored when p_thresh is set
-    p_thresh: float | str | None = None   # the paper sets 0.60 for Llama-3-8B; or "auto:<rule>" (quide.pthresh)
+    p_thresh: float | str | None = None   # the paper sets 0.60 for Llama-3-8B; or "auto:<rule>" (quide.analysis.pthresh)
     batch_size: int = 16
     dtype: str = "bfloat16"
     device: str = "auto"
     latency_context_tokens: int = 64  # KV-cache length at which one decoding step is timed
-    latency_rounds: int = 21          # interleaved timing rounds (quide.latency.TimerConfig)
+    latency_rounds: int = 21          # interleaved timing rounds (quide.measure.latency.TimerConfig)
     latency_passes: int = 50          # decoding steps per round
     deployed: bool = True             # also time torchao's real low-bit kernels (T_deployed_ms)
 

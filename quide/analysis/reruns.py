@@ -1,10 +1,10 @@
 """Does it reproduce? Two from-scratch runs of the same experiments, set side by side.
 
-Both runs' records are loaded with :func:`quide.results.load_records` (the committed run from
+Both runs' records are loaded with :func:`quide.analysis.results.load_records` (the committed run from
 ``data/results``, the second from ``data/reruns/<name>``). Configurations are paired by what
 identifies them (experiment, model, data set, seed, placement, bits; for EXP-3 the exhaustive pass),
-and each conclusion is recomputed per run by the code the book uses (:func:`quide.aggregate.table1`
-for Knees, :func:`quide.mixed_precision.optima` for EXP-3 optima).
+and each conclusion is recomputed per run by the code the book uses (:func:`quide.analysis.aggregate.table1`
+for Knees, :func:`quide.measure.mixed_precision.optima` for EXP-3 optima).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pandas as pd
 from . import aggregate
 from . import index as qi
 from . import stability
-from .config import project_root
-from .mixed_precision import optima
+from ..config import project_root
+from ..measure.mixed_precision import optima
 from .results import load_records
 
 RERUNS = "data/reruns"   # beside data/results: second runs, never read as the committed results
@@ -149,7 +149,7 @@ def exp3(a: pd.DataFrame, b: pd.DataFrame,
     """Per data set and fitness C: each run's exhaustive optimum, whether they agree, and the
     Spearman correlation of the 256 I' values (paper C) between the runs. ``frequency_a`` and
     ``frequency_b`` are the share of each run's resampling draws in which its own optimum stays the
-    optimum (:func:`quide.stability.optimum_stability`); ``verdict`` is "equal" where the runs agree,
+    optimum (:func:`quide.analysis.stability.optimum_stability`); ``verdict`` is "equal" where the runs agree,
     "within noise" where they do not and either run's optimum is not robust in its own draws (the
     runs differ by less than one run's uncertainty), else "differs"."""
     oa, ob = optima(a), optima(b)

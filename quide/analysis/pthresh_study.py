@@ -1,11 +1,11 @@
-"""Every Pthresh rule (quide.pthresh) on every condition: ours, from the PTQ-sweep records, and the
-paper's, from its reported numbers (quide.conditions). The book's page "Setting Pthresh
+"""Every Pthresh rule (quide.analysis.pthresh) on every condition: ours, from the PTQ-sweep records, and the
+paper's, from its reported numbers (quide.analysis.conditions). The book's page "Setting Pthresh
 automatically" shows these tables; :func:`recommend` picks a rule from them.
 
 Ours (:func:`our_table`): per condition (profile "paper", graph placement) one gate per rule, from
 the seed means (P_FP: mean FP32 P; the curve: mean P per bit-width; the noise rule: std of P_FP
 over seeds), applied to every seed's records; the Knee is the bit-width of peak seed-mean I'
-(``aggregate.peak_position``). Its stability: the records drawn as ``quide.stability`` draws them
+(``aggregate.peak_position``). Its stability: the records drawn as ``quide.analysis.stability`` draws them
 (T within its CI, P binomial, seeds bootstrapped), the gate recomputed from each draw's own seeds.
 The paper's delta is applied the same way (to the seed-mean P_FP) as the comparator.
 

@@ -1,9 +1,9 @@
 """Deployed latency of the CNNs: each bit-width run by the fastest real kernel path the GPU has.
 
-The index's T (``quide.latency``) times the *simulated* model: FP32 arithmetic with quantize and
+The index's T (``quide.measure.latency``) times the *simulated* model: FP32 arithmetic with quantize and
 dequantize ops around it, so 4-bit looks no faster than 32-bit. Here each bit-width is timed as it
 would be deployed, by the same timer (batch 64; every candidate path captured in CUDA graphs and
-timed in one interleaved block by :func:`quide.latency.time_callables`; the host clock on a CPU):
+timed in one interleaved block by :func:`quide.measure.latency.time_callables`; the host clock on a CPU):
 
 - 32: FP32 with TF32 off (TF32 rounds inputs to a 10-bit mantissa, so it is timed as a candidate
   of 16-bit-class arithmetic, not as 32-bit);
@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .aggregate import mark_knee
-from .index import gated_index, intelligence_index
+from ..analysis.aggregate import mark_knee
+from ..analysis.index import gated_index, intelligence_index
 from .latency import TimerConfig, time_callables
 
 NO_LOW_BIT_KERNEL = ("no {bits}-bit convolution kernel on CUDA in PyTorch or torchao "
@@ -94,7 +94,7 @@ def deployed_batch_latency(model: nn.Module, bits: int, example: torch.Tensor,
 
 
 def with_deployed(table: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 rows (``quide.aggregate.table1``) joined with deployed latencies (columns model,
+    """Table 1 rows (``quide.analysis.aggregate.table1``) joined with deployed latencies (columns model,
     dataset, bits, T_deployed_ms, T_deployed_kind, T_deployed_reason): I and I' recomputed from the
     seed-mean P and C with T_deployed, and ``knee_deployed`` marking the argmax of that I' among the
     bit-widths that can be deployed, by the same rule as Table 1's Knee."""

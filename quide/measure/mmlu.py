@@ -1,5 +1,5 @@
 """MMLU as lm-evaluation-harness scores it: data, prompts, log-likelihood scoring, accuracy with
-its interval. The model side (quantization, latency, the case study) is in :mod:`quide.llm`.
+its interval. The model side (quantization, latency, the case study) is in :mod:`quide.measure.llm`.
 
 - MMLU: the 57-subject test split (14,042 questions) and its dev split for few-shot examples, from
   ``<QUIDE_DATA>/mmlu_dev_test.jsonl.gz``. Prompts follow lm-evaluation-harness's ``mmlu`` task:
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import atomic_path, data_root
+from ..config import atomic_path, data_root
 from .latency import gpu_work
 
 MMLU_FILE = "mmlu_dev_test.jsonl.gz"

@@ -26,7 +26,7 @@ Uncertainty model (per draw):
   The records carry no repeated calibration draws, so there is none to bootstrap.
 - **Derived**: Pthresh = max(1/K, P_FP - delta) with P_FP the draw's own FP32 P of that seed
   (fixed where a record sets Pthresh directly, or where no FP32 record is at hand), then I, I',
-  ACP, ALS through :mod:`quide.index`, all vectorized over draws.
+  ACP, ALS through :mod:`quide.analysis.index`, all vectorized over draws.
 
 Verdict rule (the one place it lives; :func:`verdict`): a claim **holds robustly** when it holds
 in at least ``ROBUST`` (95%) of draws and at the observed values, **fails robustly** when it holds
@@ -266,7 +266,7 @@ def _sample(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng) -> Condit
 
 def condition_samples(records, config: StabilityConfig = StabilityConfig()) -> list[ConditionSample]:
     """Per condition (``aggregate.CONDITION``), its records drawn as every function here draws
-    them (same streams), for analyses that recompute Pthresh their own way (quide.pthresh_study)."""
+    them (same streams), for analyses that recompute Pthresh their own way (quide.analysis.pthresh_study)."""
     df = aggregate._records_frame(records)
     keys, groups = aggregate._condition_groups(df)
     return [_sample(g, dict(zip(keys, cond)), config, config.rng(*cond)) for cond, g in groups]

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .config import TIMING_LOCK_ENV
+from ..config import TIMING_LOCK_ENV
 
 BATCH = 64       # images per timed pass (paper)
 WARMUP = 100     # untimed passes before timing (paper's protocol)
@@ -74,7 +74,7 @@ def _host_turn(mode: str):
         return
     if _turn["depth"]:
         if _turn["mode"] == "shared" and mode == "exclusive":
-            raise RuntimeError("a timing inside GPU work of the same process (quide.latency.gpu_work) "
+            raise RuntimeError("a timing inside GPU work of the same process (quide.measure.latency.gpu_work) "
                                "would wait for itself; time outside it")
         _turn["depth"] += 1
         try:

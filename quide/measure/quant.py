@@ -38,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .index import compression_paper, compression_true
+from ..analysis.index import compression_paper, compression_true
 from .latency import gpu_work
 
 SUPPORTED_BITS = tuple(range(2, 17)) + (32,)
@@ -59,7 +59,7 @@ class PTQConfig:
 
     bits: one int for uniform precision, a list in the order of :func:`quantizable_layers`, or a
     mapping from layer name to bits.
-    calib_size: calibration images (the paper: 512, drawn per seed; see ``quide.data``).
+    calib_size: calibration images (the paper: 512, drawn per seed; see ``quide.measure.data``).
     observer: activation range estimator: ``minmax`` (paper), ``percentile``, ``mse``.
     percentile: for ``observer="percentile"``, in percent (99.99 clips the top 0.01%).
     per_channel: one weight scale per output channel. The paper does not state the granularity;
@@ -401,7 +401,7 @@ def quantize(model: nn.Module, config: PTQConfig, calib_data: torch.Tensor | Non
     """Return a quantized copy of ``model`` (the original is not touched); see the module docstring.
 
     ``calib_data``: normalized images on the model's device, usually ``config.calib_size`` of
-    them drawn with the run's seed (``quide.data.calibration_indices``). Not needed at 32 or 16.
+    them drawn with the run's seed (``quide.measure.data.calibration_indices``). Not needed at 32 or 16.
     The returned module carries a :class:`PTQInfo` as ``.ptq_info``.
     """
     if not isinstance(config, PTQConfig):

@@ -1,13 +1,13 @@
 """The conditions (model, data set) this project knows: one entry each, holding every fact about it.
 
 A :class:`ConditionSpec` gives a condition's delta (paper Section 3.2: Pthresh = max(1/K, P_FP - delta)),
-the training recipe (the name of a :class:`quide.train.Recipe`), its label in the book, whether it
+the training recipe (the name of a :class:`quide.measure.train.Recipe`), its label in the book, whether it
 can run here (and if not, why), and what the paper reports for it. ``MODEL_BUILDERS`` names the
-``quide.models`` function that builds each model. The sweep's choices, the scorecard's labels and
-rows, ``quide.paper.reported`` and ``train.paper_recipe`` all read from here.
+``quide.measure.models`` function that builds each model. The sweep's choices, the scorecard's labels and
+rows, ``quide.analysis.paper.reported`` and ``train.paper_recipe`` all read from here.
 
 The paper's numbers (``reported``) are transcribed from the running text of arXiv 2605.10959 (its
-tables lost their cells in the copy we have); this module and :mod:`quide.paper` are where the book
+tables lost their cells in the copy we have); this module and :mod:`quide.analysis.paper` are where the book
 takes them from. Accuracies are fractions; a value absent is one the paper does not state. "P" maps
 bit-width -> accuracy; "I", "I_gated" map bit-width -> index; "P_FP_std", "P_std" are std over the
 paper's three seeds (fractions); "drop_4bit_points" is the 4-bit accuracy drop from full precision
@@ -22,8 +22,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass, field
 
-# model -> the quide.models function that builds it: f(num_classes, image_shape (H, W, C), pretrained).
-# Models that quide.models does not build (the LLM, loaded by quide.llm) are not listed.
+# model -> the quide.measure.models function that builds it: f(num_classes, image_shape (H, W, C), pretrained).
+# Models that quide.measure.models does not build (the LLM, loaded by quide.measure.llm) are not listed.
 MODEL_BUILDERS = {
     "simplecnn": "build_simplecnn",
     "resnet18_cifar": "build_resnet18_cifar",
@@ -38,7 +38,7 @@ class ConditionSpec:
     dataset: str
     label: str                     # the book's name for it
     delta: float | None            # Pthresh's delta; None: the paper gives none (pass one explicitly)
-    recipe: str | None             # a Recipe in quide.train; None: not trained here (pretrained or LLM)
+    recipe: str | None             # a Recipe in quide.measure.train; None: not trained here (pretrained or LLM)
     not_here: str | None = None    # why it cannot run here (data, weights or model); None: it can
     reported: dict = field(default_factory=dict)   # the paper's numbers for it (see the module doc)
     control_of: str | None = None  # a control experiment for this data set (not a claim of the paper's)
@@ -95,7 +95,7 @@ _SPECS = [
         "P": {8: 0.6936, 4: 0.0018, 2: 0.001},   # 2-bit: "nearly 0.1%" in the text
         "mps_best": {"bits": [8, 8, 8, 8, 8, 16], "P": 0.6936, "I_gated": 0.350, "haq_objective": 0.225},
     }),
-    # The paper's LLM case; quide.llm runs the same path on a small model (its own parameters).
+    # The paper's LLM case; quide.measure.llm runs the same path on a small model (its own parameters).
     ConditionSpec("llama3_8b_instruct", "mmlu", "Llama-3-8B-Instruct / MMLU", delta=0.07, recipe=None,
                   not_here="Llama-3-8B-Instruct cannot be had here", reported={
         "P_FP": 0.666, "fp_bits": 16, "p_thresh": 0.60, "P": {2: 0.350},

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import atomic_path
+from ..config import atomic_path
 from .data import Splits
 from .latency import gpu_work
 
@@ -76,8 +76,8 @@ RESNET18_CIFAR = Recipe("sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs
 
 
 def paper_recipe(model: str, dataset: str) -> Recipe:
-    """The paper's recipe for a (model, dataset) condition (named by its entry in quide.conditions)."""
-    from .conditions import condition
+    """The paper's recipe for a (model, dataset) condition (named by its entry in quide.analysis.conditions)."""
+    from ..analysis.conditions import condition
     name = condition(model, dataset).recipe
     if name is None:
         raise ValueError(f"no training recipe for {model!r} on {dataset!r} (not trained here: "

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from .conditions import MODEL_BUILDERS
+from ..analysis.conditions import MODEL_BUILDERS
 
 MODELS = tuple(MODEL_BUILDERS)
 
@@ -51,7 +51,7 @@ def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x, 2)
 
 
-# torch.fx (quide.quant traces the models) records the call rather than tracing into it
+# torch.fx (quide.measure.quant traces the models) records the call rather than tracing into it
 torch.fx.wrap("max_pool_2x2")
 
 
@@ -112,7 +112,7 @@ def build_resnet18_imagenet(num_classes: int, image_shape: tuple, pretrained: bo
 
 
 def build_model(name: str, num_classes: int, image_shape: tuple = (28, 28, 1), pretrained: bool = False) -> nn.Module:
-    """Build a model by name (its builder is named in quide.conditions.MODEL_BUILDERS); ``image_shape`` is (H, W, C)."""
+    """Build a model by name (its builder is named in quide.analysis.conditions.MODEL_BUILDERS); ``image_shape`` is (H, W, C)."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
     return globals()[MODEL_BUILDERS[name]](num_classes, image_shape, pretrained)

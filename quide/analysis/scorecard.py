@@ -1,11 +1,11 @@
-"""The reproduction scorecard: each number and claim the paper states (``quide.paper`` and
-``quide.conditions``) beside ours from the committed records, with the difference and a verdict.
+"""The reproduction scorecard: each number and claim the paper states (``quide.analysis.paper`` and
+``quide.analysis.conditions``) beside ours from the committed records, with the difference and a verdict.
 
 Verdicts: ``reproduced`` (within the tolerance below), ``differs (data)`` (an accuracy or a
 conclusion outside it) and ``differs (hardware-bound)`` (a latency or an index, which divides by
 log2(T+1), outside it; the note says how and names the candidate causes, ``CAUSES``), ``within
 noise`` (a Knee, a ranking or a GA optimum whose agreement with the paper neither holds nor fails
-robustly under resampling, :mod:`quide.stability`), ``not run here`` (the data, weights or model
+robustly under resampling, :mod:`quide.analysis.stability`), ``not run here`` (the data, weights or model
 cannot be had here: the paper's value stands alone, "reported, not reproduced here"), ``ours
 only`` (a claim checked on a condition or model the paper did not run). Control experiments
 (``ConditionSpec.control_of``) are not claims and get no rows.
@@ -21,7 +21,7 @@ Tolerances (stated once, used everywhere):
   depends on the GPU);
 - orders, Knees, configurations: equal, and robustly so. Rows that state a Knee, a Table 4 order,
   the GA's optimum or the I/I' agreement carry ``stability``: the share of resampled draws in which
-  the paper's answer is ours (:mod:`quide.stability`, whose :func:`~quide.stability.verdict` rule
+  the paper's answer is ours (:mod:`quide.analysis.stability`, whose :func:`~quide.analysis.stability.verdict` rule
   maps to ``reproduced`` / ``within noise`` / ``differs`` through ``STABILITY_VERDICT``).
 
 Seed: values the paper gives for seed 0 alone (its EXP-3 paragraph: CIFAR-10's 4-bit 58.18%, I'
@@ -187,7 +187,7 @@ def _exact_row(cond, quantity, paper, ours, source):
 
 def _stable_row(cond, quantity, paper, ours, source, frequency: float, st: qst.Stability | qst.ClaimStability,
                 ours_frequency: float | None = None):
-    """An equality row whose verdict is :func:`quide.stability.verdict` of (ours == paper, share of
+    """An equality row whose verdict is :func:`quide.analysis.stability.verdict` of (ours == paper, share of
     draws in which the paper's answer is ours); ``st`` gives the draw count and timing label."""
     ok = paper == ours
     verdict = STABILITY_VERDICT[qst.verdict(ok, frequency)]
@@ -203,7 +203,7 @@ def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None,
     """Rows for one (model, dataset) we ran; ``table`` is its :func:`aggregate.table1` slice and
     ``seed0`` the same of its seed-0 records, against which the paper's seed-0 values are compared
     (``reported[...]["seed_0_only"]``; without it, our means); ``stability``: its Knee's and orders'
-    :class:`quide.stability.Stability` ("knee", "I", "I'"), without which Knee and orders are
+    :class:`quide.analysis.stability.Stability` ("knee", "I", "I'"), without which Knee and orders are
     compared as plain equalities."""
     stability = stability or {}
     rep = reported(*cond)

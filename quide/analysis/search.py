@@ -1,6 +1,6 @@
 """Mixed-precision search over per-layer bit-widths: the paper's GA (Appendix B) and baselines.
 
-A configuration is a tuple of per-layer bits in the order of ``quide.quant.quantizable_layers``
+A configuration is a tuple of per-layer bits in the order of ``quide.measure.quant.quantizable_layers``
 (SimpleCNN: conv1, conv2, fc1, fc2). Searches never measure anything themselves: they ask a
 :class:`SearchFitness` for a configuration's fitness. They share one :class:`Evaluator`, which measures
 each configuration once (quantize, P, T) and remembers the record, so no configuration is
