@@ -26,9 +26,8 @@ from pathlib import Path
 
 from . import index as qi
 from ..config import results_root
-from ..measure.latency import T_METHODS
-from ..measure.mmlu import file_sha256, read_samples
-from ..measure.quant import SUPPORTED_BITS
+from .mmlu_stats import file_sha256, read_samples
+from .protocol import SUPPORTED_BITS, T_METHODS
 from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, params_sha256, read_json_bytes, record_files,
                       record_stem)
 from .search import gated_fitness

@@ -15,7 +15,7 @@ scored on MMLU.
   weight-only in groups, tinygemm kernel, CUDA only). 3 and 2 bits have no kernel in torchao: their
   deployed T is None with the reason recorded. The P of a record is always the simulated model's.
 - Per-question samples: given ``samples_dir`` (the folder its records go to), :func:`run` writes each
-  configuration's answers to ``samples_<stem>-<bits>bit.jsonl.gz`` there (:func:`quide.measure.mmlu.write_samples`)
+  configuration's answers to ``samples_<stem>-<bits>bit.jsonl.gz`` there (:func:`quide.analysis.mmlu_stats.write_samples`)
   and its record names the file and its sha256 (``samples_file``, ``samples_sha256``), from which
   ``quide verify`` recomputes P and n_questions.
 """
@@ -33,7 +33,8 @@ import torch.nn as nn
 from . import latency
 from ..analysis import pthresh
 from ..config import data_root
-from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
+from ..analysis.mmlu_stats import file_sha256, sample_rows, summarize, write_samples
+from .mmlu import MMLU_FILE, encode, few_shot, load_mmlu, score
 from .latency import TimerConfig
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 
@@ -285,7 +286,8 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
     decoding, and return one record per bit-width (experiment ``llm_case_study``). With
     ``samples_dir`` (the folder the records will be written to), each configuration's per-question
     samples are written there as it is scored, and its record names them."""
-    from ..analysis.results import make_record, provenance
+    from ..analysis.results import make_record
+    from .provenance import provenance
     items = load_mmlu("test", params.subjects, params.limit)
     shots = few_shot(load_mmlu("dev", params.subjects), params.n_shot) if params.n_shot else None
     model, tokenizer = load_model(params)
