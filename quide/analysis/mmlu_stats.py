@@ -18,7 +18,6 @@ import math
 import os
 
 import pandas as pd
-from scipy.stats import binomtest
 
 from ..config import atomic_path
 
@@ -79,6 +78,7 @@ def mcnemar(samples_a: list[dict], samples_b: list[dict]) -> dict:
     """McNemar's exact test between two configurations scored on the same questions (paired by
     ``doc_id``): b = right in A only, c = right in B only, and the two-sided p-value of the exact
     binomial test of b against Binomial(b + c, 1/2) (SciPy's ``binomtest``; 1 when b + c = 0)."""
+    from scipy.stats import binomtest   # on use: SciPy's import breaks under the API page's mocked torch
     a = {s["doc_id"]: bool(s["correct"]) for s in samples_a}
     b_ = {s["doc_id"]: bool(s["correct"]) for s in samples_b}
     if len(a) != len(samples_a) or len(b_) != len(samples_b):

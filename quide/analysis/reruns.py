@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import aggregate
 from . import index as qi
@@ -129,9 +128,10 @@ def agreement(pairs: pd.DataFrame) -> dict:
 
 def spearman(x, y) -> float:
     """Spearman's rank correlation (average ranks for ties); NaN where either side is constant."""
+    from scipy.stats import ConstantInputWarning, spearmanr   # on use: SciPy's import breaks under the API page's mocked torch
     with warnings.catch_warnings():   # a constant side: SciPy warns and returns NaN, which we report
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        return float(stats.spearmanr(x, y).statistic)
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        return float(spearmanr(x, y).statistic)
 
 
 def knees(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from . import aggregate, conditions
 from . import stability as qst
@@ -81,6 +80,7 @@ def _pct(x):
 def std_factor_interval(n_seeds: int) -> tuple[float, float]:
     """The 95% interval of the true std, as factors of a sample std from ``n_seeds`` values
     (chi-square with n-1 degrees of freedom): (sqrt((n-1)/q_0.975), sqrt((n-1)/q_0.025))."""
+    from scipy.stats import chi2   # on use: SciPy's import breaks under the API page's mocked torch
     df = n_seeds - 1
     if df < 1:
         raise ValueError(f"a std needs at least 2 seeds; got {n_seeds}")
