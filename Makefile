@@ -1,6 +1,6 @@
 # The README's two commands: `make book` (build the HTML book) and `make test` (run the tests).
-# Both create .venv and install into it on first use; nothing needs a GPU or a network beyond
-# the package index.
+# Both create .venv and install into it on first use (`make book` only what the book needs: no
+# torch); nothing needs a GPU or a network beyond the package index.
 
 PYTHON      ?= python3
 VENV        ?= .venv
@@ -12,17 +12,28 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv data browser fashion-mnist test book book-pages clean smoke-notebook reproduce
+.PHONY: venv book-venv data browser fashion-mnist test book book-pages clean smoke-notebook reproduce
 .DEFAULT_GOAL := book
+
+# Two stamps in one .venv: the book needs only the analysis layer (numpy, pandas, matplotlib, SciPy)
+# and jupyter-book, no torch; the tests need everything, torch included.
+$(VENV)/.book-installed: pyproject.toml
+	@start=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV) && \
+	$(PY) -m pip install -q --upgrade pip && \
+	$(PY) -m pip install -q -e '.[book]' && \
+	echo "book environment installed in $$(( $$(date +%s) - start )) s"
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e '.[test,book,llm]'
+	$(PY) -m pip install -q -e '.[measure,test,book,llm]'
 	touch $@
 
 venv: $(VENV)/.installed
+book-venv: $(VENV)/.book-installed
 
 # Data caches for tests: exact MNIST, and the CIFAR-10 JPEG stand-in decoded into the npz layout.
 data: $(VENV)/.installed
@@ -57,15 +68,17 @@ test: data browser fashion-mnist
 	$(PY) -m pytest -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
 
-book: venv
-	$(VENV)/bin/jupyter-book clean . >/dev/null
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+book: book-venv
+	@start=$$(date +%s); \
+	$(VENV)/bin/jupyter-book clean . >/dev/null && \
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going; status=$$?; \
+	echo "book built in $$(( $$(date +%s) - start )) s"; exit $$status
 	@echo "open _build/html/index.html"
 
 # Re-execute the book's summary notebooks from their MyST sources book/src/*.md (paired by jupytext,
 # book/jupytext.toml) after records or pages change: inputs from the source, then run in book/ as
 # nbval runs them.
-book-pages: venv
+book-pages: book-venv
 	for src in book/src/*.md; do page=book/$$(basename $$src .md).ipynb; \
 		$(VENV)/bin/jupytext --quiet --update --to ipynb --output $$page $$src && \
 		$(VENV)/bin/jupyter-execute --inplace --timeout=300 --kernel_name=python3 $$page || exit 1; \

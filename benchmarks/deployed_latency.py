@@ -25,7 +25,8 @@ import torch
 from quide.measure import deploy, models
 from quide.measure.latency import TIMED, WARMUP, TimerConfig, describe_device, measure_latency, time_models
 from quide.measure.quant import PTQConfig, quantize
-from quide.analysis.results import atomic_write_text, provenance
+from quide.analysis.results import atomic_write_text
+from quide.measure.provenance import provenance
 
 CONDITIONS = [  # (model, dataset, (H, W, C), classes)
     ("simplecnn", "mnist", (28, 28, 1), 10),

@@ -35,7 +35,7 @@
 
 # %%
 from quide.measure import llm, mmlu
-from quide.analysis import results
+from quide.analysis import mmlu_stats, results
 from quide.notebook_params import parameter_names
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
@@ -91,8 +91,8 @@ table.style.format(precision=4).hide(axis="index")
 # b = right as loaded only, c = right at that bit-width only.
 
 # %%
-samples = {r["bits"]: mmlu.read_samples(folder / r["samples_file"]) for r in records}
-pd.DataFrame([{"bits": b, **mmlu.mcnemar(samples[records[0]["bits"]], samples[b])}
+samples = {r["bits"]: mmlu_stats.read_samples(folder / r["samples_file"]) for r in records}
+pd.DataFrame([{"bits": b, **mmlu_stats.mcnemar(samples[records[0]["bits"]], samples[b])}
               for b in list(samples)[1:]]).style.format(precision=4).hide(axis="index")
 
 # %%

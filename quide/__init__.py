@@ -8,7 +8,8 @@ The index (paper Eqs. 1-4) is exported here under the names the book and users c
     quide.acp(C, P), quide.als(P, T_ms)
 
 PTQ: ``quide.quantize(model, quide.PTQConfig(bits=4), calib_images)``.
-Heavier modules (data, models, train, latency, results, sweep) are imported on use.
+Two layers: ``quide.analysis`` reads records and builds the book (no torch); ``quide.measure``
+(data, models, training, PTQ, latency, the experiments) needs torch and is imported on use.
 """
 __version__ = "0.1.0"
 

@@ -2,8 +2,8 @@
 model builder, the paper's numbers and the scorecard."""
 import pytest
 
-from quide.analysis import conditions, paper
-from quide.measure import models, train
+from quide.analysis import conditions, paper, protocol
+from quide.measure import models
 from quide.analysis.conditions import ConditionSpec
 
 
@@ -20,8 +20,8 @@ def test_delta_per_condition():
 def test_every_named_recipe_and_builder_exists():
     for spec in conditions.CONDITIONS.values():
         if spec.recipe is not None:
-            assert isinstance(getattr(train, spec.recipe), train.Recipe), spec.key
-            assert train.paper_recipe(*spec.key) is getattr(train, spec.recipe)
+            assert isinstance(getattr(protocol, spec.recipe), protocol.Recipe), spec.key
+            assert protocol.paper_recipe(*spec.key) is getattr(protocol, spec.recipe)
         if spec.model in conditions.MODEL_BUILDERS:
             assert spec.model in models.MODELS
     for builder in conditions.MODEL_BUILDERS.values():
@@ -29,12 +29,12 @@ def test_every_named_recipe_and_builder_exists():
 
 
 def test_recipes_and_data_sets_read_from_the_registry():
-    assert train.paper_recipe("simplecnn", "cifar100") is train.SIMPLECNN_AUGMENTED
-    assert train.paper_recipe("simplecnn", "fashion_mnist") is train.SIMPLECNN
+    assert protocol.paper_recipe("simplecnn", "cifar100") is protocol.SIMPLECNN_AUGMENTED
+    assert protocol.paper_recipe("simplecnn", "fashion_mnist") is protocol.SIMPLECNN
     with pytest.raises(ValueError, match="no training recipe for 'resnet18_imagenet'"):
-        train.paper_recipe("resnet18_imagenet", "imagenet")
+        protocol.paper_recipe("resnet18_imagenet", "imagenet")
     with pytest.raises(ValueError, match="no condition 'simplecnn' on 'svhn'"):
-        train.paper_recipe("simplecnn", "svhn")
+        protocol.paper_recipe("simplecnn", "svhn")
     assert conditions.datasets_for("resnet18_cifar") == ("cifar10", "cifar100")
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from quide.analysis import mmlu_stats
 from quide.measure import llm, mmlu
 from quide.measure.latency import TimerConfig
 
@@ -66,7 +67,7 @@ def test_whole_path_on_a_tiny_llama(tiny):
     assert records[1]["C_paper"] == 8 and records[1]["C_true"] < 8   # embeddings stay at 16 bits
     from quide.config import data_root
     prov = records[0]["provenance"]
-    assert prov["data_sha256"] == mmlu.file_sha256(data_root() / mmlu.MMLU_FILE)
+    assert prov["data_sha256"] == mmlu_stats.file_sha256(data_root() / mmlu.MMLU_FILE)
     assert prov["transformers"] == transformers.__version__ and prov["device"].startswith("CPU")
     # deployed T on CPU: FP32 as loaded is timed; 4 and 2 bits have no CPU kernel, and say so
     assert records[0]["T_deployed_ms"] > 0 and records[0]["I_deployed"] > 0
@@ -103,14 +104,14 @@ def test_a_5_shot_run_writes_records_and_samples_that_verify(tiny, monkeypatch):
     samples = {}
     for r in records:
         assert r["n_shot"] == 5 and r["n_questions"] == 4 and r["samples_file"] == llm.samples_name(params, r["bits"])
-        samples[r["bits"]] = rows = mmlu.read_samples(folder / r["samples_file"])
+        samples[r["bits"]] = rows = mmlu_stats.read_samples(folder / r["samples_file"])
         assert [s["doc_id"] for s in rows] == ids and sum(s["correct"] for s in rows) / 4 == r["P"]
-        assert mmlu.file_sha256(folder / r["samples_file"]) == r["samples_sha256"]
+        assert mmlu_stats.file_sha256(folder / r["samples_file"]) == r["samples_sha256"]
     assert sorted(p.name for p in folder.iterdir()) == sorted([path.name] + [r["samples_file"] for r in records])
     assert records[0]["T_deployed_ms"] > 0 and records[0]["I_deployed"] > 0
     assert records[1]["T_deployed_ms"] is None and records[1]["T_deployed_reason"] == "torchao is not installed"
     assert records[1]["I_deployed"] is None and records[1]["I_gated_deployed"] is None
-    test = mmlu.mcnemar(samples[16], samples[2])
+    test = mmlu_stats.mcnemar(samples[16], samples[2])
     assert test["n_questions"] == 4 and test["b"] + test["c"] <= 4 and 0 < test["p_value"] <= 1
 
 

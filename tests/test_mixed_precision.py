@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from quide.analysis import mixed_precision_tables as mpt
 from quide.measure import mixed_precision as mp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +96,7 @@ def _records_for_tables():
 
 
 def test_table2_ranks_against_the_exhaustive_pass():
-    t = mp.table2(_records_for_tables())
+    t = mpt.table2(_records_for_tables())
     ga = t[t["search"] == "ga"].iloc[0]
     # I' = C*(P-0.71): 8-8: 4*0.19=0.76; 8-4: 5.33*0.14=0.747; 4-8: 0; 4-4: 0  -> 8-4 ranks 2nd
     assert ga["bits"] == "8-4" and ga["rank"] == 2 and ga["n_configs"] == 4 and ga["evaluations"] == 3
@@ -103,6 +104,6 @@ def test_table2_ranks_against_the_exhaustive_pass():
 
 
 def test_optima_under_paper_and_true_compression():
-    o = mp.optima(_records_for_tables()).set_index("fitness C")
+    o = mpt.optima(_records_for_tables()).set_index("fitness C")
     assert o.loc["paper", "bits"] == "8-8"      # 0.76 > 0.747
     assert o.loc["true", "bits"] == "8-4"       # C_true 8: 8*0.14 = 1.12 > 4*0.19

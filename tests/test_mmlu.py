@@ -1,9 +1,10 @@
-"""MMLU as lm-evaluation-harness scores it (quide.measure.mmlu): prompt format, the data file, intervals."""
+"""MMLU as lm-evaluation-harness scores it (quide.measure.mmlu): prompt format, the data file; its statistics (quide.analysis.mmlu_stats): intervals, samples, McNemar."""
 import gzip
 import json
 
 import pytest
 
+from quide.analysis import mmlu_stats
 from quide.measure import mmlu
 
 
@@ -39,9 +40,9 @@ def test_the_real_mmlu_file_has_the_full_test_split():
 
 
 def test_wilson_interval():
-    lo, hi = mmlu.wilson_interval(25, 100)
+    lo, hi = mmlu_stats.wilson_interval(25, 100)
     assert lo == pytest.approx(0.1754, abs=1e-3) and hi == pytest.approx(0.3430, abs=1e-3)
-    assert mmlu.wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+    assert mmlu_stats.wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_doc_ids_are_indices_in_the_split_and_shots_come_from_the_same_subjects_dev_items(tmp_path):
@@ -70,7 +71,7 @@ def _samples(correct, start=0):
     ([True, False], [True, False], (0, 0), 1.0),               # no discordant pair
 ])
 def test_mcnemar_exact(a, b, counts, p):
-    out = mmlu.mcnemar(_samples(a), _samples(b))
+    out = mmlu_stats.mcnemar(_samples(a), _samples(b))
     assert (out["b"], out["c"]) == counts and out["p_value"] == pytest.approx(p, rel=1e-12)
     assert out["n_questions"] == len(a) and out["acc_a"] == sum(a) / len(a)
 
@@ -78,19 +79,19 @@ def test_mcnemar_exact(a, b, counts, p):
 def test_mcnemar_pairs_by_doc_id_and_refuses_other_questions():
     a, b = _samples([True, False, False]), _samples([True, False, False])
     b[0]["correct"], b[2]["correct"] = False, True
-    assert mmlu.mcnemar(a, b[::-1])["b"] == 1 and mmlu.mcnemar(a, b[::-1])["c"] == 1   # order does not matter
+    assert mmlu_stats.mcnemar(a, b[::-1])["b"] == 1 and mmlu_stats.mcnemar(a, b[::-1])["c"] == 1   # order does not matter
     with pytest.raises(ValueError, match="other"):
-        mmlu.mcnemar(a, _samples([True, False, False], start=1))
+        mmlu_stats.mcnemar(a, _samples([True, False, False], start=1))
     with pytest.raises(ValueError, match="twice"):
-        mmlu.mcnemar(a + a[:1], b)
+        mmlu_stats.mcnemar(a + a[:1], b)
 
 
 def test_samples_round_trip_same_bytes_and_no_half_file(tmp_path):
     rows = _samples([True, False, True])
     path = tmp_path / "samples_x-4bit.jsonl.gz"
-    digest = mmlu.write_samples(path, rows)
-    assert mmlu.read_samples(path) == rows and digest == mmlu.file_sha256(path)
-    assert mmlu.write_samples(tmp_path / "again.jsonl.gz", rows) == digest    # no name or time in the gzip header
+    digest = mmlu_stats.write_samples(path, rows)
+    assert mmlu_stats.read_samples(path) == rows and digest == mmlu_stats.file_sha256(path)
+    assert mmlu_stats.write_samples(tmp_path / "again.jsonl.gz", rows) == digest    # no name or time in the gzip header
     with pytest.raises(TypeError):                     # interrupted while writing: the old file stays whole
-        mmlu.write_samples(path, rows + [{"doc_id": object()}])
-    assert mmlu.read_samples(path) == rows and sorted(p.name for p in tmp_path.iterdir()) == ["again.jsonl.gz", path.name]
+        mmlu_stats.write_samples(path, rows + [{"doc_id": object()}])
+    assert mmlu_stats.read_samples(path) == rows and sorted(p.name for p in tmp_path.iterdir()) == ["again.jsonl.gz", path.name]

@@ -5,12 +5,13 @@ import pytest
 
 import quide
 from quide.analysis import results as qr
+from quide.measure import provenance as qprov
 
 
 def _record(**changes):
     fields = dict(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST", seed=0,
                   bits=8, P=0.99, T_ms=0.5, T_kind="simulated", C_paper=4.0, C_true=3.9, num_classes=10,
-                  p_fp=0.992, delta=0.19, provenance=qr.provenance(device="test"))
+                  p_fp=0.992, delta=0.19, provenance=qprov.provenance(device="test"))
     fields.update(changes)
     return qr.make_record(**fields)
 
@@ -25,7 +26,7 @@ def test_metrics_come_from_the_index():
 
 
 def test_provenance_names_code_software_and_hardware():
-    prov = qr.provenance(device="NVIDIA H100", data_sha256="d" * 64, calib_hash="c" * 16, wall_s=1.5)
+    prov = qprov.provenance(device="NVIDIA H100", data_sha256="d" * 64, calib_hash="c" * 16, wall_s=1.5)
     for key in ("git_commit", "git_dirty", "torch", "torchvision", "numpy", "python", "quide", "device",
                 "data_sha256", "calib_indices_sha256", "wall_s", "created_utc"):
         assert key in prov
@@ -36,13 +37,13 @@ def test_provenance_names_the_card_on_a_gpu_and_none_on_a_cpu(monkeypatch):
 
     import torch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert qr.provenance()["gpu_uuid"] is None and qr.provenance()["gpu_pci_bus_id"] is None
+    assert qprov.provenance()["gpu_uuid"] is None and qprov.provenance()["gpu_pci_bus_id"] is None
     card = types.SimpleNamespace(uuid="1852bac4-5340-0280-e322-9b837909a72a", pci_domain_id=0, pci_bus_id=9,
                                  pci_device_id=0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: card)
-    prov = qr.provenance(device="NVIDIA H200")
+    prov = qprov.provenance(device="NVIDIA H200")
     assert prov["gpu_uuid"] == "GPU-1852bac4-5340-0280-e322-9b837909a72a"   # as nvidia-smi -L prints it
     assert prov["gpu_pci_bus_id"] == "00000000:09:00.0"                      # as nvidia-smi's pci.bus_id
 

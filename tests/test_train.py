@@ -113,9 +113,9 @@ def test_checkpoint_key_follows_code_subset_and_device(tiny, tmp_path):
     assert qt.checkpoint_key("simplecnn", "cifar10", 0, RECIPE, "abc", **{**parts, "device_type": "cuda"}) != key
     assert qt.checkpoint_key("simplecnn", "cifar10", 0, RECIPE, "abc", **{**parts, "subset_sha256": "x"}) != key
     package = tmp_path / "quide"
-    shutil.copytree(Path(qt.__file__).parent, package)
+    shutil.copytree(Path(qt.__file__).parents[1], package)
     assert qt.code_sha256(package) == qt.code_sha256()
-    models = package / "models.py"
+    models = package / "measure" / "models.py"
     models.write_text(models.read_text().replace("max_pool2d", "avg_pool2d"))   # max- to average pooling
     assert qt.code_sha256(package) != qt.code_sha256()
     assert qt.checkpoint_key("simplecnn", "cifar10", 0, RECIPE, "abc", **parts,

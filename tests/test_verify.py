@@ -205,12 +205,12 @@ def test_the_timers_fields_are_checked():
 def _llm_run(root, correct=(True, False, True, True), P=None, **changes):
     """One made-up LLM record with its samples file beside it; ``changes`` edit the record, ``P``
     makes it (with its index) from another accuracy than the samples'."""
-    from quide.measure import mmlu
+    from quide.analysis import mmlu_stats
     from quide.analysis.results import make_record, write_records
     rows = [{"doc_id": i, "subject": "anatomy", "loglik": [-1.0, -2.0, -3.0, -4.0], "pred": 0, "gold": 0 if ok else 1,
              "correct": ok} for i, ok in enumerate(correct)]
     folder = root / "llm_case_study"
-    digest = mmlu.write_samples(folder / "samples_m-0shot-4bit.jsonl.gz", rows)
+    digest = mmlu_stats.write_samples(folder / "samples_m-0shot-4bit.jsonl.gz", rows)
     P = sum(correct) / len(correct) if P is None else P
     rec = make_record(experiment="llm_case_study", model="m", dataset="mmlu", data_source="MMLU", seed=0, bits=4,
                       P=P, T_ms=2.0, T_kind="simulated", C_paper=8.0, C_true=7.0, num_classes=4, p_fp=P, delta=0.07,

@@ -1,10 +1,10 @@
 """The conditions (model, data set) this project knows: one entry each, holding every fact about it.
 
 A :class:`ConditionSpec` gives a condition's delta (paper Section 3.2: Pthresh = max(1/K, P_FP - delta)),
-the training recipe (the name of a :class:`quide.measure.train.Recipe`), its label in the book, whether it
+the training recipe (the name of a :class:`quide.analysis.protocol.Recipe`), its label in the book, whether it
 can run here (and if not, why), and what the paper reports for it. ``MODEL_BUILDERS`` names the
 ``quide.measure.models`` function that builds each model. The sweep's choices, the scorecard's labels and
-rows, ``quide.analysis.paper.reported`` and ``train.paper_recipe`` all read from here.
+rows, ``quide.analysis.paper.reported`` and ``protocol.paper_recipe`` all read from here.
 
 The paper's numbers (``reported``) are transcribed from the running text of arXiv 2605.10959 (its
 tables lost their cells in the copy we have); this module and :mod:`quide.analysis.paper` are where the book
@@ -38,7 +38,7 @@ class ConditionSpec:
     dataset: str
     label: str                     # the book's name for it
     delta: float | None            # Pthresh's delta; None: the paper gives none (pass one explicitly)
-    recipe: str | None             # a Recipe in quide.measure.train; None: not trained here (pretrained or LLM)
+    recipe: str | None             # a recipe in quide.analysis.protocol.RECIPES; None: not trained here (pretrained or LLM)
     not_here: str | None = None    # why it cannot run here (data, weights or model); None: it can
     reported: dict = field(default_factory=dict)   # the paper's numbers for it (see the module doc)
     control_of: str | None = None  # a control experiment for this data set (not a claim of the paper's)

@@ -293,9 +293,9 @@ def paper_points() -> dict:
 
 
 def num_classes(dataset: str) -> int:
-    """K of a data set the paper reports on: ``quide.measure.data``'s specs for the image sets held as
+    """K of a data set the paper reports on: ``quide.analysis.protocol``'s specs for the image sets held as
     arrays, ImageNet-1K's 1000 classes, MMLU's four choices (``quide.analysis.paper.MMLU_CHOICES``)."""
-    from ..measure.data import SPECS
+    from .protocol import SPECS
     from .paper import MMLU_CHOICES
     if dataset in SPECS:
         return SPECS[dataset].num_classes

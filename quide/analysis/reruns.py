@@ -4,10 +4,11 @@ Both runs' records are loaded with :func:`quide.analysis.results.load_records` (
 ``data/results``, the second from ``data/reruns/<name>``). Configurations are paired by what
 identifies them (experiment, model, data set, seed, placement, bits; for EXP-3 the exhaustive pass),
 and each conclusion is recomputed per run by the code the book uses (:func:`quide.analysis.aggregate.table1`
-for Knees, :func:`quide.measure.mixed_precision.optima` for EXP-3 optima).
+for Knees, :func:`quide.analysis.mixed_precision_tables.optima` for EXP-3 optima).
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from . import aggregate
 from . import index as qi
 from . import stability
 from ..config import project_root
-from ..measure.mixed_precision import optima
+from .mixed_precision_tables import optima
 from .results import load_records
 
 RERUNS = "data/reruns"   # beside data/results: second runs, never read as the committed results
@@ -126,9 +127,11 @@ def agreement(pairs: pd.DataFrame) -> dict:
 
 
 def spearman(x, y) -> float:
-    """Spearman's rank correlation (average ranks for ties), no SciPy needed."""
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    return float(np.corrcoef(rx, ry)[0, 1])
+    """Spearman's rank correlation (average ranks for ties); NaN where either side is constant."""
+    from scipy.stats import ConstantInputWarning, spearmanr   # on use: SciPy's import breaks under the API page's mocked torch
+    with warnings.catch_warnings():   # a constant side: SciPy warns and returns NaN, which we report
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        return float(spearmanr(x, y).statistic)
 
 
 def knees(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:

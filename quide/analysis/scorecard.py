@@ -77,35 +77,14 @@ def _pct(x):
     return f"{100 * x:.2f}%"
 
 
-def _chi2_cdf(x: float, df: int) -> float:
-    """The chi-square CDF (the regularized lower incomplete gamma function, by its series)."""
-    a, h = df / 2, x / 2
-    if h <= 0:
-        return 0.0
-    term = total = 1.0 / a
-    n = 0
-    while term > 1e-16 * total:
-        n += 1
-        term *= h / (a + n)
-        total += term
-    return total * math.exp(-h + a * math.log(h) - math.lgamma(a))
-
-
-def _chi2_quantile(q: float, df: int) -> float:
-    lo, hi = 0.0, df + 40.0 * math.sqrt(2 * df) + 40.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _chi2_cdf(mid, df) < q else (lo, mid)
-    return (lo + hi) / 2
-
-
 def std_factor_interval(n_seeds: int) -> tuple[float, float]:
     """The 95% interval of the true std, as factors of a sample std from ``n_seeds`` values
     (chi-square with n-1 degrees of freedom): (sqrt((n-1)/q_0.975), sqrt((n-1)/q_0.025))."""
+    from scipy.stats import chi2   # on use: SciPy's import breaks under the API page's mocked torch
     df = n_seeds - 1
     if df < 1:
         raise ValueError(f"a std needs at least 2 seeds; got {n_seeds}")
-    return math.sqrt(df / _chi2_quantile(0.975, df)), math.sqrt(df / _chi2_quantile(0.025, df))
+    return math.sqrt(df / chi2.ppf(0.975, df)), math.sqrt(df / chi2.ppf(0.025, df))
 
 
 def log2_denominator_ratio(t_ms) -> float:

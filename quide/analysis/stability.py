@@ -420,7 +420,7 @@ def landscape_draws(records: pd.DataFrame, config: StabilityConfig = StabilityCo
 
 def optimum_stability(records: pd.DataFrame, config: StabilityConfig = StabilityConfig()) -> pd.DataFrame:
     """Per data set and fitness C (paper, true): the exhaustive optimum under I' (as
-    ``mixed_precision.optima``), the share of draws in which it stays the optimum, the alternatives."""
+    ``mixed_precision_tables.optima``), the share of draws in which it stays the optimum, the alternatives."""
     rows = []
     for land in landscape_draws(records, config):
         for compression in ("paper", "true"):

@@ -34,9 +34,8 @@ from pathlib import Path
 
 from . import index as qi
 from ..config import results_root
-from ..measure.latency import T_METHODS
-from ..measure.mmlu import file_sha256, read_samples
-from ..measure.quant import SUPPORTED_BITS
+from .mmlu_stats import file_sha256, read_samples
+from .protocol import SUPPORTED_BITS, T_METHODS
 from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, differing_params, params_sha256, read_json_bytes,
                       record_files, record_stem, run_variant)
 from .search import METHODS, gated_fitness

@@ -33,29 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..analysis.protocol import SPECS, DatasetSpec
 from ..config import atomic_path, data_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 STAND_IN_LABEL = "CIFAR-10 (JPEG stand-in)"
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    label: str           # how the book names it
-    num_classes: int
-    image_shape: tuple   # (H, W, C); any number of images is accepted (tests use small sets)
-
-
-SPECS = {
-    "mnist": DatasetSpec("mnist", "MNIST", 10, (28, 28, 1)),
-    "fashion_mnist": DatasetSpec("fashion_mnist", "Fashion-MNIST", 10, (28, 28, 1)),
-    "cifar10": DatasetSpec("cifar10", "CIFAR-10", 10, (32, 32, 3)),
-    "cifar100": DatasetSpec("cifar100", "CIFAR-100", 100, (32, 32, 3)),
-    # A control, not a data set of the paper: MNIST through the same lossy JPEG re-encoding as the
-    # CIFAR-10 stand-in, so a sweep on it shows what JPEG q75 alone does to P (issue 15).
-    "mnist_jpeg": DatasetSpec("mnist_jpeg", "MNIST (JPEG q75 control)", 10, (28, 28, 1)),
-}
 # derived data set -> (the data set it is made from, JPEG quality); derived on load, the result kept
 # under <data root>/derived/ for the next load (jpeg_control), never as a data set's npz
 JPEG_CONTROLS = {"mnist_jpeg": ("mnist", 75)}

@@ -45,12 +45,9 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..analysis.protocol import BATCH, T_METHODS, TIMED, WARMUP, TimerConfig  # noqa: F401 (the protocol's timer)
 from ..config import TIMING_LOCK_ENV
 
-BATCH = 64       # images per timed pass (paper)
-WARMUP = 100     # untimed passes before timing (paper's protocol)
-TIMED = 1000     # timed passes; the median is reported (paper's protocol)
-T_METHODS = ("cuda_graph", "cuda_events", "host")
 
 
 # --- the host to itself while timing -------------------------------------------------------------
@@ -194,57 +191,6 @@ def measure_latency(model: torch.nn.Module, example: torch.Tensor, warmup: int =
 
 
 # --- the timer that measures the model (T_ms) ----------------------------------------------------
-
-@dataclass(frozen=True)
-class TimerConfig:
-    """How :func:`time_models` measures. Validates itself; a bad field raises ValueError naming it.
-
-    rounds: interleaved rounds; T is their median (>= 6, the fewest for a 95% order-statistic CI).
-    passes: forward passes (graph replays) per variant per round; a round's value is their mean, ms.
-    warmup: untimed passes per variant before capture and timing.
-    cuda_graphs: capture and replay on CUDA (False: CUDA events around eager passes).
-    captures: CUDA graphs captured per variant; every round times each, and T pools them. A
-    captured graph keeps a speed of its own: three captures of one SimpleCNN graph on an H200
-    stayed up to 1.1% apart in two blocks and two processes alike
-    (``benchmarks/results/timer_data_probe_h200_*``), and in the reruns of issue 13 one timing in
-    90 moved 2.3% while the rest of its block held. Only the graph path has captures.
-    seed: orders the variants within each round.
-    max_ci_pct: on CUDA, a block whose widest 95% CI exceeds this percentage of its T is timed
-    again (same graphs, fresh rounds), up to ``attempts`` blocks in all, until two narrow blocks
-    agree (:func:`settled_block`; records: ``T_attempts``, ``T_attempt_medians_ms``,
-    ``T_block_starts_utc``). Something else on the host (a process starting, a clock change)
-    widens every interval of the block it hits: in the reruns of issue 13 one ResNet-18 block of 86
-    came out 3.5-5.9% wide while the median record was 0.19%. A narrow block right after a wide
-    one is not trusted alone: in the next pair of reruns the one retried block was kept for being
-    narrow, and every graph in it was 3.6% faster than the same graphs in the same run's other
-    blocks. Under this rule, in the pair
-    after (commit 16c3a54), the two blocks timed again still settled 2-5% from the other run, their
-    later blocks agreeing with each other; one H200 alone held its clock and speed within 1.1% over
-    67 blocks (``benchmarks/timer_state_probe.py``), and its timings did not follow the host's CPU
-    (``benchmarks/launch_probe.py``). So the retry flags a disturbed block but does not undo the
-    disturbance. A third run (commit 5eafdf2) timed no block again and agreed with the pair's other
-    run within 1.7% on all 684 records. The host clock on a CPU is noisier than any such bound, so
-    it is timed once.
-    """
-    rounds: int = 21
-    passes: int = 50
-    warmup: int = 20
-    cuda_graphs: bool = True
-    captures: int = 3
-    seed: int = 0
-    max_ci_pct: float = 1.0   # percent of T
-    attempts: int = 4
-
-    def __post_init__(self):
-        for name, low in (("rounds", 6), ("passes", 1), ("warmup", 0), ("captures", 1), ("seed", 0), ("attempts", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"TimerConfig.{name} must be an int >= {low}; got {value!r}")
-        if not isinstance(self.cuda_graphs, bool):
-            raise ValueError(f"TimerConfig.cuda_graphs must be True or False; got {self.cuda_graphs!r}")
-        if isinstance(self.max_ci_pct, bool) or not isinstance(self.max_ci_pct, (int, float)) or not self.max_ci_pct > 0:
-            raise ValueError(f"TimerConfig.max_ci_pct must be a percentage > 0; got {self.max_ci_pct!r}")
-
 
 @dataclass(frozen=True)
 class Timing:

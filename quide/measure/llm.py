@@ -18,7 +18,7 @@ scored on MMLU.
   the other experiments' (:func:`run_stem`: model, n-shot and the parameters' short hash), so a run
   with other parameters never replaces another's file.
 - Per-question samples: given ``samples_dir`` (the folder its records go to), :func:`run` writes each
-  configuration's answers to ``samples_<run_stem>-<bits>bit.jsonl.gz`` there (:func:`quide.mmlu.write_samples`)
+  configuration's answers to ``samples_<run_stem>-<bits>bit.jsonl.gz`` there (:func:`quide.analysis.mmlu_stats.write_samples`)
   and its record names the file and its sha256 (``samples_file``, ``samples_sha256``), from which
   ``quide verify`` recomputes P and n_questions.
 """
@@ -34,14 +34,16 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import latency
 from ..analysis import pthresh
+from ..analysis.mmlu_stats import file_sha256, sample_rows, summarize, write_samples
+from ..analysis.results import make_record, named_run, write_records
 from ..config import data_root
-from .mmlu import MMLU_FILE, encode, few_shot, file_sha256, load_mmlu, sample_rows, score, summarize, write_samples
-from .latency import TimerConfig
 from ..notebook_params import refuse_bools
+from . import latency
+from .latency import TimerConfig
+from .mmlu import MMLU_FILE, encode, few_shot, load_mmlu, score
+from .provenance import provenance
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
-from ..analysis.results import make_record, named_run, provenance, write_records
 
 EXPERIMENT = "llm_case_study"
 LLM_BITS = (16, 8, 4, 3, 2)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 import torchvision
 
 from ..analysis.conditions import MODEL_BUILDERS
+from ..analysis.protocol import SIMPLECNN_CONV_CHANNELS, SIMPLECNN_HIDDEN, SIMPLECNN_KERNEL, simplecnn_side
 
 MODELS = tuple(MODEL_BUILDERS)
 
@@ -65,13 +66,11 @@ class SimpleCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28, padding: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 32, 3, padding=padding)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=padding)
-        side = image_size
-        for _ in range(2):
-            side = (side + 2 * padding - 2) // 2
-        self.fc1 = nn.Linear(64 * side * side, 128)
-        self.fc2 = nn.Linear(128, num_classes)
+        c1, c2 = SIMPLECNN_CONV_CHANNELS
+        self.conv1 = nn.Conv2d(in_channels, c1, SIMPLECNN_KERNEL, padding=padding)
+        self.conv2 = nn.Conv2d(c1, c2, SIMPLECNN_KERNEL, padding=padding)
+        self.fc1 = nn.Linear(c2 * simplecnn_side(image_size, padding) ** 2, SIMPLECNN_HIDDEN)
+        self.fc2 = nn.Linear(SIMPLECNN_HIDDEN, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = max_pool_2x2(F.relu(self.conv1(x)))

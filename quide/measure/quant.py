@@ -39,11 +39,9 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..analysis.index import compression_paper, compression_true
+from ..analysis.protocol import OBSERVERS, PLACEMENTS, SUPPORTED_BITS  # noqa: F401 (the protocol's choices)
 from .latency import gpu_work
 
-SUPPORTED_BITS = tuple(range(2, 17)) + (32,)
-OBSERVERS = ("minmax", "percentile", "mse")
-PLACEMENTS = ("graph", "inputs")
 CALIB_BATCH = 256  # images per calibration forward pass; ranges do not depend on it
 
 

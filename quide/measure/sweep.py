@@ -25,7 +25,8 @@ from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure
 from .models import MODELS, build_model
 from ..notebook_params import refuse_bools
 from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
-from ..analysis.results import check_experiment, make_record, named_run, provenance, write_records
+from ..analysis.results import check_experiment, make_record, named_run, write_records
+from .provenance import provenance
 from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
                     save_checkpoint, paper_recipe, seed_everything, seed_problem, train)
 

@@ -5,7 +5,6 @@ augmentation: no DataLoader, no per-sample Python, one host sync per epoch (vali
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import hashlib
 import io
@@ -20,69 +19,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..analysis.protocol import (RESNET18_CIFAR, SIMPLECNN, SIMPLECNN_AUGMENTED, Recipe,  # noqa: F401
+                                paper_recipe)
 from ..config import atomic_path
 from .data import Splits
 from .latency import gpu_work
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """One training recipe. Validates itself; ``replace`` makes variants (e.g. fewer epochs)."""
-    optimizer: str                 # "adam" (torch.optim.Adam, L2 weight decay) | "sgd" (momentum)
-    lr: float                      # peak learning rate
-    weight_decay: float
-    batch_size: int = 128          # images per step
-    epochs: int = 50
-    momentum: float = 0.0          # SGD only
-    schedule: str = "constant"     # "constant" | "cosine" (annealed to 0 over the epochs, per epoch)
-    augment: bool = False          # random crop (4-px zero pad) + horizontal flip
-    keep: str = "best"             # "best": the epoch with peak validation accuracy | "last"
-    val_size: int = 5000           # training images held out to choose the best epoch
-    bf16: bool = False             # autocast to bfloat16 on CUDA
-    channels_last: bool = False    # NHWC memory format on CUDA
-    deterministic: bool = True     # cuDNN deterministic kernels, so a seed reproduces a run
-    cuda_graphs: bool = True       # replay each step as a CUDA graph (CUDA only)
-
-    def __post_init__(self):
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"Recipe.optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"Recipe.schedule must be 'constant' or 'cosine'; got {self.schedule!r}")
-        if self.keep not in ("best", "last"):
-            raise ValueError(f"Recipe.keep must be 'best' or 'last'; got {self.keep!r}")
-        for name in ("batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Recipe.{name} must be an int >= 1; got {value!r}")
-        if not self.lr > 0 or self.weight_decay < 0 or self.val_size < 0:
-            raise ValueError("Recipe: lr must be > 0, weight_decay and val_size >= 0")
-        if self.keep == "best" and self.val_size == 0:
-            raise ValueError("Recipe.keep='best' needs val_size > 0 (a held-out split to choose on)")
-
-    def replace(self, **changes) -> "Recipe":
-        return dataclasses.replace(self, **changes)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-# Paper: Adam lr 1e-3, weight decay 1e-4, batch 128, 50 epochs, best epoch; CIFAR adds crop+flip.
-SIMPLECNN = Recipe("adam", lr=1e-3, weight_decay=1e-4, batch_size=128, epochs=50)
-SIMPLECNN_AUGMENTED = SIMPLECNN.replace(augment=True)
-# Paper: SGD lr 0.1, weight decay 5e-4, cosine, 100 epochs. Momentum 0.9 and batch 128 are the
-# usual values (the paper does not state them); the last epoch is kept, as cosine ends at lr 0.
-RESNET18_CIFAR = Recipe("sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=100, momentum=0.9,
-                        schedule="cosine", augment=True, keep="last", bf16=True, channels_last=True)
-
-
-def paper_recipe(model: str, dataset: str) -> Recipe:
-    """The paper's recipe for a (model, dataset) condition (named by its entry in quide.analysis.conditions)."""
-    from ..analysis.conditions import condition
-    name = condition(model, dataset).recipe
-    if name is None:
-        raise ValueError(f"no training recipe for {model!r} on {dataset!r} (not trained here: "
-                         "pretrained weights or an LLM)")
-    return globals()[name]
 
 
 @dataclass
@@ -277,8 +218,9 @@ class TrainingDivergedError(ValueError):
 # --- checkpoints ----------------------------------------------------------------------------
 
 # The sources that decide what a recipe trains: the networks, the trainer, the batches and their
-# augmentation. A change to any of them makes old checkpoints stale.
-TRAINING_SOURCES = ("models.py", "train.py", "data.py")
+# augmentation, and the protocol's recipes, data set shapes and SimpleCNN widths. A change to any of
+# them makes old checkpoints stale. Paths are relative to the ``quide`` package.
+TRAINING_SOURCES = ("measure/models.py", "measure/train.py", "measure/data.py", "analysis/protocol.py")
 
 
 class CheckpointError(ValueError):
@@ -291,7 +233,7 @@ class CheckpointWriteError(OSError):
 
 def code_sha256(package: Path | None = None) -> str:
     """sha256 over the training sources (:data:`TRAINING_SOURCES`) of the ``quide`` package."""
-    package = Path(package) if package is not None else Path(__file__).resolve().parent
+    package = Path(package) if package is not None else Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for name in TRAINING_SOURCES:
         h.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
