@@ -12,6 +12,7 @@ from quide.analysis import aggregate, stability
 from quide.analysis import index as qi
 from quide.analysis import results as qr
 from quide.analysis.verify import verify
+from quide.measure import provenance as qprov
 
 COMMITTED = Path(__file__).resolve().parents[1] / "data" / "results"
 
@@ -87,7 +88,7 @@ def _record(data_sha256, P=0.99):
     return qr.make_record(experiment="ptq_sweep", model="m", dataset="cifar10", data_source="CIFAR-10",
                           seed=0, bits=8, P=P, T_ms=0.5, T_kind="simulated", C_paper=4.0, C_true=3.9,
                           num_classes=10, p_fp=0.992, delta=0.19,
-                          provenance=qr.provenance(device="test", data_sha256=data_sha256))
+                          provenance=qprov.provenance(device="test", data_sha256=data_sha256))
 
 
 def test_a_run_on_other_data_of_the_same_name_does_not_replace_the_records(tmp_path):
