@@ -95,7 +95,7 @@ def test_the_summary_changes_when_a_record_it_depends_on_changes():
     summary = qv.summary(list(claims.values()))
     assert set(summary["verdict"]) <= set(qv.VERDICTS) and len(summary) == len(claims)
     html = qv.summary_html(list(claims.values()))
-    assert 'href="scorecard.html#claim-knee"' in html and "table-layout:fixed" in html
+    assert 'href="scorecard.html#claim-knee"' in html and "table-layout:fixed" in html and "Knee moves" in html
 
 
 def test_the_knee_claim_fails_where_our_knee_does_not_move(committed):

@@ -451,22 +451,27 @@ def counts(claims: list[Claim]) -> pd.Series:
 
 # --- rendering ---------------------------------------------------------------------------------
 
+def headline_why(c: Claim, limit: int = 120) -> str:
+    """The first clause of a claim's why, cut at ``limit`` characters: the summary's one line."""
+    first = c.why.split(" (e.g. ")[0].split("; ")[0].split(". ")[0]
+    return first if len(first) <= limit else first[:limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def summary_html(claims: list[Claim], evidence_page: str = "scorecard.html") -> str:
-    """The claims as an HTML table that wraps at any width: verdict (coloured, with a symbol),
-    claim, one line of why, a link to its evidence (``evidence_page``#claim-<group>)."""
+    """The claims as a compact HTML table that wraps at any width: verdict (coloured, with a
+    symbol), the claim's short name (its words as a tooltip), one line of why, and a link to its
+    evidence (``evidence_page``#claim-<group>). The full why is in :func:`summary`."""
     rows = []
     for c in claims:
-        colour = COLOURS[c.verdict]
-        needed = f"<br><em>Needed for the paper's result:</em> {html.escape(c.needed)}" if c.needed else ""
         rows.append(
-            f'<tr><td class="quide-verdict" style="border-left:6px solid {colour};white-space:nowrap">'
+            f'<tr><td style="border-left:6px solid {COLOURS[c.verdict]};white-space:nowrap;padding:2px 6px">'
             f'{SYMBOLS[c.verdict]} {c.verdict}</td>'
-            f'<td><strong>{html.escape(c.claim)}</strong> <small>({html.escape(c.where)})</small><br>'
-            f'{html.escape(c.why)}{needed} <a href="{evidence_page}#claim-{c.evidence}">evidence</a></td></tr>')
+            f'<td style="padding:2px 6px"><strong title="{html.escape(c.claim)}">{html.escape(SHORT[c.key])}'
+            f'</strong>: {html.escape(headline_why(c))} '
+            f'<a href="{evidence_page}#claim-{c.evidence}">evidence</a></td></tr>')
     return ('<table id="verdict-summary" class="quide-summary" style="width:100%;table-layout:fixed;'
-            'overflow-wrap:anywhere"><colgroup><col style="width:9.5em"><col></colgroup>'
-            '<thead><tr><th>verdict</th><th>the paper\'s claim, and why</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
+            'overflow-wrap:anywhere;font-size:0.88em;line-height:1.3"><colgroup><col style="width:9em"><col>'
+            '</colgroup><tbody>' + "".join(rows) + "</tbody></table>")
 
 
 def grid_figure(claims: list[Claim]):
