@@ -125,3 +125,52 @@ def test_scorecard_screenshot(site, tmp_path):
                                                           (site / "book" / "scorecard.html").as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and shot.stat().st_size > 10_000
+
+
+# --- the verdict first: the landing page and the scorecard at a wide and a narrow window ---------
+
+PROBE = """<script>window.addEventListener("load", () => {{
+  const el = document.querySelector({selector!r});
+  const r = el ? el.getBoundingClientRect() : null;
+  document.body.setAttribute("data-probe", JSON.stringify({{found: !!el, win: window.innerWidth,
+    scroll: document.documentElement.scrollWidth, left: r && r.left, right: r && r.right,
+    top: r && r.top + window.scrollY, bottom: r && r.bottom + window.scrollY}}));
+}});</script>"""
+
+
+def _probe(site, tmp_path, page: str, selector: str, width: int) -> dict:
+    """Open ``page`` in Chromium at ``width`` x 900 px with a script that measures ``selector`` (its
+    box, in page coordinates) and the document's scroll width; the page is copied beside itself so
+    that its relative assets resolve."""
+    import html as htmllib
+    import json
+    import re
+    source = site / page
+    probe = source.with_name(f"_probe_{source.name}")
+    probe.write_text(source.read_text(encoding="utf-8").replace("</body>", PROBE.format(selector=selector) + "</body>"),
+                     encoding="utf-8")
+    proc = subprocess.run(_browser_args(_chromium(), tmp_path) + [f"--window-size={width},900", "--dump-dom",
+                                                                   probe.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r'data-probe="([^"]*)"', proc.stdout)
+    assert found, f"{page} at {width} px: the measuring script did not run"
+    return json.loads(htmllib.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("page, selector", [("book/intro.html", "#verdict-summary"),
+                                            ("book/scorecard.html", "article img")])
+@pytest.mark.parametrize("width", [1400, 420])
+def test_the_summary_fits_the_window_without_horizontal_overflow(site, tmp_path, page, selector, width):
+    m = _probe(site, tmp_path, page, selector, width)
+    assert m["found"], f"{page}: no {selector}"
+    assert m["scroll"] <= m["win"] + 1, f"{page} at {width} px: the page scrolls sideways ({m})"
+    assert m["left"] >= 0 and m["right"] <= m["win"] + 1, f"{page} at {width} px: the summary overflows ({m})"
+
+
+@pytest.mark.parametrize("page, selector", [("book/intro.html", "#verdict-summary"),
+                                            ("book/scorecard.html", "article img")])
+def test_the_summary_is_on_the_first_screen_at_1400_px(site, tmp_path, page, selector):
+    m = _probe(site, tmp_path, page, selector, 1400)
+    assert m["top"] < 900 and m["bottom"] <= 900, f"{page}: the summary is not within the first 900 px ({m})"
