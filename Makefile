@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv book-venv data browser fashion-mnist test book book-pages clean smoke-notebook reproduce
+.PHONY: venv book-venv data browser fashion-mnist test book book-pages clean smoke-notebook reproduce rerun
 .DEFAULT_GOAL := book
 
 # Two stamps in one .venv: the book needs only the analysis layer (numpy, pandas, matplotlib, SciPy)
@@ -102,3 +102,14 @@ CONFIG  ?= reproduce/smoke.toml
 WORKERS ?=
 reproduce: data
 	$(PY) -m quide reproduce $(CONFIG) $(if $(WORKERS),--workers $(WORKERS))
+
+# Rerun one notebook (papermill) after `make book` on a fresh clone: installs what measuring needs,
+# fills the data cache from shared/data, then runs NOTEBOOK with PARAMS. A smoke run (the default:
+# CPU, a few minutes) writes its records into a temporary folder; set QUIDE_RESULTS to keep them.
+NOTEBOOK ?= notebooks/ptq_sweep.ipynb
+PARAMS   ?= -p profile smoke -p device cpu -p dataset cifar10
+RERUN_OUT ?= _build/rerun/$(notdir $(NOTEBOOK))
+rerun: data
+	mkdir -p $(dir $(RERUN_OUT))
+	$(VENV)/bin/papermill -k python3 --cwd $(CURDIR) $(NOTEBOOK) $(RERUN_OUT) $(PARAMS)
+	@echo "executed notebook: $(RERUN_OUT)"

@@ -1,75 +1,34 @@
 """The whole reproduction on ONE GPU: `quide reproduce` of a grid with a single GPU visible, timed.
 
-Issue 17's goal is `reproduce/paper.toml` (every experiment but the LLM) on one H100 or H200 within
-10 minutes, so that one device call reruns the paper. This runs the runner as a user would, with
-``CUDA_VISIBLE_DEVICES`` set to one GPU and ``--runs-per-gpu`` runs at once on it, and prints each
-run's seconds (papermill's, lock waits included; see ``grid_wall.py``), then a last line
-``whole reproduction: N s on 1 x <GPU name>`` when every run finished, or says how many did not.
+Runs the runner as a user would, with ``CUDA_VISIBLE_DEVICES`` set to one GPU and ``--runs-per-gpu``
+runs at once on it, and prints each run's seconds (papermill's, lock waits included; see
+``grid_wall.py``), then a last line ``whole reproduction: N s on 1 x <GPU name>`` when every run
+finished, or says how many did not. Seconds count from this script's start (imports and the grid's
+plan included; the second line says how long the plan took).
 
-A grid longer than one device call runs over several: ``--time-limit-s`` is passed to the runner
-(it starts only runs expected to fit; the rest are deferred), ``--budget-s`` stops the runner (its
-whole process group) as a last resort, ``STOP_GRACE_S`` before the budget ends so that the call ends
-within it (up to commit a272380 the stop came at the budget's end, the runner's exit after it), and
-``--resume`` keeps the ``--out`` folder of the previous call on the same machine and adds this
-call's wall time to the earlier ones (``<out>/whole_reproduction_calls.json``), so N is the sum
-over the calls. A call's seconds count
-from this script's start (imports of torch and quide, the grid's plan: the second line says how
-long); the files of runs a-h counted from after the plan, whose seconds they do not give.
+A grid longer than one machine session runs over several: ``--time-limit-s`` is passed to the
+runner (it starts only the runs expected to fit and defers the rest); without it the runner gets
+what ``--budget-s`` leaves at its start less ``STOP_GRACE_S``. ``--budget-s`` stops the runner (its
+whole process group) ``STOP_GRACE_S`` before the budget ends, so that the script ends within it.
+``--resume`` keeps the ``--out`` folder of the previous session on the same machine and adds this
+session's seconds to the earlier ones (``<out>/whole_reproduction_calls.json``), so N is the sum.
 
-The GPU image sets ``PYTHONDONTWRITEBYTECODE=1`` and ships torch without ``__pycache__``, so there
-every Python process compiles all it imports afresh: ``from quide import aggregate, figures, sweep``
-took 8-12 s there and 3 s here, and run d's 17 runs spent 161 s in their import cells. Unset it
-before the first call (as below) and only the first import compiles; the header says which held.
+``--mps`` runs the runs under NVIDIA's Multi-Process Service (its daemon started for the runner and
+quit afterwards), so that the kernels of runs sharing the card run side by side. MPS raises the
+graph-replay T of the same graphs (``probes/mps_timing_probe.py``), so its timings are another
+measurement. ``--train-first N`` keeps MPS away from the timings: it first trains every PTQ sweep's
+checkpoint (``quide train`` with the sweep's parameters, N at a time, longest first; under MPS with
+``--mps``), quits MPS, and then runs the grid, whose runs load those checkpoints and time without it.
+
+Where ``PYTHONDONTWRITEBYTECODE`` is set every Python process compiles all it imports afresh
+(seconds per run); unset it first, and only the first import compiles (the header says which held).
 From the repository root, on a GPU machine (data as for `quide reproduce`)::
 
     unset PYTHONDONTWRITEBYTECODE
     python benchmarks/whole_reproduction.py --out /tmp/whole --train-first 6 --mps --runs-per-gpu 6 -p timed 200 --budget-s 595 > benchmarks/results/reproduce_h200.txt
     python benchmarks/whole_reproduction.py reproduce/smoke.toml --out /tmp/whole   # CPU try
 
-The first is the one device call that reran the whole grid on one H200 (below); a grid that does
-not finish within ``--budget-s`` goes on with the same command and ``--resume``.
-
-``--mps`` runs the runs under NVIDIA's Multi-Process Service, so that the kernels of runs sharing
-the card run side by side instead of taking turns (``mps_probe.py``: three ResNet-18 trainings
-together 1.55x faster than one after another under MPS, 1.16x without, on an H200). Run f
-(``data/reruns/one_gpu_mps``, four runs at a time) took 719 s over two calls against run e's 899 s,
-with every P equal to the other runs', but its timings are another measurement: its graph-replay
-T lies above theirs in nearly every configuration (median +2.7% to +7.4% per run and experiment),
-and ``mps_timing_probe.py`` found MPS itself raising the same graphs' T on one card (median +4.07%
-over 15 variants on an H200), so it is not the default (book page "Performance").
-
-``--train-first N`` keeps MPS away from the timings: it first trains every PTQ sweep's checkpoint
-(``quide train`` with the sweep's parameters, N at a time, longest first; under MPS with ``--mps``),
-quits MPS, and only then runs the grid, whose runs load those checkpoints and time as runs a-e
-did. On CPU (``reproduce/smoke.toml``) its records equal a plain run's but for ``train_wall_s``.
-Run g (``data/reruns/one_gpu_train_first``, commit ce14b52, one H200) took 653 s over two calls: the
-15 trainings 333 s (the three ResNet-18 side by side), then the runner; still two calls. It ran::
-
-    python benchmarks/whole_reproduction.py --out /tmp/whole --train-first 6 --mps --runs-per-gpu 4 --time-limit-s 195 --budget-s 555
-    python benchmarks/whole_reproduction.py --out /tmp/whole --runs-per-gpu 4 --resume --budget-s 540
-
-``--time-limit-s`` counts from the runner's start, after the trainings, and ``--budget-s`` from this
-script's start, so run g's 195 s was worked out by hand from the budget the trainings would leave.
-Now, without ``--time-limit-s``, the runner gets what ``--budget-s`` leaves at its start less the
-``STOP_GRACE_S`` a stopped runner has to exit (``runner_time_limit``).
-
-The closest to one call so far (commit 021c1ac, a fresh H200, staged in calls before, the last of
-which ran ``python3 -m quide reproduce reproduce/paper.toml --dry-run`` so that bytecode and data
-caches exist, as after a user's first dry run)::
-
-    python benchmarks/whole_reproduction.py --out /tmp/whole --train-first 6 --mps --runs-per-gpu 6 -p timed 200 --budget-s 585
-
-ran 16 of the 17 runs in 541 s and deferred the last, whose expected seconds (``EXPECTED_SECONDS``,
-which counted a training) no longer fitted; ``--resume`` ran it in a 30-s call
-(``benchmarks/results/reproduce_h200_host200_6_per_gpu*.txt``). Since then a run whose checkpoint
-exists expects no training (``Run.checkpoint_found``), so after ``--train-first`` the runner's
-expectations leave the trainings out.
-
-With that and ``STOP_GRACE_S`` at 10 s, the command above, at commit 40eaa8c on one fresh H200
-staged the same way, ran all 17 runs in one call: 512 s (plan 6 s, trainings 329 s, runner 177 s),
-and 524 s when repeated right after on the same machine (``benchmarks/results/reproduce_h200.txt``,
-``reproduce_h200_repeat.txt``). Its host protocol times 200 passes, not the paper's 1,000; with
-1,000 the shortest is still run g's 653 s over two calls.
+(``-p timed 200``: the host protocol at 200 timed passes instead of the paper's 1,000.)
 """
 from __future__ import annotations
 
@@ -86,7 +45,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid_wall import run_seconds  # noqa: E402  (sibling scripts, not a package)
-from mps_probe import mps_daemon_running  # noqa: E402
+
+
+def mps_daemon_running() -> bool:
+    """Whether NVIDIA's MPS control daemon runs on this host (a process named nvidia-cuda-mps...)."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "nvidia-cuda-mps":   # comm is cut at 15 characters
+                return True
+        except OSError:
+            pass
+    return False
 
 
 @contextlib.contextmanager
@@ -125,10 +94,9 @@ def mps(on: bool):
 # to what is left of the group once the runner has exited, or this long after if it has not. A stopped
 # runner with runs in flight exited 0.09-0.18 s after SIGTERM (the smoke grid on 2 CPUs, three stops);
 # on an H200 with four runs on the card, 0.11-0.12 s, and its four kernels and every GPU process were
-# gone within 1.22 s (benchmarks/stop_probe.py, benchmarks/results/stop_probe_h200.txt). The
-# grace is also the margin of the runner's time limit, so a larger one defers runs that would fit:
-# with 30 s (up to commit cff8ad1) run k deferred two runs that then took 16 s each
-# (benchmarks/results/README.md).
+# gone within 1.22 s (benchmarks/probes/stop_probe.py, benchmarks/results/stop_probe_h200.txt). The
+# grace is also the margin of the runner's time limit, so a larger one defers runs that would fit
+# (at 30 s, two runs of 16 s each were deferred).
 STOP_GRACE_S = 10
 
 
@@ -198,7 +166,7 @@ def train_first(runs: list, at_once: int, logs: Path, deadline: float | None) ->
 
 
 def main(argv=None) -> int:
-    launched = time.perf_counter()   # --budget-s counts from here: a device call's limit covers it all
+    launched = time.perf_counter()   # --budget-s counts from here: a session's limit covers it all
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", nargs="?", default="reproduce/paper.toml", help="grid config (TOML)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/quide-whole-reproduction"),

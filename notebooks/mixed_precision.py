@@ -78,7 +78,7 @@ paths = mp.write(run)
 print(f"layers {run.layers}; {run.evaluator.measurements} configurations measured")
 if run.exhaustive_wall_s is not None:
     print(f"exhaustive pass: {run.exhaustive_wall_s:.1f} s wall for all configurations")
-print("records:", ", ".join(p.name for p in paths))
+print(f"records in {paths[0].parent}:", ", ".join(p.name for p in paths))
 
 # %% [markdown]
 # ## Table 2, ours

@@ -18,7 +18,8 @@
 # Trains the full-precision model by the paper's recipe (or loads the checkpoint made with the same
 # recipe, seed and data), quantizes it at each bit-width, and measures accuracy $P$ on the whole test
 # split and latency $T$ by the paper's protocol. One result record per bit-width is written under
-# `<results root>/<experiment>/`. All logic lives in `quide`; this notebook only calls it.
+# `<results root>/<experiment>/` (`$QUIDE_RESULTS`, else `data/results`; a smoke run's go to a
+# temporary folder unless `QUIDE_RESULTS` is set). All logic lives in `quide`; this notebook only calls it.
 #
 # Run it with papermill, e.g.
 # `papermill notebooks/ptq_sweep.ipynb out.ipynb -p dataset cifar10 -p seed 42`.
@@ -87,7 +88,7 @@ else:
 # %%
 runs = sweep.run_sweeps(condition, trained)
 for placement, (records, path) in runs.items():
-    print(f"{placement}: {len(records)} records -> {path.name}")
+    print(f"{placement}: {len(records)} records -> {path}")   # a smoke run's go to a temporary folder
 
 # %% [markdown]
 # Accuracy and compression do not depend on timing (checked by nbval); $T$, $I$, $I'$, ACP and ALS

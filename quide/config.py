@@ -2,7 +2,8 @@
 
 - ``QUIDE_DATA``: data root holding the npz caches (``mnist.npz``, ``cifar10.npz``, ...) and an
   ``imagenet/`` ImageFolder tree. Default: ``<project>/data/cache``.
-- ``QUIDE_RESULTS``: result records. Default: ``<project>/data/results``.
+- ``QUIDE_RESULTS``: result records. Default: ``<project>/data/results`` (for a smoke run, a fresh
+  temporary folder: see :func:`run_results_root`).
 - ``QUIDE_CHECKPOINTS``: trained models. Default: ``<project>/data/checkpoints``.
 - ``QUIDE_TIMING_LOCK``: a lock file that gives each timing the host to itself
   (:func:`quide.measure.latency.timing_turn`). Unset: no lock. ``quide reproduce`` sets it for its GPU runs.
@@ -41,6 +42,17 @@ def data_root() -> Path:
 
 def results_root() -> Path:
     return _from_env("QUIDE_RESULTS", "data/results")
+
+
+def run_results_root(profile: str, root: Path | str | None = None) -> Path:
+    """Where a run of ``profile`` writes its records: ``root`` if given, else ``$QUIDE_RESULTS`` if
+    set; otherwise a smoke run gets a fresh temporary folder (the tracked data/results holds only
+    runs of the paper's protocol) and any other run :func:`results_root`."""
+    if root is not None:
+        return Path(root)
+    if profile == "smoke" and not os.environ.get("QUIDE_RESULTS"):
+        return Path(tempfile.mkdtemp(prefix="quide-smoke-results-"))
+    return results_root()
 
 
 def checkpoint_root() -> Path:

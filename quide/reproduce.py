@@ -46,7 +46,7 @@ status ``stale``) and leaves them alone. :func:`collect` (``quide collect OUT --
 the finished runs' files into a results root and refuses, before copying anything, two runs'
 files of one name or a file the root holds with other content, naming both.
 
-``--time-limit-s S`` is for machines lent by the call (a device call of at most 10 minutes): a run
+``--time-limit-s S`` is for machines lent for a limited time (e.g. sessions of 10 minutes): a run
 starts only while its expected seconds (``Run.expected_seconds``) still fit in what is left of S
 seconds since the runner began; the runs that do not are *deferred*: nothing of them is made, and
 the same command, run again, starts them (and skips what is done). Runs already started are never
@@ -128,20 +128,20 @@ class Run:
 
 
 # Seconds per run on one H200 of a 4-GPU host, each run's training included and timings waiting for
-# the host's timing lock: the median over run a's runs of each kind (commit 5eafdf2, the records in
-# data/results; benchmarks/results/grid_wall_4xh200_vm-c1f066cc.txt). They order the queue (the
+# the host's timing lock: the median over the runs of each kind that made the records in data/results
+# (benchmarks/results/grid_wall_4xh200_vm-c1f066cc.txt). They order the queue (the
 # runner starts the longest runs first, so the grid's wall time approaches its longest run or
 # (sum of runs / GPUs), whichever is larger) and decide what --time-limit-s defers. Unknown runs
-# count as short. Runs sharing a GPU take longer (benchmarks/results/reproduce_h200_run_e.txt), hence the
-# limit's margin. tests/test_reproduce.py remakes both tables from those files.
+# count as short. Runs sharing a GPU take longer (benchmarks/results/reproduce_h200_run_e_phases.txt),
+# hence the limit's margin. tests/test_reproduce.py remakes both tables from those files.
 EXPECTED_SECONDS = {
     ("ptq_sweep", "resnet18_cifar"): 308.2,
     ("mixed_precision", None): 79.85,
-    ("llm_case_study", None): 300.0,   # not in run a: a margin over SmolLM2's 56 s and 108 s (data/results/llm_case_study)
+    ("llm_case_study", None): 300.0,   # not in that grid: a margin over SmolLM2's 56 s and 108 s (data/results/llm_case_study)
     ("ptq_sweep", None): 48.55,
 }
 # Seconds of a run's training, left out of its expectation where its checkpoint exists: the median
-# train_wall_s of run a's sweep records per model (one training per data set and seed).
+# train_wall_s of data/results' sweep records per model (one training per data set and seed).
 EXPECTED_TRAINING_SECONDS = {"resnet18_cifar": 134.12, "simplecnn": 21.04}
 
 

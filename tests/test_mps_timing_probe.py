@@ -1,4 +1,4 @@
-"""benchmarks/mps_timing_probe.py: the table that reads T with MPS against T without, per variant,
+"""benchmarks/probes/mps_timing_probe.py: the table that reads T with MPS against T without, per variant,
 from the arms' JSON (timer_probe.py's output), against the spread between arms of one kind."""
 import json
 import sys
@@ -7,7 +7,7 @@ import pytest
 
 from quide.config import project_root
 
-sys.path.insert(0, str(project_root() / "benchmarks"))
+sys.path.insert(0, str(project_root() / "benchmarks" / "probes"))
 import mps_timing_probe  # noqa: E402  (a script beside the package, not part of it)
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/stop_probe.py: what counts as left running after a stop, and a try's figures."""
+"""benchmarks/probes/stop_probe.py: what counts as left running after a stop, and a try's figures."""
 import os
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from quide.config import project_root
 
-sys.path.insert(0, str(project_root() / "benchmarks"))
+sys.path.insert(0, str(project_root() / "benchmarks" / "probes"))
 import stop_probe  # noqa: E402  (a script beside the package, not part of it)
 
 

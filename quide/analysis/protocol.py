@@ -26,7 +26,7 @@ SPECS = {
     "cifar10": DatasetSpec("cifar10", "CIFAR-10", 10, (32, 32, 3)),
     "cifar100": DatasetSpec("cifar100", "CIFAR-100", 100, (32, 32, 3)),
     # A control, not a data set of the paper: MNIST through the same lossy JPEG re-encoding as the
-    # CIFAR-10 stand-in, so a sweep on it shows what JPEG q75 alone does to P (issue 15).
+    # CIFAR-10 stand-in, so a sweep on it shows what JPEG q75 alone does to P.
     "mnist_jpeg": DatasetSpec("mnist_jpeg", "MNIST (JPEG q75 control)", 10, (28, 28, 1)),
 }
 
@@ -148,23 +148,22 @@ class TimerConfig:
     captures: CUDA graphs captured per variant; every round times each, and T pools them. A
     captured graph keeps a speed of its own: three captures of one SimpleCNN graph on an H200
     stayed up to 1.1% apart in two blocks and two processes alike
-    (``benchmarks/results/timer_data_probe_h200_*``), and in the reruns of issue 13 one timing in
-    90 moved 2.3% while the rest of its block held. Only the graph path has captures.
+    (``benchmarks/results/timer_data_probe_h200_*``), and in two reruns on 4-GPU hosts one timing
+    in 90 moved 2.3% while the rest of its block held. Only the graph path has captures.
     seed: orders the variants within each round.
     max_ci_pct: on CUDA, a block whose widest 95% CI exceeds this percentage of its T is timed
     again (same graphs, fresh rounds), up to ``attempts`` blocks in all, until two narrow blocks
     agree (:func:`quide.measure.latency.settled_block`; records: ``T_attempts``,
     ``T_attempt_medians_ms``, ``T_block_starts_utc``). Something else on the host (a process
-    starting, a clock change) widens every interval of the block it hits: in the reruns of issue 13
-    one ResNet-18 block of 86 came out 3.5-5.9% wide while the median record was 0.19%. A narrow
-    block right after a wide one is not trusted alone: in the next pair of reruns the one retried
+    starting, a clock change) widens every interval of the block it hits: in two reruns one
+    ResNet-18 block of 86 came out 3.5-5.9% wide while the median record was 0.19%. A narrow
+    block right after a wide one is not trusted alone: in another pair of reruns the one retried
     block was kept for being narrow, and every graph in it was 3.6% faster than the same graphs in
-    the same run's other blocks. Under this rule, in the pair
-    after (commit 16c3a54), the two blocks timed again still settled 2-5% from the other run, their
-    later blocks agreeing with each other; one H200 alone held its clock and speed within 1.1% over
-    67 blocks (``benchmarks/timer_state_probe.py``), and its timings did not follow the host's CPU
-    (``benchmarks/launch_probe.py``). So the retry flags a disturbed block but does not undo the
-    disturbance. A third run (commit 5eafdf2) timed no block again and agreed with the pair's other
+    the same run's other blocks. Under this rule, in a later pair of reruns, the two blocks timed
+    again still settled 2-5% from the other run, their later blocks agreeing with each other; one H200 alone held its clock and speed within 1.1% over
+    67 blocks (``benchmarks/probes/timer_state_probe.py``), and its timings did not follow the host's CPU
+    (``benchmarks/probes/launch_probe.py``). So the retry flags a disturbed block but does not undo the
+    disturbance. A third run timed no block again and agreed with the pair's other
     run within 1.7% on all 684 records. The host clock on a CPU is noisier than any such bound, so
     it is timed once.
     """

@@ -14,7 +14,7 @@ Uncertainty model (per draw):
   normal takes the interval as given. Records made before that timer have no ``T_ci_ms``: their
   host-pass spread [``T_p10_ms``, ``T_p90_ms``] stands in for it. That is the spread of single
   passes, far wider than the uncertainty of a median of 1000 of them, yet run to run those
-  medians moved up to 2x (issue 13): a deliberately wide stand-in, and every result built on it is
+  medians moved up to 2x: a deliberately wide stand-in, and every result built on it is
   labelled ``"legacy timing"``. A record with neither keeps its T (``"T fixed"``).
 - **P**: P ~ Binomial(n_test, P) / n_test per record (the test set as a sample; a record without
   ``n_test`` keeps its P). Records are drawn independently, although configurations share one

@@ -381,6 +381,23 @@ def calibration_indices(n_train: int, size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(n_train, size=size, replace=False)
 
 
+def stratified_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subset with ``size // classes`` images of every class in ``labels``
+    (all of a class that has fewer); every index when ``size`` covers them all. A prefix would not
+    do: test splits are often sorted by class (CIFAR-10's first 1,000 test images are all class 0)."""
+    labels = np.asarray(labels)
+    if size >= len(labels):
+        return np.arange(len(labels))
+    classes = np.unique(labels)
+    per_class = size // len(classes)
+    if per_class < 1:
+        raise ValueError(f"a subset of {size} images cannot hold one image of each of {len(classes)} classes")
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(labels == c), size=min(per_class, int(np.sum(labels == c))), replace=False)
+              for c in classes]
+    return np.sort(np.concatenate(picked))
+
+
 def validation_split(n_train: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, validation indices): ``val_size`` held out by ``seed``, for best-epoch choice."""
     if not 0 <= val_size < n_train:

@@ -22,7 +22,8 @@ For a fake-quantized model either figure is the latency of the *simulated* model
 plus fused quantize/dequantize ops), not of a deployed low-precision kernel: records say which
 (``T_kind``).
 
-Measured (issue 13 probe, one H200, untrained models, batch 64, 5 interleaved rounds of each timer):
+Measured (``benchmarks/probes/timer_probe.py``, one H200, untrained models, batch 64, 5 interleaved
+rounds of each timer):
 coefficient of variation across rounds 18-24% (SimpleCNN) for the paper's host protocol, 20-36% for
 CUDA events around single passes, 0.0-0.4% for graph replays timed with events.
 """
@@ -52,9 +53,9 @@ from ..config import TIMING_LOCK_ENV
 
 # --- the host to itself while timing -------------------------------------------------------------
 # Several runs share a host (one per GPU under `quide reproduce`). Their GPUs share power, cooling,
-# PCIe and CPU, and the two reruns of issue 13 differed most (up to 3%) on the smallest graphs timed
+# PCIe and CPU, and two reruns on 4-GPU hosts differed most (up to 3%) on the smallest graphs timed
 # while the other GPUs trained; alone on a host, two processes timing the same graphs agreed within
-# 0.7% (benchmarks/results/timer_probe_h200_process*.txt). So where QUIDE_TIMING_LOCK names a file,
+# 0.7% (benchmarks/results/timer_probe_h200_process*.json). So where QUIDE_TIMING_LOCK names a file,
 # every timing takes the host for itself (an exclusive lock) and other GPU work (a training epoch,
 # an accuracy pass) runs under a shared lock. A timer first takes a gate that new GPU work must pass,
 # so timing waits at most for the running epochs to end, never for whole runs (writer preference).

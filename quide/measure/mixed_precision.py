@@ -21,6 +21,7 @@ import pandas as pd
 from ..analysis import pthresh
 from ..analysis import search as qsearch
 from ..analysis.protocol import PLACEMENTS, TIMED, WARMUP
+from ..config import run_results_root
 from ..notebook_params import refuse_bools
 from .quant import quantizable_layers
 from ..analysis.results import bits_label, named_run, write_records
@@ -217,8 +218,11 @@ def resolved(params: SearchParams, method: str, search_seed, data_sha256: str | 
 
 def write(run: SearchRun, root=None) -> list:
     """One record file per search (the exhaustive pass: every configuration; the others: the
-    configuration returned, with evaluations, history and rank) plus the FP32 reference."""
+    configuration returned, with evaluations, history and rank) plus the FP32 reference, under
+    ``root`` (None: :func:`quide.config.run_results_root`, a temporary folder for a smoke run unless
+    ``$QUIDE_RESULTS`` names one)."""
     p = run.params
+    root = run_results_root(p.profile, root)
     stem = f"{p.model}-{p.dataset}-seed{p.model_seed}"
     tag = f"trueC-{p.profile}" if p.compression == "true" else p.profile
     data_sha256 = run.fp32["provenance"]["data_sha256"]   # the data every measurement of the run read

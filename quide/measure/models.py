@@ -16,7 +16,7 @@ class _MaxPool2x2(torch.autograd.Function):
     """``F.max_pool2d(x, 2)`` whose backward writes each output gradient at its window's argmax
     into zeros. The windows do not overlap, so each input gets at most one gradient: the same bits
     as PyTorch's own backward, which is slower (its NCHW kernel searches the windows of every
-    input; ``benchmarks/step_kernels.py``)."""
+    input; ``benchmarks/probes/step_kernels.py``)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -37,7 +37,7 @@ class _MaxPool2x2(torch.autograd.Function):
                               memory_format=layout).zero_()
         # PyTorch's backward sums from +0.0, which turns -0.0 into +0.0; "+ 0.0" does the same. The
         # write is a plain scatter: scatter_add_'s atomic adds flush subnormals to zero on the GPU,
-        # which changed a 50-epoch CIFAR training (benchmarks/same_weights.py).
+        # which changed a 50-epoch CIFAR training (benchmarks/probes/same_weights.py).
         grad = grad_out.reshape(n, c, -1) + 0.0
         # H and W stay adjacent in both layouts, so (n, c, h*w) is a view and the scatter writes in place
         grad_in.view(n, c, h * w).scatter_(2, indices.reshape(n, c, -1), grad)

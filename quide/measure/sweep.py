@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..analysis import conditions, pthresh
 from . import data as qd
-from ..config import checkpoint_root
+from ..config import checkpoint_root, run_results_root
 from .data import ImageData, Splits, calibration_indices, index_hash
 from .latency import BATCH, TIMED, WARMUP, TimerConfig, graph_signature, measure_latency, time_models
 from .models import MODELS, build_model
@@ -240,12 +240,15 @@ def load_condition(params: SweepParams, data: ImageData | None = None) -> Condit
 
 def condition_images(params: SweepParams, data: ImageData | None = None) -> ImageData:
     """The images a run of ``params`` trains and tests on, on the CPU: ``data`` (the loaded data
-    set, or loaded here), for the smoke profile its first images only."""
+    set, or loaded here); for the smoke profile a subset of each split with the same number of
+    images of every class (:func:`quide.measure.data.stratified_indices`, seeded by the run's seed),
+    since a split sorted by class would otherwise give a subset of one class."""
     data = data if data is not None else qd.load_dataset(params.dataset)
     if params.profile == "smoke":
-        n_train, n_test = min(SMOKE["n_train"], len(data.y_train)), min(SMOKE["n_test"], len(data.y_test))
-        data = dataclasses.replace(data, x_train=data.x_train[:n_train], y_train=data.y_train[:n_train],
-                                   x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
+        train = qd.stratified_indices(data.y_train, SMOKE["n_train"], params.seed)
+        test = qd.stratified_indices(data.y_test, SMOKE["n_test"], params.seed)
+        data = dataclasses.replace(data, x_train=data.x_train[train], y_train=data.y_train[train],
+                                   x_test=data.x_test[test], y_test=data.y_test[test])
     return data
 
 
@@ -459,12 +462,14 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
 
 def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | str | None = None, log=None) -> dict:
     """Sweep every placement of ``condition.params`` and write one record file per placement
-    under ``<root>/<params.experiment>/``.
+    under ``<root>/<params.experiment>/`` (``root`` None: :func:`quide.config.run_results_root`,
+    so a smoke run writes into a temporary folder unless ``$QUIDE_RESULTS`` names one).
 
     Returns {placement: (records, path)}.
     """
     p = condition.params
     experiment = p.experiment
+    root = run_results_root(p.profile, root)
     runs = {}
     for placement in p.placements:
         records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,

@@ -12,7 +12,7 @@ one epoch of 45,000 images, timed with CUDA events (the median of ``--repeats`` 
 seconds before the first capture (warm-up, compilation) are printed apart. Kernel times do not
 depend on pixel values.
 
-    python benchmarks/resnet18_step_options.py [--repeats 3]     # on a GPU machine; about 3 minutes
+    python benchmarks/probes/resnet18_step_options.py [--repeats 3]     # on a GPU machine; about 3 minutes
 """
 import argparse
 import time

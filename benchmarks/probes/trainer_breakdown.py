@@ -13,7 +13,7 @@ For each model, on the paper's recipe (CIFAR shape, 45,000 training and 5,000 va
 ``quide.measure.train._Stepper`` and replayed once per batch of an epoch, timed with CUDA events; one
 epoch of ``DeviceData.batches`` (gather, augment, normalise) alone; one validation pass.
 
-    python benchmarks/trainer_breakdown.py [--epochs 3]      # on a GPU machine; about a minute
+    python benchmarks/probes/trainer_breakdown.py [--epochs 3]      # on a GPU machine; about a minute
 """
 import argparse
 import time

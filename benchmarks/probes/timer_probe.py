@@ -6,7 +6,7 @@ calibrated on random images), batch 64: T_ms and its 95% CI width from ``quide.m
 twice; the paper's protocol (``measure_latency``, 100 + 1,000 passes) twice. Prints per variant
 both figures, the CI width in % of T, and how far block 2 is from block 1 (%). Figures, not a test.
 
-    python benchmarks/timer_probe.py [--out FILE]      # on a GPU machine (CPU works, slowly)
+    python benchmarks/probes/timer_probe.py [--out FILE]      # on a GPU machine (CPU works, slowly)
 """
 import argparse
 import json

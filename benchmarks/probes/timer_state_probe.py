@@ -4,11 +4,11 @@ idle gaps, beside the SM clock and power that ``nvidia-smi`` sampled meanwhile.
 Why: in the reruns of issue 13 every block that the timer timed again (its first block wider than
 ``TimerConfig.max_ci_pct``) settled 2-5% faster than the other run's card had the same graphs,
 while in the sweeps the blocks kept at once agreed across machines within 1.2%. This probe times one untrained
-SimpleCNN (MNIST shape; FP32, 16-bit and fake-quant graphs, as ``benchmarks/timer_probe.py`` builds
+SimpleCNN (MNIST shape; FP32, 16-bit and fake-quant graphs, as ``benchmarks/probes/timer_probe.py`` builds
 them) in single blocks (``attempts=1``) in four phases and prints each block's medians, its widest
 CI and the mean SM clock and power over the block, so a drift shows whether it follows the clock.
 
-    python benchmarks/timer_state_probe.py [--out FILE.json]     # on a GPU machine; about 2 minutes
+    python benchmarks/probes/timer_state_probe.py [--out FILE.json]     # on a GPU machine; about 2 minutes
 """
 import argparse
 import csv

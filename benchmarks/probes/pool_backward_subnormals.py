@@ -8,7 +8,7 @@ one in ``quide.measure.models`` (``gradient + 0.0``, then ``scatter_``): how man
 bit for bit, and their values. Output: ``results/pool_backward_subnormals_h200.txt`` (run at commit
 31470ab as ``.diag/pool_diag3.py``, an untracked copy of this file without this docstring).
 
-    PYTHONPATH=. python benchmarks/pool_backward_subnormals.py     # on a GPU machine; seconds
+    PYTHONPATH=. python benchmarks/probes/pool_backward_subnormals.py     # on a GPU machine; seconds
 """
 import torch, torch.nn.functional as F
 from quide.measure import models

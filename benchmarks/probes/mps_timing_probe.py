@@ -15,8 +15,8 @@ The table gives each variant's T per arm (mean of the arm's two blocks), on agai
 median of the ``on`` arms over the median of the ``off`` arms (%), and the spread between arms of
 one kind (max - min over their median, %), the noise the difference is read against. ::
 
-    python benchmarks/mps_timing_probe.py --out /tmp/mps-timing > benchmarks/results/mps_timing_probe_h200.txt
-    python benchmarks/mps_timing_probe.py --from benchmarks/results/mps_timing_probe_h200   # the table again
+    python benchmarks/probes/mps_timing_probe.py --out /tmp/mps-timing > benchmarks/results/mps_timing_probe_h200.txt
+    python benchmarks/probes/mps_timing_probe.py --from benchmarks/results/mps_timing_probe_h200   # the table again
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks/, where whole_reproduction.py is
 from whole_reproduction import mps  # noqa: E402  (sibling scripts, not a package)
 
 ARMS = ("off", "on", "off", "on")   # alternating, so that a drift of the card over the call shows as spread

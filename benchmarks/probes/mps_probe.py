@@ -18,8 +18,8 @@ over the group's wall: above 1, running them together beats running them one aft
 MPS is not started here: the caller starts ``nvidia-cuda-mps-control -d`` between two calls of this
 probe (the header says whether its daemon was running) and quits it afterwards::
 
-    python benchmarks/mps_probe.py > /tmp/off.txt
-    nvidia-cuda-mps-control -d && python benchmarks/mps_probe.py > /tmp/on.txt; echo quit | nvidia-cuda-mps-control
+    python benchmarks/probes/mps_probe.py > /tmp/off.txt
+    nvidia-cuda-mps-control -d && python benchmarks/probes/mps_probe.py > /tmp/on.txt; echo quit | nvidia-cuda-mps-control
 
 Measured on one fresh H200 (commit b8abb78, one run of each group): three ResNet-18 trainings
 together ran 1.16x faster than one after another without MPS and 1.55x faster with it
@@ -32,6 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks/, where whole_reproduction.py is
+from whole_reproduction import mps_daemon_running  # noqa: E402  (a sibling script, not a package)
+
 GROUPS = {   # name: the jobs started together (model names of quide.measure.models)
     "resnet18 alone": ["resnet18_cifar"],
     "simplecnn alone": ["simplecnn"],
@@ -41,16 +44,6 @@ GROUPS = {   # name: the jobs started together (model names of quide.measure.mod
     "resnet18 x2 + simplecnn x2": ["resnet18_cifar"] * 2 + ["simplecnn"] * 2,
 }
 EPOCHS = {"resnet18_cifar": 4, "simplecnn": 12}   # per job: a few seconds alone on an H200
-
-
-def mps_daemon_running() -> bool:
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() == "nvidia-cuda-mps":   # comm is cut at 15 characters
-                return True
-        except OSError:
-            pass
-    return False
 
 
 def worker(model_name: str, epochs: int) -> None:

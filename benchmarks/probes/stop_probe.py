@@ -9,8 +9,8 @@ no process of the kernels that ran one second before the stop (they live in sess
 so the group's signals miss them; they quit when their papermill does) and, with a GPU, no compute
 process on it (``nvidia-smi``), polled every 0.1 s for up to 30 s. From the repository root::
 
-    python benchmarks/stop_probe.py reproduce/smoke.toml --after-s 20 --tries 3               # CPU
-    python benchmarks/stop_probe.py grid.toml --runs-per-gpu 6 --after-s 60 --tries 2         # GPU
+    python benchmarks/probes/stop_probe.py reproduce/smoke.toml --after-s 20 --tries 3               # CPU
+    python benchmarks/probes/stop_probe.py grid.toml --runs-per-gpu 6 --after-s 60 --tries 2         # GPU
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks/, where whole_reproduction.py is
 from whole_reproduction import run_runner  # noqa: E402  (a sibling script, not a package)
 
 POLL_S = 0.1

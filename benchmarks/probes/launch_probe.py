@@ -9,11 +9,11 @@ launches faster can, if the GPU waits for launches. If so, T moves with the host
 should move under CPU load where it is not held, and not move where it is.
 
 For one untrained SimpleCNN (MNIST shape; FP32, 16-bit and fake-quant graphs, as
-``benchmarks/timer_probe.py`` builds them) and ResNet-18 (CIFAR stem), batch 64: per graph and
+``benchmarks/probes/timer_probe.py`` builds them) and ResNet-18 (CIFAR stem), batch 64: per graph and
 condition (host idle; every other CPU core spinning), 21 interleaved rounds of 50 replays, timed
 both ways; the median ms per pass, its 95% CI, and the host's own seconds to enqueue one replay.
 
-    python benchmarks/launch_probe.py [--out FILE.json]      # on a GPU machine; about a minute
+    python benchmarks/probes/launch_probe.py [--out FILE.json]      # on a GPU machine; about a minute
 """
 import argparse
 import json

@@ -13,7 +13,7 @@ This probe separates the candidates on one GPU, with a seeded untrained SimpleCN
 
 Prints T per input, variant and capture, the spread over captures and the ratio to MNIST.
 
-    QUIDE_DATA=... python benchmarks/timer_data_probe.py [--out FILE] [--rounds N --passes N]
+    QUIDE_DATA=... python benchmarks/probes/timer_data_probe.py [--out FILE] [--rounds N --passes N]
 """
 import argparse
 import json

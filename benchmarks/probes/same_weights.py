@@ -8,7 +8,7 @@ runs' kept epoch, validation and test accuracy and the sha256 of the weights, be
 record of that condition (``data/results/ptq_sweep``), whose epoch and accuracies a new training
 must also reproduce. Exit status 1 if any pair of weights differs or a record disagrees.
 
-    QUIDE_DATA=/tmp/quide-data python benchmarks/same_weights.py cifar10:0 mnist:0   # on a GPU machine
+    QUIDE_DATA=/tmp/quide-data python benchmarks/probes/same_weights.py cifar10:0 mnist:0   # on a GPU machine
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from quide.measure.sweep import SweepParams, load_condition, model_for
 from quide.measure.train import state_sha256
 from step_kernels import pytorch_pooling   # run from the repository root: benchmarks/ is the script's folder
 
-RECORDS = Path(__file__).resolve().parent.parent / "data" / "results" / "ptq_sweep"
+RECORDS = Path(__file__).resolve().parents[2] / "data" / "results" / "ptq_sweep"
 
 
 def committed_training(dataset: str, seed: int) -> dict | None:

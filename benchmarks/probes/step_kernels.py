@@ -13,7 +13,7 @@ kernel loading), the second's only what the trainer itself pays once (warm-up st
 third run with PyTorch's max-pool backward.
 Random images of CIFAR shape stand in for the data: kernel times do not depend on pixel values.
 
-    python benchmarks/step_kernels.py [--steps 50] [--epochs 3]     # on a GPU machine; about a minute
+    python benchmarks/probes/step_kernels.py [--steps 50] [--epochs 3]     # on a GPU machine; about a minute
 """
 import argparse
 import collections

@@ -13,7 +13,7 @@ depend on the values): EXP-3's (FP32 plus the 16 graph signatures of its 256 per
 configurations: each layer 16-bit or fake-quantized) and the sweep's (32, 16, 8 bits). Each block
 twice, each time with fresh captures, for the MNIST and the CIFAR shape.
 
-    python benchmarks/retry_block_probe.py [--out FILE.json]     # on a GPU machine; about 2 minutes
+    python benchmarks/probes/retry_block_probe.py [--out FILE.json]     # on a GPU machine; about 2 minutes
 """
 import argparse
 import itertools
