@@ -40,6 +40,7 @@ import pandas as pd
 from . import aggregate, conditions
 from . import stability as qst
 from .index import ranking
+from .knee_rule import d4_rule_of_table, overturn_claim
 from .paper import CLAIMS, reported
 
 P_TOL_POINTS = 0.5       # percentage points, the floor of the accuracy tolerance
@@ -318,7 +319,6 @@ def condition_rows(cond, table: pd.DataFrame, orders: pd.Series | None,
         row = (_exact_row(cond, quantity, rep["knee"], knee, src) if st is None else
                _stable_row(cond, quantity, rep["knee"], knee, src, st.share(rep["knee"]), st, st.frequency))
         if {32, 8, 4} <= set(by.index):
-            from .verdict import d4_rule_of_table
             row["note"] = _join(row["note"], d4_rule_of_table(table).text())
         rows.append(row)
     if orders is not None:
@@ -346,39 +346,6 @@ def _orders_identical(t: pd.DataFrame) -> bool:
     """Claim 3 on MNIST, as the paper states it: the rankings under I and I' are identical."""
     _, raw, gated, _ = _agree_off_collapse(t)
     return raw == gated
-
-
-def _overturns(raw_top: int, gated_top: int, among: tuple | None = None):
-    """Claim 3 on CIFAR-10 and ResNet-18, as the paper states it: I ranks ``raw_top`` first, I'
-    ranks ``gated_top`` first (among the bit-widths ``among``; None: all), and the model I prefers
-    passes the gate (its I' > 0): the two disagree about a viable model, not merely about one at
-    chance (2 vs 32 bits follows from any 2-bit collapse)."""
-    def claim(t: pd.DataFrame) -> bool:
-        bits = [int(b) for b in t["bits"]]
-        keep = [i for i, b in enumerate(bits) if among is None or b in among]
-        labels = [bits[i] for i in keep]
-        raw = ranking(labels, t["I_mean"].to_numpy(float)[keep])
-        gated = ranking(labels, t["I_gated_mean"].to_numpy(float)[keep])
-        gated_of = dict(zip(bits, t["I_gated_mean"].to_numpy(float)))
-        return raw[0] == raw_top and gated[0] == gated_top and gated_of.get(raw_top, 0) > 0
-    return claim
-
-
-def overturn_claim(rep: dict):
-    """The paper's Claim 3 for a condition where I and I' disagree: (quantity, the paper's words,
-    claim function on a Table 1) from its orders, or from its I and I' at 4 and 8 bits; None where
-    the paper states no disagreement there."""
-    if "order_I" in rep and rep["order_I"][0] != rep["order_I_gated"][0]:
-        top, gated_top = rep["order_I"][0], rep["order_I_gated"][0]
-        return ("I' overturns I's best bit-width", f"yes: {top} under I, {gated_top} under I', the {top}-bit model "
-                "above the gate", _overturns(top, gated_top))
-    raw, gated = rep.get("I", {}), rep.get("I_gated", {})
-    if "order_I" not in rep and {4, 8} <= set(raw) & set(gated):
-        top, gated_top = max((4, 8), key=raw.get), max((4, 8), key=gated.get)
-        if top != gated_top:
-            return ("I' overturns I between 4 and 8 bits", f"yes: {top} under I, {gated_top} under I', the {top}-bit "
-                    "model above the gate", _overturns(top, gated_top, (4, 8)))
-    return None
 
 
 def claim_rows(table1: pd.DataFrame, orders: pd.DataFrame, records: pd.DataFrame | None = None,

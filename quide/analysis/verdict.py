@@ -26,7 +26,9 @@ import pandas as pd
 from . import aggregate, conditions
 from . import stability as qst
 from .index import ranking
+from .knee_rule import D4Rule, d4_rule, d4_rule_of_table, overturn_claim, paper_d4_rule  # noqa: F401 (part of this API)
 from .paper import CLAIMS as STATED, reported
+from .scorecard import COLLAPSE_POINTS, QUANTITY, log2_denominator_ratio, scorecard, scorecard_row
 
 HOLDS, FAILS, PARTLY, UNTESTABLE = "holds", "fails", "partly", "untestable here"
 VERDICTS = (HOLDS, PARTLY, FAILS, UNTESTABLE)
@@ -46,59 +48,6 @@ SHORT = {"knee": "Knee moves 4 → 8 bits", "orders": "I' overturns I at 4 vs 8"
          "latency": "latency is secondary", "ga": "GA beats uniform", "acp_als": "ACP ~ I, ALS high precision",
          "gate": "I' gates collapse to 0", "collapse": "2-bit at chance", "fp16": "16-bit lossless",
          "variance": "std < 0.8 pts at ≥ 8 bits", "llm": "LLM: I' peaks at 4 bits"}
-
-
-# --- the d4 rule --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class D4Rule:
-    """4 vs 8 bits under I': d4, d8 and the gate margin g in points, the bound d4 must stay under
-    for 4 bits to win, and the winner. ``t_ratio`` = log2(T(4)+1) / log2(T(8)+1) (1: one graph)."""
-    d4: float
-    d8: float
-    gate: float
-    t_ratio: float = 1.0
-
-    @property
-    def bound(self) -> float:
-        """4 beats 8 iff 8 (g - d4) / L4 > 4 (g - d8) / L8, i.e. d4 < g - (g - d8) t_ratio / 2;
-        with t_ratio = 1, (g + d8) / 2."""
-        return self.gate - (self.gate - self.d8) * self.t_ratio / 2
-
-    @property
-    def knee(self) -> int:
-        return 4 if self.d4 < self.bound else 8
-
-    def text(self) -> str:
-        same_t = abs(self.t_ratio - 1) < 1e-9
-        bound = "(δ + d8)/2" if same_t else "g − (g − d8)·L4/(2·L8)"
-        return (f"d4 rule: d4 = {self.d4:.2f} pts {'<' if self.knee == 4 else '≥'} {bound} = {self.bound:.2f} pts, "
-                f"so {self.knee} bits win under I'" + ("; T(8) = T(4): one graph" if same_t else ""))
-
-
-def d4_rule(p_fp: float, p8: float, p4: float, p_thresh: float, t8: float = 1.0, t4: float = 1.0) -> D4Rule:
-    """The d4 rule for accuracies as fractions and latencies in ms (equal by default: one graph)."""
-    return D4Rule(100 * (p_fp - p4), 100 * (p_fp - p8), 100 * (p_fp - p_thresh),
-                  float(np.log2(t4 + 1) / np.log2(t8 + 1)))
-
-
-def d4_rule_of_table(t: pd.DataFrame) -> D4Rule:
-    """The rule on one condition's Table 1 (seed means; ``aggregate.table1`` shape)."""
-    by = t.assign(bits=t["bits"].astype(int)).set_index("bits")
-    return d4_rule(by.loc[32, "P_mean"], by.loc[8, "P_mean"], by.loc[4, "P_mean"], by.loc[32, "p_thresh"],
-                   by.loc[8, "T_ms_mean"], by.loc[4, "T_ms_mean"])
-
-
-def paper_d4_rule(model: str, dataset: str) -> D4Rule | None:
-    """The rule on the paper's own numbers for a condition, where it states P at 4 bits; T(8) = T(4)
-    (one graph, as its ResNet-18 latencies show); an unstated P(8) is taken at P_FP (d8 = 0: the paper
-    finds 8 bits near-lossless; a positive d8 only lowers the bar that 4 bits must clear... see ``bound``)."""
-    rep, spec = reported(model, dataset), conditions.CONDITIONS[(model, dataset)]
-    if 4 not in rep.get("P", {}) or "P_FP" not in rep:
-        return None
-    classes = {"cifar100": 100, "imagenet": 1000, "mmlu": 4}.get(dataset, 10)
-    gate = rep.get("p_thresh", max(1 / classes, rep["P_FP"] - spec.delta))
-    return d4_rule(rep["P_FP"], rep["P"].get(8, rep["P_FP"]), rep["P"][4], gate)
 
 
 # --- claims ------------------------------------------------------------------------------------
@@ -228,7 +177,6 @@ def _per_condition(c: Claim, inp: _Inputs, conds, check) -> Claim:
 
 
 def _orders(inp: _Inputs) -> Claim:
-    from .scorecard import overturn_claim
     c = Claim("orders", "I and I' agree except at the collapse boundary, where I' overturns I's 4 bits for 8",
               "Sec. 5, Claim 3; Table 4", "orders")
     needed = []
@@ -260,7 +208,6 @@ def _orders(inp: _Inputs) -> Claim:
 
 
 def _collapse(inp: _Inputs) -> Claim:
-    from .scorecard import COLLAPSE_POINTS
     c = Claim("collapse", "2-bit PTQ collapses accuracy to chance in every condition", "Sec. 5, Claim 1", "collapse")
 
     def check(cond, t, recs):
@@ -288,7 +235,6 @@ def _gate(inp: _Inputs) -> Claim:
 
 
 def _drop(inp: _Inputs, card: pd.DataFrame | None) -> Claim:
-    from .scorecard import QUANTITY, scorecard_row
     c = Claim("drop_4bit", "4-bit PTQ costs a large accuracy drop on harder tasks (21 pts CIFAR-10, 41 pts ResNet-18)",
               "Sec. 4.3; Sec. 5, Guideline 2", "drop_4bit")
     needed = []
@@ -331,7 +277,6 @@ def _numerator_order(t: pd.DataFrame) -> list:
 
 
 def _latency(inp: _Inputs) -> Claim:
-    from .scorecard import log2_denominator_ratio
     c = Claim("latency", "Latency is secondary: the index is shaped by C x P, log2(T+1) only corrects it",
               "Sec. 5, Claim 2", "latency")
 
@@ -423,7 +368,6 @@ def headline(sweep: pd.DataFrame, mps: pd.DataFrame | None = None, llm: pd.DataF
              config: qst.StabilityConfig = qst.StabilityConfig(), card: pd.DataFrame | None = None) -> list[Claim]:
     """The paper's headline claims with their verdicts on ``sweep`` (ptq_sweep records), ``mps``
     (mixed_precision records) and ``llm``; ``card``: their scorecard (computed when not given)."""
-    from .scorecard import scorecard
     if card is None:
         card = scorecard(sweep, mps, config, llm)
     inp = _inputs(sweep, mps, llm, config)
