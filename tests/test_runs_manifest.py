@@ -111,3 +111,29 @@ def test_the_second_four_gpu_run_agrees_with_the_committed_results():
     assert row["T_sweeps_n"] == row["T_sweeps_of"] and row["T_max_abs_pct"] < reruns.T_AGREEMENT_PCT
     shown = reruns.summary_table(summary).iloc[0]
     assert shown["P equal"] == f"{row['P_n']} of {row['P_of']}"
+
+
+def _outputs(page):
+    import json
+    nb = json.loads((ROOT / "book" / f"{page}.ipynb").read_text())
+    return [o for c in nb["cells"] for o in c.get("outputs", [])]
+
+
+def test_performance_is_an_executed_page_with_a_chart_and_the_benchmark_table():
+    assert (ROOT / "book/src/performance.md").is_file() and not (ROOT / "book/performance.md").exists()
+    outputs = _outputs("performance")
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the wall-time chart"
+    html = "".join("".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {}))
+    assert "benchmarks" in html and all(b.script in html for b in benchmarks.BENCHMARKS)
+    assert "literalinclude" not in (ROOT / "book/src/performance.md").read_text()
+
+
+def test_reproducibility_answers_first_and_the_run_log_is_the_last_page():
+    source = (ROOT / "book/src/reproducibility.md").read_text()
+    assert len(source.split()) < 1500, "the page gives its answer, one table and one figure; the detail is in the run log"
+    outputs = _outputs("reproducibility")
+    kinds = ["markdown" if "text/markdown" in o.get("data", {}) else "table" if "text/html" in o.get("data", {})
+             else "figure" if "image/png" in o.get("data", {}) else "other" for o in outputs]
+    assert kinds[:3] == ["markdown", "table", "figure"], kinds
+    toc = (ROOT / "_toc.yml").read_text().strip().splitlines()
+    assert toc[-1].strip() == "- file: book/run_log"

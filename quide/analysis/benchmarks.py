@@ -84,3 +84,27 @@ def table(benchmarks=BENCHMARKS, root: Path | str | None = None) -> pd.DataFrame
     """One row per benchmark: script, what it measures, its result and GPU (both read from its file), the file."""
     return pd.DataFrame([{"script": b.script, "measures": b.measures, "result": result(b, root), "GPU": gpu(b, root),
                           "results file": b.file} for b in benchmarks])
+
+
+def plot_wall_times(times: pd.DataFrame, limit_s: float = 600):
+    """:func:`quide.analysis.runs.wall_times` as horizontal bars, fastest at the top: four-GPU and
+    one-GPU runs in two colours, the run whose T was measured under MPS hatched, ``limit_s`` marked."""
+    import matplotlib.pyplot as plt
+    times = times.sort_values("wall time (s)")
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(times) + 1.3))
+    colours = {hw: c for hw, c in zip(sorted(times["GPUs"].unique(), reverse=True), ("tab:blue", "tab:green", "tab:grey"))}
+    for y, (_, r) in enumerate(times.iterrows()):
+        ax.barh(y, r["wall time (s)"], color=colours[r["GPUs"]], hatch="//" if "MPS" in r["timing"] else None,
+                edgecolor="white", label=r["GPUs"])
+        parts = "" if r["calls"] in (1, "unknown") else f" (in {r['calls']} parts)"
+        ax.text(r["wall time (s)"] + 8, y, f"{r['wall time (s)']:.0f} s{parts}", va="center", fontsize=8)
+    ax.axvline(limit_s, color="0.4", ls="--", lw=1, label=f"{limit_s / 60:g} minutes")
+    ax.set_yticks(range(len(times)), times["run"])
+    ax.invert_yaxis()
+    ax.set_xlim(0, times["wall time (s)"].max() * 1.22)
+    ax.set_xlabel("wall time of the whole reproduction (s)")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -318,3 +318,56 @@ def plot_t_differences(diffs: pd.DataFrame, order: list[str], title: str = ""):
     ax.legend(loc="lower right", fontsize=8, markerscale=2)
     fig.tight_layout()
     return fig
+
+
+def answer(summary: pd.DataFrame) -> str:
+    """The page's answer in Markdown, from :func:`agreement_summary`: what held in every run, and
+    how far T moved."""
+    def all_equal(k):
+        return bool((summary[f"{k}_n"] == summary[f"{k}_of"]).all())
+    held = [what for k, what in (("P", "every accuracy P, to the last digit"), ("knees", "every Knee of Table 1"),
+                                 ("optima_noise", "every EXP-3 optimum (equal, or within the noise of its own run)"))
+            if all_equal(k)]
+    missed = [what for k, what in (("P", "P"), ("knees", "the Knees"), ("optima_noise", "the EXP-3 optima"))
+              if not all_equal(k)]
+    picks = f"{int(summary['picks_n'].sum())} of {int(summary['picks_of'].sum())}"
+    beyond = int((summary["T_max_abs_pct"] > T_AGREEMENT_PCT).sum())
+    return (f"**Yes, for what the conclusions rest on.** In each of the {len(summary)} from-scratch reruns, "
+            + "; ".join(held) + " came back as in the committed results"
+            + (f" (not so: {', '.join(missed)})" if missed else "") + ". "
+            f"The EXP-3 searches picked the same configuration in {picks} searches: each search ranks its "
+            f"candidates by the index, which weighs measured latency, so a small move of T can change a pick. "
+            f"**The latency T moves**: by a median of {summary['T_median_abs_pct'].min():.2f}% to "
+            f"{summary['T_median_abs_pct'].max():.2f}% per run, up to {summary['T_max_abs_pct'].max():.1f}% in single "
+            f"configurations; {beyond} of {len(summary)} runs have configurations beyond the {T_AGREEMENT_PCT:g}% bar "
+            f"that the reruns were held to.")
+
+
+def run_detail(base: tuple[pd.DataFrame, pd.DataFrame], other: tuple[pd.DataFrame, pd.DataFrame],
+               source: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One rerun against ``base`` for the run log: T agreement per experiment split by whether a
+    block was timed again (:func:`agreement_by_retry`), and lines of Markdown naming the timing
+    blocks beyond ``T_AGREEMENT_PCT`` and the searches that picked otherwise. ``source`` maps a
+    data set to the name the book uses."""
+    source = source or {}
+    tables, lines = [], []
+    block = ["model", "dataset", "seed", "placement"]
+    for name, p in both_experiments(base, other).items():
+        tables.append(agreement_by_retry(p).assign(experiment=name))
+        off = p[p["T_diff_pct"].abs() > T_AGREEMENT_PCT]
+        where = [k for k in block if k in off]
+        for _, r in off.groupby(where)["T_diff_pct"].agg(["size", "min", "max"]).reset_index().iterrows():
+            label = " ".join(source.get(r[k], r[k]) if k == "dataset" else f"seed {r[k]}" if k == "seed" else str(r[k])
+                             for k in where)
+            lines.append(f"{name}, {label}: {r['size']} configuration(s) beyond ±{T_AGREEMENT_PCT:g}%, "
+                         f"{r['min']:+.2f}% to {r['max']:+.2f}%")
+    picks = search_picks(base[1], other[1])
+    for _, r in picks[~picks["same"]].iterrows():
+        seed = "" if r["search_seed"] < 0 else f", search seed {r['search_seed']:.0f}"
+        lines.append(f"EXP-3 {r['search']} search, {source.get(r['dataset'], r['dataset'])}, model seed {r['seed']}{seed}: "
+                     f"picked {r['pick_b']} (committed results: {r['pick_a']})")
+    widths = ci_width_pct(pd.concat(other))
+    lines.append(f"95% CI of T at most {CI_WIDTH_PCT:g}% wide in {int((widths <= CI_WIDTH_PCT).sum())} of "
+                 f"{len(widths)} records (largest {widths.max():.2f}%)")
+    table = pd.concat(tables, ignore_index=True)
+    return table[["experiment"] + [c for c in table if c != "experiment"]].round(2), lines
