@@ -257,7 +257,7 @@ def agreement_summary(base: tuple[pd.DataFrame, pd.DataFrame], others: dict[str,
     """What agrees between each run in ``others`` (name -> (sweep, EXP-3) records) and ``base``:
     one row per run with counts, as "n of N" text and as numbers (columns ending in ``_n`` and
     ``_of``): P equal to the last digit; T within ``T_AGREEMENT_PCT``, per experiment; the median and largest
-    |difference| of T (%); Table 1's Knees equal; EXP-3's exhaustive optima equal (or within noise,
+    absolute difference of T (%); Table 1's Knees equal; EXP-3's exhaustive optima equal (or within noise,
     :func:`exp3`'s verdict); the EXP-3 searches' picks equal."""
     base_stability = stability.optimum_stability(base[1], config)
     rows = []
