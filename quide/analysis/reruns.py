@@ -207,3 +207,167 @@ def same_graph_in_two_blocks(sweep: pd.DataFrame, searches: pd.DataFrame) -> pd.
 def ci_width_pct(records: pd.DataFrame) -> pd.Series:
     """Each record's 95% CI of T (``T_ci_ms``), its width in percent of ``T_ms``."""
     return 100 * (records["T_ci_ms"].str[1] - records["T_ci_ms"].str[0]) / records["T_ms"]
+
+
+# --- Every kept run against the committed results (the runs manifest, quide.analysis.runs) ---
+
+def load_run(folder: str, root: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One run's records from its folder (as the manifest names it, from the repository root):
+    the PTQ sweeps' paper-profile records and EXP-3's records."""
+    base = Path(root or project_root()) / folder
+    sweep = load_records(base, "ptq_sweep")
+    return sweep[sweep["profile"] == "paper"], load_records(base, "mixed_precision")
+
+
+def _exhaustive(records: pd.DataFrame) -> pd.DataFrame:
+    return records[records["search"] == "exhaustive"]
+
+
+def both_experiments(base: tuple[pd.DataFrame, pd.DataFrame], other: tuple[pd.DataFrame, pd.DataFrame]
+                     ) -> dict[str, pd.DataFrame]:
+    """Two runs ((sweep, EXP-3) each, as :func:`load_run`) paired by configuration, per experiment:
+    the other run's differences are in percent of ``base``'s."""
+    return {"EXP-1/2 sweeps": paired(base[0], other[0], SWEEP_KEYS),
+            "EXP-3 exhaustive": paired(_exhaustive(base[1]), _exhaustive(other[1]), EXHAUSTIVE_KEYS)}
+
+
+def t_differences(base: tuple[pd.DataFrame, pd.DataFrame], others: dict[str, tuple[pd.DataFrame, pd.DataFrame]]
+                  ) -> pd.DataFrame:
+    """Long table, one row per configuration of each other run: ``run``, ``experiment`` and
+    ``T_diff_pct`` (its T against ``base``'s, in percent of base's) and ``P_diff_points``."""
+    return pd.concat([p[["T_diff_pct", "P_diff_points"]].assign(run=name, experiment=experiment)
+                      for name, other in others.items() for experiment, p in both_experiments(base, other).items()],
+                     ignore_index=True)
+
+
+def _optima_verdicts(base_mp: pd.DataFrame, base_stability: pd.DataFrame, other_mp: pd.DataFrame,
+                     other_stability: pd.DataFrame) -> pd.Series:
+    """As :func:`exp3`'s ``verdict``, from stabilities computed once per run."""
+    keys = ["model", "dataset", "fitness C"]
+    out = optima(base_mp)[keys + ["bits"]].merge(optima(other_mp)[keys + ["bits"]], on=keys, suffixes=("_a", "_b"))
+    for run, st in (("a", base_stability), ("b", other_stability)):
+        out = out.merge(st[keys + ["frequency"]].rename(columns={"frequency": f"frequency_{run}"}), on=keys, how="left")
+    robust = (out[["frequency_a", "frequency_b"]] >= stability.ROBUST).all(axis=1)
+    return pd.Series(np.where(out["bits_a"] == out["bits_b"], "equal",
+                              np.where(robust, "differs", stability.WITHIN_NOISE)))
+
+
+def agreement_summary(base: tuple[pd.DataFrame, pd.DataFrame], others: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+                      config: stability.StabilityConfig = stability.StabilityConfig()) -> pd.DataFrame:
+    """What agrees between each run in ``others`` (name -> (sweep, EXP-3) records) and ``base``:
+    one row per run with counts, as "n of N" text and as numbers (columns ending in ``_n`` and
+    ``_of``): P equal to the last digit; T within ``T_AGREEMENT_PCT``, per experiment; the median and largest
+    absolute difference of T (%); Table 1's Knees equal; EXP-3's exhaustive optima equal (or within noise,
+    :func:`exp3`'s verdict); the EXP-3 searches' picks equal."""
+    base_stability = stability.optimum_stability(base[1], config)
+    rows = []
+    for name, other in others.items():
+        by_experiment = both_experiments(base, other)
+        pairs = pd.concat(by_experiment.values(), ignore_index=True)
+        d = pairs["T_diff_pct"].abs()
+        within = {e: (int((p["T_diff_pct"].abs() <= T_AGREEMENT_PCT).sum()), len(p)) for e, p in by_experiment.items()}
+        kn = knees(base[0], other[0])
+        verdicts = _optima_verdicts(base[1], base_stability, other[1], stability.optimum_stability(other[1], config))
+        picks = search_picks(base[1], other[1])
+        counts = {"P": (int((pairs["P_diff_points"] == 0).sum()), len(pairs)),
+                  "T_sweeps": within["EXP-1/2 sweeps"], "T_exp3": within["EXP-3 exhaustive"],
+                  "knees": (int(kn["same"].sum()), len(kn)),
+                  "optima": (int(verdicts.eq("equal").sum()), len(verdicts)),
+                  "optima_noise": (int(verdicts.isin(["equal", stability.WITHIN_NOISE]).sum()), len(verdicts)),
+                  "picks": (int(picks["same"].sum()), len(picks))}
+        rows.append({"run": name, **{f"{k}_n": n for k, (n, _) in counts.items()},
+                     **{f"{k}_of": of for k, (_, of) in counts.items()},
+                     "T_median_abs_pct": float(d.median()), "T_max_abs_pct": float(d.max())})
+    return pd.DataFrame(rows)
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`agreement_summary` for reading: one row per run, counts as "n of N", T in %."""
+    def of(k):
+        return summary[f"{k}_n"].astype(str) + " of " + summary[f"{k}_of"].astype(str)
+    return pd.DataFrame({
+        "run": summary["run"],
+        "P equal": of("P"),
+        f"T within {T_AGREEMENT_PCT:g}%, EXP-1/2": of("T_sweeps"),
+        f"T within {T_AGREEMENT_PCT:g}%, EXP-3": of("T_exp3"),
+        "T, median |difference|": summary["T_median_abs_pct"].map("{:.2f}%".format),
+        "T, largest |difference|": summary["T_max_abs_pct"].map("{:.1f}%".format),
+        "Knees equal": of("knees"),
+        "EXP-3 optima equal": of("optima") + np.where(summary["optima_noise_n"] > summary["optima_n"],
+                                                      " (the rest within noise)", ""),
+        "search picks equal": of("picks"),
+    })
+
+
+def plot_t_differences(diffs: pd.DataFrame, order: list[str], title: str = ""):
+    """Each run's T against the committed results' (``t_differences``), one row per run: every
+    configuration as a dot (sweeps and EXP-3 in two colours), the ``T_AGREEMENT_PCT`` band shaded."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(order) + 1.4))
+    ax.axvspan(-T_AGREEMENT_PCT, T_AGREEMENT_PCT, color="0.9", zorder=0, label=f"within ±{T_AGREEMENT_PCT:g}%")
+    ax.axvline(0, color="0.5", lw=0.8)
+    rng = np.random.default_rng(0)   # vertical jitter only, so that dots of one row do not hide each other
+    for (experiment, group), colour, offset in zip(diffs.groupby("experiment", sort=True), ("tab:blue", "tab:orange"),
+                                                   (-0.15, 0.15)):
+        y = group["run"].map({r: i for i, r in enumerate(order)}) + offset + rng.uniform(-0.08, 0.08, len(group))
+        ax.scatter(group["T_diff_pct"], y, s=6, alpha=0.5, color=colour, label=experiment)
+    ax.set_yticks(range(len(order)), order)
+    ax.invert_yaxis()
+    ax.set_xlabel("T of the run against the committed results' (% of theirs), per configuration")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+def answer(summary: pd.DataFrame) -> str:
+    """The page's answer in Markdown, from :func:`agreement_summary`: what held in every run, and
+    how far T moved."""
+    def all_equal(k):
+        return bool((summary[f"{k}_n"] == summary[f"{k}_of"]).all())
+    held = [what for k, what in (("P", "every accuracy P, to the last digit"), ("knees", "every Knee of Table 1"),
+                                 ("optima_noise", "every EXP-3 optimum (equal, or within the noise of its own run)"))
+            if all_equal(k)]
+    missed = [what for k, what in (("P", "P"), ("knees", "the Knees"), ("optima_noise", "the EXP-3 optima"))
+              if not all_equal(k)]
+    picks = f"{int(summary['picks_n'].sum())} of {int(summary['picks_of'].sum())}"
+    beyond = int((summary["T_max_abs_pct"] > T_AGREEMENT_PCT).sum())
+    return (f"**Yes, for what the conclusions rest on.** In each of the {len(summary)} from-scratch reruns, "
+            + "; ".join(held) + " came back as in the committed results"
+            + (f" (not so: {', '.join(missed)})" if missed else "") + ". "
+            f"The EXP-3 searches picked the same configuration in {picks} searches: each search ranks its "
+            f"candidates by the index, which weighs measured latency, so a small move of T can change a pick. "
+            f"**The latency T moves**: by a median of {summary['T_median_abs_pct'].min():.2f}% to "
+            f"{summary['T_median_abs_pct'].max():.2f}% per run, up to {summary['T_max_abs_pct'].max():.1f}% in single "
+            f"configurations; {beyond} of {len(summary)} runs have configurations beyond the {T_AGREEMENT_PCT:g}% bar "
+            f"that the reruns were held to.")
+
+
+def run_detail(base: tuple[pd.DataFrame, pd.DataFrame], other: tuple[pd.DataFrame, pd.DataFrame],
+               source: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One rerun against ``base`` for the run log: T agreement per experiment split by whether a
+    block was timed again (:func:`agreement_by_retry`), and lines of Markdown naming the timing
+    blocks beyond ``T_AGREEMENT_PCT`` and the searches that picked otherwise. ``source`` maps a
+    data set to the name the book uses."""
+    source = source or {}
+    tables, lines = [], []
+    block = ["model", "dataset", "seed", "placement"]
+    for name, p in both_experiments(base, other).items():
+        tables.append(agreement_by_retry(p).assign(experiment=name))
+        off = p[p["T_diff_pct"].abs() > T_AGREEMENT_PCT]
+        where = [k for k in block if k in off]
+        for _, r in off.groupby(where)["T_diff_pct"].agg(["size", "min", "max"]).reset_index().iterrows():
+            label = " ".join(source.get(r[k], r[k]) if k == "dataset" else f"seed {r[k]}" if k == "seed" else str(r[k])
+                             for k in where)
+            lines.append(f"{name}, {label}: {r['size']} configuration(s) beyond ±{T_AGREEMENT_PCT:g}%, "
+                         f"{r['min']:+.2f}% to {r['max']:+.2f}%")
+    picks = search_picks(base[1], other[1])
+    for _, r in picks[~picks["same"]].iterrows():
+        seed = "" if r["search_seed"] < 0 else f", search seed {r['search_seed']:.0f}"
+        lines.append(f"EXP-3 {r['search']} search, {source.get(r['dataset'], r['dataset'])}, model seed {r['seed']}{seed}: "
+                     f"picked {r['pick_b']} (committed results: {r['pick_a']})")
+    widths = ci_width_pct(pd.concat(other))
+    lines.append(f"95% CI of T at most {CI_WIDTH_PCT:g}% wide in {int((widths <= CI_WIDTH_PCT).sum())} of "
+                 f"{len(widths)} records (largest {widths.max():.2f}%)")
+    table = pd.concat(tables, ignore_index=True)
+    return table[["experiment"] + [c for c in table if c != "experiment"]].round(2), lines
