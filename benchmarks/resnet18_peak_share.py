@@ -14,7 +14,7 @@ captured as a CUDA graph). Options:
 Each option also trains its models for ``--check-steps`` steps twice from the same seed on the same
 batches and prints the sha256 of the weights of both runs: the same seed must end in the same weights.
 
-    python benchmarks/probes/resnet18_peak_share.py [--steps 200] [--repeats 3]   # on a CUDA machine
+    python benchmarks/resnet18_peak_share.py [--steps 200] [--repeats 3]   # on a CUDA machine
 """
 import argparse
 import hashlib
