@@ -343,10 +343,12 @@ def test_the_papers_inconsistencies_are_computed_from_the_reported_values(monkey
     assert len(paper.inconsistency_table()) == len(paper.INCONSISTENCIES)
 
 
-def test_provenance_names_the_commit_the_records_were_made_at(tmp_path):
-    """The records' own git_commit (abc1234 here), not the checkout's HEAD."""
+def test_provenance_line_names_records_gpus_and_dates_but_no_commit(tmp_path):
+    """A page's provenance line speaks to a reader: records, files, GPU, torch, dates; the commit each
+    run was made at is the runs manifest's (data/reruns/RUNS.toml), not the page's."""
     from quide.analysis import report
     recs = _sweep({32: [0.8] * 3, 16: [0.8] * 3, 8: [0.8] * 3, 4: [0.6] * 3, 2: [0.1] * 3}, CIFAR_T)
     keep = [c for c in recs.columns if c not in ("bits_label", "prov_git_commit")]
     qr.write_records(recs[keep].to_dict("records"), "ptq_sweep", "run1", root=tmp_path)
-    assert "| commit abc1234 |" in report.provenance_line(qr.load_records(tmp_path, "ptq_sweep"))
+    line = report.provenance_line(qr.load_records(tmp_path, "ptq_sweep"))
+    assert line.startswith(f"{len(recs)} records from 1 files | GPU ") and "abc1234" not in line and "commit" not in line

@@ -39,12 +39,13 @@ def html_table(table, key: str):
 
 
 def provenance_line(records: pd.DataFrame) -> str:
-    """Where a page's numbers come from: record count, commits, GPUs, torch versions, run dates."""
+    """Where a page's numbers come from: record count and files, GPUs, torch versions, run dates (the
+    commits and machines of each run are in the runs manifest, data/reruns/RUNS.toml)."""
     def values(col, cut=None):
         column = records[col] if col in records else pd.Series([None] * len(records))
         vals = sorted({str(v)[:cut] if cut else str(v) for v in column.dropna()})
         if column.isna().any():
             vals.append("not recorded")
         return ", ".join(vals)
-    return (f"{len(records)} records from {records['source_file'].nunique()} files | commit {values('prov_git_commit', 7)} "
-            f"| GPU {values('prov_device')} | torch {values('prov_torch')} | run {values('prov_created_utc', 10)}")
+    return (f"{len(records)} records from {records['source_file'].nunique()} files | GPU {values('prov_device')} "
+            f"| torch {values('prov_torch')} | run {values('prov_created_utc', 10)}")
