@@ -1,6 +1,6 @@
-"""The sweep notebook under papermill: bad parameters (and names that are not parameters) fail
-early with one message; CIFAR-100 and ImageNet layouts run (smoke profile, synthetic data); the
-nbval copy is not stale."""
+"""The sweep notebook: bad parameters (and names that are not parameters) fail in its first cells
+with one message (those cells run in-process, and once under papermill); CIFAR-100 and ImageNet
+layouts run under papermill (smoke profile, synthetic data); the nbval copy is not stale."""
 import json
 import subprocess
 import sys
@@ -30,14 +30,6 @@ def papermill(tmp_path, env_data, *params):
     return proc, out
 
 
-BAD_PARAMETERS = [
-    ([("dataset", "svhn")], "parameter 'dataset': unknown dataset"),
-    ([("bits", [32, 8, 1])], "parameter 'bits': every entry must be an int in 2..16 or 32"),
-    ([("seed", "zero")], "parameter 'seed': must be an int"),
-    ([("model", "resnet18_cifar"), ("dataset", "mnist")], "resnet18_cifar runs on"),
-    ([("dataset", "cifar100")], "CIFAR-100 not found"),
-    ([("sed", 42)], "unknown parameter(s) ['sed']"),
-]
 FIRST_CELLS = 4   # imports, parameters, validation, data: a bad parameter must fail in these
 
 
@@ -52,7 +44,14 @@ def first_cells(*params):
     return sources[:at + 1] + [injected] + sources[at + 1:]
 
 
-@pytest.mark.parametrize("params, message", BAD_PARAMETERS)
+@pytest.mark.parametrize("params, message", [
+    ([("dataset", "svhn")], "parameter 'dataset': unknown dataset"),
+    ([("bits", [32, 8, 1])], "parameter 'bits': every entry must be an int in 2..16 or 32"),
+    ([("seed", "zero")], "parameter 'seed': must be an int"),
+    ([("model", "resnet18_cifar"), ("dataset", "mnist")], "resnet18_cifar runs on"),
+    ([("dataset", "cifar100")], "CIFAR-100 not found"),
+    ([("sed", 42)], "unknown parameter(s) ['sed']"),
+])
 def test_bad_parameters_fail_in_the_first_cells(tmp_path, monkeypatch, params, message):
     """The notebook's own first cells, executed in this process as its kernel would run them: the
     same validation (parameter_names, SweepParams, load_condition) refuses each bad parameter."""
