@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow   # one strict book build, shared by the module
+
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY_PAGES = "book/*.ipynb"   # executed by nbval in `make test`, so rendered here as committed
 

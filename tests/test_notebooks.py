@@ -86,7 +86,7 @@ def _records(tmp_path):
 @pytest.mark.slow
 def test_cifar100_layout_runs(tmp_path, synthetic_root):
     proc, _ = papermill(tmp_path, synthetic_root, ("dataset", "cifar100"), ("profile", "smoke"),
-                        ("device", "cpu"), ("bits", [32, 8, 4]))
+                        ("device", "cpu"), ("bits", [32, 8, 4]), ("warmup", 0), ("timed", 1))
     assert proc.returncode == 0, proc.stderr[-2000:]
     files, records = _records(tmp_path)
     assert [f.stem.rsplit("-", 1)[0] for f in files] == ["simplecnn-cifar100-seed0-graph-smoke",
@@ -107,7 +107,8 @@ def test_imagenet_folder_layout_runs(tmp_path):
                 Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     proc, _ = papermill(tmp_path, root, ("model", "resnet18_imagenet"), ("dataset", "imagenet"),
                         ("profile", "smoke"), ("device", "cpu"), ("bits", [32, 8]),
-                        ("compare_placements", False), ("calib_size", 4))
+                        ("compare_placements", False), ("calib_size", 4),
+                        ("warmup", 0), ("timed", 1))   # the layout is under test, not the host timing
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, records = _records(tmp_path)
     assert [r["bits"] for r in records] == [32, 8]

@@ -76,6 +76,7 @@ def test_a_p_override_that_cannot_apply_is_refused(tmp_path, mnist, overrides, m
         rp.plan(cfg, ROOT, overrides=overrides)
 
 
+@pytest.mark.slow
 def test_the_cli_passes_p_overrides_as_papermill_would_read_them(tmp_path, mnist):
     cfg = write_config(tmp_path / "a.toml", [("ptq_sweep", None, {"profile": "smoke", "device": "cpu"}, {})])
     proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), "--dry-run", "-p", "timed", "200")
@@ -102,6 +103,7 @@ def test_bad_parameters_are_refused_before_any_run(tmp_path, params, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_bad_parameters_with_exit_2(tmp_path):
     cfg = write_config(tmp_path / "c.toml", [("ptq_sweep", None, {"profile": "smoke", "seed": "0"}, {})])
     proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"))
@@ -123,6 +125,7 @@ def test_bad_configs_are_refused(tmp_path, text, message):
         rp.plan(tmp_path / "c.toml", ROOT)
 
 
+@pytest.mark.slow
 def test_bad_data_is_refused_with_what_and_where(tmp_path, mnist, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
@@ -163,6 +166,7 @@ def test_an_unusable_results_folder_is_refused(tmp_path):
                               st.one_of(st.integers(-3, 40), st.floats(-1, 2, allow_nan=False), st.text(max_size=3),
                                         st.lists(st.integers(-1, 40), max_size=4), st.none(), st.booleans()),
                               max_size=3))
+@pytest.mark.slow
 def test_any_parameters_are_planned_or_refused_cleanly(params):
     """Whatever the values, planning either validates a run or raises ConfigError: never a crash,
     and never a run with a value the notebook would reject."""
@@ -231,6 +235,7 @@ def test_two_runners_on_one_folder_lose_no_record(tmp_path):
         assert all(any(s in log.read_text() for s in rp.DEAD_KERNEL_SIGNS) for log in logs if log not in finished)
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_reported_and_does_not_stop_the_others(tmp_path):
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0, "x"]})])
     proc = quide_cli("reproduce", str(cfg), "--workers", "2", "--out", str(tmp_path / "out"))
@@ -295,6 +300,7 @@ def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, content):
     (["--time-limit-s", "0"], "--time-limit-s must be a number of seconds > 0; got 0.0"),
     (["--time-limit-s", "nan"], "--time-limit-s must be a number of seconds > 0; got nan"),
 ])
+@pytest.mark.slow
 def test_bad_runner_options_are_refused_with_exit_2(tmp_path, args, message):
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
     argv = ["reproduce", str(cfg), *(["--out", str(tmp_path / "out")] if "--out" not in args else []), *args]
@@ -343,6 +349,7 @@ def test_a_dry_run_deletes_no_partial_folder(tmp_path):
     assert [o["status"] for o in outcomes] == ["planned"] and dead.is_dir()
 
 
+@pytest.mark.slow
 def test_a_second_runner_leaves_another_hosts_live_partial_alone(tmp_path):
     """Case 6: a runner on another host (here: another PID namespace) has a live partial folder;
     a second runner's clean-up must not delete it, whatever pid its name or owner carries."""
@@ -354,6 +361,7 @@ def test_a_second_runner_leaves_another_hosts_live_partial_alone(tmp_path):
     assert len(results.load_records(tmp_path / "out")) == 1   # the partial's record is not read
 
 
+@pytest.mark.slow
 def test_a_done_run_without_records_is_a_failure(tmp_path):
     """Case 5: a notebook that finishes without writing a record did not do its job."""
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {"records": False}, {"seed": [0]})])
@@ -362,6 +370,7 @@ def test_a_done_run_without_records_is_a_failure(tmp_path):
     assert not (tmp_path / "out" / "runs").exists() or not any((tmp_path / "out" / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_a_kernel_that_dies_is_retried_once_with_a_log_per_attempt(tmp_path):
     """Case 9 (jupyter_client's port race): a kernel that dies is started once more."""
     marker = tmp_path / "died-once"
@@ -457,6 +466,7 @@ def test_packed_workers_share_the_gpus_round_robin():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="refused only where no GPU is visible")
+@pytest.mark.slow
 def test_packing_runs_onto_gpus_is_refused_without_a_gpu(tmp_path):
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0]})])
     proc = quide_cli("reproduce", str(cfg), "--out", str(tmp_path / "out"), "--runs-per-gpu", "2", timeout=120)
