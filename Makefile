@@ -12,7 +12,7 @@ SHARED_DATA ?= $(firstword $(wildcard ../shared/data /work/shared/data))
 QUIDE_DATA  ?= $(CURDIR)/data/cache
 export QUIDE_DATA
 
-.PHONY: venv book-venv data browser fashion-mnist test book book-pages clean smoke-notebook reproduce rerun
+.PHONY: venv book-venv data browser fashion-mnist test test-fast book book-pages clean smoke-notebook reproduce rerun
 .DEFAULT_GOAL := book
 
 # Two stamps in one .venv: the book needs only the analysis layer (numpy, pandas, matplotlib, SciPy)
@@ -62,11 +62,17 @@ fashion-mnist:
 	@[ -d /usr/share/datasets/fashion-mnist ] || $(call apt_install,dataset-fashion-mnist)
 
 # Then the book's summary notebooks, strictly: re-executed from the committed records and compared
-# with their committed outputs (a record changed without `make book-pages` fails here).
+# with their committed outputs (a record changed without `make book-pages` fails here). The book
+# build in tests/test_book_html.py renders those committed outputs, so each page executes once.
 test: data browser fashion-mnist
 	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) QUIDE_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) -m pytest -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
+
+# The development tier: every test but those marked slow (over a few seconds: subprocess runs,
+# training, the book build, notebooks under nbval), so no browser and no book page; `make test` runs all.
+test-fast: data fashion-mnist
+	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) $(PY) -m pytest -m "not slow"
 
 book: book-venv
 	@start=$$(date +%s); \

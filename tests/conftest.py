@@ -33,6 +33,14 @@ def pytest_configure(config):
     os.environ.setdefault("QUIDE_CHECKPOINTS", os.path.join(scratch, "checkpoints"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Notebook cells under nbval (the sweep's smoke copy, the book's pages) run in a kernel that
+    imports torch and trains or reads every record: slow, so `make test-fast` leaves them out."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config):
     """The scratch folder goes with the session (it held a checkpoint per trained test model)."""
     scratch = getattr(config, "_quide_scratch", None)

@@ -1,7 +1,8 @@
 """The built book in a real browser: headless Chromium opens every page; every image a page
 references exists and is non-empty; no internal link or anchor is broken; MathJax (served from the
 book itself) typesets the formulas. Builds the book from the committed records into a scratch folder
-(strict, as `make book` does). A screenshot of the scorecard is left at _build/scorecard.png."""
+(strict, as `make book` does), the summary pages with their committed outputs, which nbval checks.
+A screenshot of the scorecard is left at _build/scorecard.png."""
 import os
 import shutil
 import subprocess
@@ -11,8 +12,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+import yaml
+
+pytestmark = pytest.mark.slow   # one strict book build, shared by the module
 
 ROOT = Path(__file__).resolve().parents[1]
+SUMMARY_PAGES = "book/*.ipynb"   # executed by nbval in `make test`, so rendered here as committed
 
 
 def _chromium():
@@ -30,15 +35,30 @@ def _browser_args(exe, tmp):
             f"--user-data-dir={tmp}", "--virtual-time-budget=5000"]
 
 
+def config_rendering_committed_summaries(folder: Path) -> Path:
+    """The book's _config.yml, except that the summary pages book/*.ipynb render their committed
+    outputs: `make test` executes each of them once, under nbval, which compares those outputs with a
+    fresh run. Every other setting (pages that execute at build time included) stays the book's."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    execute = config.setdefault("execute", {})
+    execute["exclude_patterns"] = [*execute.get("exclude_patterns", []), SUMMARY_PAGES]
+    path = folder / "_config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     jb = Path(sys.executable).with_name("jupyter-book")
+    config = config_rendering_committed_summaries(tmp_path_factory.mktemp("config"))
     # the book reads the committed records, not the scratch results folder the test session uses
     env = {k: v for k, v in os.environ.items() if k not in ("QUIDE_RESULTS", "QUIDE_CHECKPOINTS")}
-    proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+    proc = subprocess.run([str(jb), "build", str(ROOT), "--config", str(config), "--path-output", str(out),
+                           "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    not_executed = (proc.stdout + proc.stderr).count(f"Excluded from execution by pattern: {SUMMARY_PAGES!r}")
+    assert not_executed == len(list(ROOT.glob(SUMMARY_PAGES))), "the build executed a summary page (nbval does)"
     return out / "_build" / "html"
 
 

@@ -22,6 +22,7 @@ def test_train_refuses_bad_parameters(pairs, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_then_find_the_checkpoint(mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path))
     argv = ["train", "-p", "model", "simplecnn", "-p", "dataset", "mnist", "-p", "seed", "3",

@@ -165,6 +165,7 @@ def test_random_crop_flip_is_a_window_of_the_padded_image():
 
 # --- labels from content hashes, and what is refused (issue 14, cases 4 and 9) -----------------------
 
+@pytest.mark.slow
 def test_the_stand_in_is_labelled_by_its_content_not_its_note(cifar10, tmp_path):
     """Case 4: the known stand-in content without the npz's note is still "CIFAR-10 (JPEG stand-in)"."""
     qd.save_npz(tmp_path / "cifar10.npz", cifar10.x_train, cifar10.y_train, cifar10.x_test, cifar10.y_test)

@@ -79,6 +79,7 @@ def test_whole_path_on_a_tiny_llama(tiny):
     assert len(results.load_records(tiny / "results", "llm_case_study")) == 3 and path.is_file()
 
 
+@pytest.mark.slow
 def test_a_5_shot_run_writes_records_and_samples_that_verify(tiny, monkeypatch):
     """5-shot (examples: the first 5 dev items of each question's subject) on the tiny Llama: one
     samples file per bit-width beside the records, which verify recomputes; torchao made
@@ -189,6 +190,7 @@ def test_parameters_are_validated(kwargs, message):
         llm.LLMParams(**kwargs)
 
 
+@pytest.mark.slow
 def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_path):
     """The notebook runs any checkpoint folder in the Llama layout (as Llama-3-8B's would be)."""
     import os
@@ -210,6 +212,7 @@ def test_notebook_runs_a_llama_layout_checkpoint_given_as_a_parameter(tiny, tmp_
     assert samples == sorted(r["samples_file"] for r in json.loads(files[0].read_text())) and len(samples) == 2
 
 
+@pytest.mark.slow
 def test_batched_scoring_equals_each_sequence_scored_alone(tiny):
     """score() pads, batches by length and normalises only the positions it reads: its
     log-likelihoods match each sequence run alone through the model with a full log-softmax,

@@ -35,6 +35,7 @@ def test_one_int_or_name_is_accepted_for_lists():
     assert p.search == ("ga",) and p.seed == (42,)
 
 
+@pytest.mark.slow
 def test_searches_run_on_a_real_model_and_share_measurements(mnist, tmp_path, monkeypatch):
     monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path / "ckpt"))
     params = mp.SearchParams(dataset="mnist", search=["ga", "random", "haq", "greedy"], seed=[0],
@@ -66,6 +67,7 @@ def test_searches_run_on_a_real_model_and_share_measurements(mnist, tmp_path, mo
     assert list(table["search"]) == ["ga", "random", "haq", "greedy"]
 
 
+@pytest.mark.slow
 def test_notebook_refuses_bad_search_in_its_first_cells(tmp_path):
     out = tmp_path / "out.ipynb"
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", str(ROOT / "notebooks" / "mixed_precision.ipynb"),

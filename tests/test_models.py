@@ -118,6 +118,7 @@ def test_simplecnn_traces_pooling_as_one_call():
     assert [n.target for n in gm.graph.nodes if n.op == "call_function"].count(max_pool_2x2) == 2
 
 
+@pytest.mark.slow
 def test_simplecnn_training_steps_same_weights_as_pytorch_pooling(monkeypatch):
     """Adam steps with quide's pooling and with F.max_pool2d end in byte-identical weights."""
     from quide.measure import models

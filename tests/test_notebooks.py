@@ -1,6 +1,6 @@
-"""The sweep notebook under papermill: bad parameters (and names that are not parameters) fail
-early with one message; CIFAR-100 and ImageNet layouts run (smoke profile, synthetic data); the
-nbval copy is not stale."""
+"""The sweep notebook: bad parameters (and names that are not parameters) fail in its first cells
+with one message (those cells run in-process, and once under papermill); CIFAR-100 and ImageNet
+layouts run under papermill (smoke profile, synthetic data); the nbval copy is not stale."""
 import json
 import subprocess
 import sys
@@ -30,6 +30,20 @@ def papermill(tmp_path, env_data, *params):
     return proc, out
 
 
+FIRST_CELLS = 4   # imports, parameters, validation, data: a bad parameter must fail in these
+
+
+def first_cells(*params):
+    """The notebook's first code cells, with the cell papermill would inject after the parameters
+    cell (``name = value`` lines, as papermill writes them for Python)."""
+    cells = [c for c in nbformat.read(NOTEBOOK, 4).cells if c.cell_type == "code"][:FIRST_CELLS]
+    assert "sweep.load_condition(" in cells[-1].source, "the notebook's data cell moved: update FIRST_CELLS"
+    at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    injected = "\n".join(f"{name} = {value!r}" for name, value in params)
+    sources = [c.source for c in cells]
+    return sources[:at + 1] + [injected] + sources[at + 1:]
+
+
 @pytest.mark.parametrize("params, message", [
     ([("dataset", "svhn")], "parameter 'dataset': unknown dataset"),
     ([("bits", [32, 8, 1])], "parameter 'bits': every entry must be an int in 2..16 or 32"),
@@ -38,15 +52,30 @@ def papermill(tmp_path, env_data, *params):
     ([("dataset", "cifar100")], "CIFAR-100 not found"),
     ([("sed", 42)], "unknown parameter(s) ['sed']"),
 ])
-def test_bad_parameters_fail_in_the_first_cells(tmp_path, params, message):
-    proc, out = papermill(tmp_path, tmp_path / "empty-data-root", ("profile", "smoke"), ("device", "cpu"), *params)
+def test_bad_parameters_fail_in_the_first_cells(tmp_path, monkeypatch, params, message):
+    """The notebook's own first cells, executed in this process as its kernel would run them: the
+    same validation (parameter_names, SweepParams, load_condition) refuses each bad parameter."""
+    monkeypatch.setenv("QUIDE_DATA", str(tmp_path / "empty-data-root"))
+    namespace = {}
+    with pytest.raises((ValueError, FileNotFoundError)) as refused:
+        for source in first_cells(("profile", "smoke"), ("device", "cpu"), *params):
+            exec(compile(source, str(NOTEBOOK), "exec"), namespace)
+    assert message in str(refused.value)
+
+
+@pytest.mark.slow
+def test_a_bad_parameter_fails_in_the_first_cells_under_papermill(tmp_path):
+    """One real papermill run (the others are checked in-process above): a name that is not a
+    parameter fails in the notebook's first cells, in a real kernel whose globals hold IPython's names."""
+    proc, out = papermill(tmp_path, tmp_path / "empty-data-root", ("profile", "smoke"), ("device", "cpu"),
+                          ("sed", 42))
     assert proc.returncode != 0
-    assert message in proc.stderr + proc.stdout
+    assert "unknown parameter(s) ['sed']" in proc.stderr + proc.stdout
     nb = nbformat.read(out, 4)
     failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
               and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    assert failed and failed[0] in code_cells[:5]     # imports, parameters, injected, validation, data
+    assert failed and failed[0] in code_cells[:FIRST_CELLS + 1]   # the injected cell is one more
 
 
 def _records(tmp_path):
@@ -54,9 +83,10 @@ def _records(tmp_path):
     return files, [r for f in files for r in json.loads(f.read_text())]
 
 
+@pytest.mark.slow
 def test_cifar100_layout_runs(tmp_path, synthetic_root):
     proc, _ = papermill(tmp_path, synthetic_root, ("dataset", "cifar100"), ("profile", "smoke"),
-                        ("device", "cpu"), ("bits", [32, 8, 4]))
+                        ("device", "cpu"), ("bits", [32, 8, 4]), ("warmup", 0), ("timed", 1))
     assert proc.returncode == 0, proc.stderr[-2000:]
     files, records = _records(tmp_path)
     assert [f.stem.rsplit("-", 1)[0] for f in files] == ["simplecnn-cifar100-seed0-graph-smoke",
@@ -65,6 +95,7 @@ def test_cifar100_layout_runs(tmp_path, synthetic_root):
     assert all(r["p_thresh"] >= 0.01 for r in records)
 
 
+@pytest.mark.slow
 def test_imagenet_folder_layout_runs(tmp_path):
     root = tmp_path / "data"
     rng = np.random.default_rng(0)
@@ -76,7 +107,8 @@ def test_imagenet_folder_layout_runs(tmp_path):
                 Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     proc, _ = papermill(tmp_path, root, ("model", "resnet18_imagenet"), ("dataset", "imagenet"),
                         ("profile", "smoke"), ("device", "cpu"), ("bits", [32, 8]),
-                        ("compare_placements", False), ("calib_size", 4))
+                        ("compare_placements", False), ("calib_size", 4),
+                        ("warmup", 0), ("timed", 1))   # the layout is under test, not the host timing
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, records = _records(tmp_path)
     assert [r["bits"] for r in records] == [32, 8]

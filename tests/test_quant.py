@@ -184,6 +184,7 @@ def test_16_bits_is_real_half_precision(small_trained):
         assert sqnr_db(model(x), out) > 40
 
 
+@pytest.mark.slow
 def test_8_bit_stays_close_to_fp32(small_trained):
     model, splits, calib = small_trained
     x = splits.test.images()
@@ -246,6 +247,7 @@ def test_mixed_precision_records_layers_and_both_compressions(small_trained):
     assert torch.equal(q16.conv1.weight, model.conv1.weight.half().float())
 
 
+@pytest.mark.slow
 def test_batchnorm_is_folded_and_equivalent():
     model = resnet18_cifar(10).eval()
     for m in model.modules():          # non-trivial BN statistics
@@ -259,6 +261,7 @@ def test_batchnorm_is_folded_and_equivalent():
         assert sqnr_db(model(x), folded(x)) > 60
 
 
+@pytest.mark.slow
 def test_resnet_quantizes_end_to_end():
     model = resnet18_cifar(10).eval()
     calib = torch.randn(8, 3, 32, 32)

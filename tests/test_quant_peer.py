@@ -44,6 +44,7 @@ def _copy(model):
 
 
 @pytest.mark.parametrize("bits", [8, 4, 2])
+@pytest.mark.slow
 def test_quide_agrees_with_torch_ao_fx(mnist_trained, bits):
     data, splits, trained = mnist_trained
     model = trained.model.eval()

@@ -20,6 +20,7 @@ def mnist_run(mnist_trained):
     return records, time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_8_bit_within_half_a_point_and_2_bit_collapses(mnist_run):
     records, _ = mnist_run
     P = {r["bits"]: r["P"] for r in records}
@@ -30,6 +31,7 @@ def test_8_bit_within_half_a_point_and_2_bit_collapses(mnist_run):
     print("MNIST, 1 epoch, CPU:", {b: round(p, 4) for b, p in P.items()})
 
 
+@pytest.mark.slow
 def test_records_are_complete_and_consistent(mnist_run, tmp_path):
     records, _ = mnist_run
     by_bits = {r["bits"]: r for r in records}
@@ -45,6 +47,7 @@ def test_records_are_complete_and_consistent(mnist_run, tmp_path):
     assert df.loc[df.bits_label == "2", "I_gated"].item() < df.loc[df.bits_label == "4", "I_gated"].item()
 
 
+@pytest.mark.slow
 def test_fake_quant_bit_widths_share_one_timing_and_keep_their_own_host_figure(mnist_run):
     records, _ = mnist_run
     by_bits = {r["bits"]: r for r in records}
