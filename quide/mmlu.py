@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from .config import atomic_path, data_root
-from .latency import gpu_work
+from .hostlock import gpu_work
 
 MMLU_FILE = "mmlu_dev_test.jsonl.gz"
 LETTERS = "ABCD"

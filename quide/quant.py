@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .index import compression_paper, compression_true
-from .latency import gpu_work
+from .hostlock import gpu_work
 
 SUPPORTED_BITS = tuple(range(2, 17)) + (32,)
 OBSERVERS = ("minmax", "percentile", "mse")

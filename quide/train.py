@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .config import atomic_path
 from .data import Splits
-from .latency import gpu_work
+from .hostlock import gpu_work
 
 
 @dataclass(frozen=True)
