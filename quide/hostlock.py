@@ -63,12 +63,12 @@ def _open_lock_files(path: str):
         holders.mkdir(exist_ok=True)
         gate_file = open(gate, "a")
     except OSError as err:
-        raise _refuse(path, f"cannot be made ({err.strerror or err})") from None
+        raise _refuse(path, f"cannot be made ({err})") from None
     try:
         return gate_file, open(lock, "a")
     except OSError as err:
         gate_file.close()
-        raise _refuse(path, f"cannot be made ({err.strerror or err})") from None
+        raise _refuse(path, f"cannot be made ({err})") from None
 
 
 def check_lock_path(path: str | None = None) -> None:
@@ -148,14 +148,22 @@ def _flock(f, operation: int, path: str) -> None:
         teller.join()
 
 
+def _command() -> str:
+    """This process's command line on one line (``python -c`` code included), for a waiter to name."""
+    try:
+        words = Path("/proc/self/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        words = [sys.executable, *sys.argv]
+    return " ".join(" ".join(words).split())
+
+
 @contextlib.contextmanager
 def _noted(path: str, mode: str):
     """This process noted as a holder of the lock at ``path`` while open."""
     note = Path(path + ".holders") / f"{socket.gethostname()}-{os.getpid()}.json"
     try:
         note.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "mode": mode,
-                                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                    "command": " ".join(sys.argv) or sys.executable}))
+                                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": _command()}))
     except OSError:
         note = None   # the note only helps a waiter's message; the lock works without it
     try:
