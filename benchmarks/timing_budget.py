@@ -1,7 +1,7 @@
 """The seconds a grid's timings hold the GPU to themselves, from its records: a lower bound that no
 schedule of the other work can shorten (issue 17: the one-GPU whole reproduction).
 
-Why: every timing runs with no other GPU work beside it (``quide.measure.latency.timing_turn``), so its
+Why: every timing runs with no other GPU work beside it (``quide.hostlock.timing_turn``), so its
 seconds add to the wall time however the trainings and accuracy passes overlap. Each record says
 how its T was timed, and this adds up the passes timed, per experiment and model:
 

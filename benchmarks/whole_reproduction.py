@@ -20,6 +20,12 @@ measurement. ``--train-first N`` keeps MPS away from the timings: it first train
 checkpoint (``quide train`` with the sweep's parameters, N at a time, longest first; under MPS with
 ``--mps``), quits MPS, and then runs the grid, whose runs load those checkpoints and time without it.
 
+``--out`` is emptied first, so it must be a new folder or one this script made (it leaves
+``.whole_reproduction`` inside); an empty name, the working directory, the repository, a folder
+above them or any other existing folder is refused (exit 2) and nothing is deleted. Ctrl-C or
+SIGTERM stops the runner's whole process group and everything it started (its kernels too) before
+the script reports what finished and exits 130 or 143; nothing runs on after it.
+
 Where ``PYTHONDONTWRITEBYTECODE`` is set every Python process compiles all it imports afresh
 (seconds per run); unset it first, and only the first import compiles (the header says which held).
 From the repository root, on a GPU machine (data as for `quide reproduce`)::
@@ -40,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -110,23 +117,133 @@ def runner_time_limit(time_limit_s: float | None, budget_left_s: float | None) -
     return max(budget_left_s - STOP_GRACE_S, 1.0)
 
 
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, process group, start time) of a process from /proc, None where it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2]), int(fields[19])
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Whether ``pid`` runs (a zombie does not; its state may read "Z" or, under nice, "ZN"), and is
+    the process that started at ``started`` where given (not a new one with its pid)."""
+    stat = _stat(pid)
+    return stat is not None and not stat[0].startswith("Z") and started in (None, stat[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (stat := _stat(int(p.name))) and stat[1] == pgid and not stat[0].startswith("Z")]
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """(pid, start time) of every live descendant of ``pid``, in its group or not (a Jupyter kernel
+    starts a session of its own)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return [(child, stat[2]) for child in found if (stat := _stat(child)) and not stat[0].startswith("Z")]
+
+
+def stop_runner(proc: subprocess.Popen, grace_s: float) -> str:
+    """Stop the runner ``proc`` (leader of its own process group) and everything it started; return
+    what is left of its stderr. SIGTERM to the group (the runner stops its workers and exits),
+    ``grace_s`` to exit, then SIGKILL to what is left of the group and of the runner's descendants
+    outside it (a kernel's own session); returns once none of them runs. SIGINT and SIGTERM wait
+    meanwhile, so that a second Ctrl-C cannot cut the stop short."""
+    ignoring = threading.current_thread() is threading.main_thread()
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if ignoring else {}
+    family = descendants(proc.pid)   # now: once the runner is gone its orphans lose their parent
+
+    def left() -> list[int]:
+        return group_members(proc.pid) + [pid for pid, started in family if _alive(pid, started)]
+
+    def kill_left():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid, started in family:
+            if _alive(pid, started):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        stderr = ""
+        if proc.stdout is not None and proc.stdout.closed:   # read to their end already: the runner exited
+            proc.wait()
+        else:
+            try:
+                _, stderr = proc.communicate(timeout=grace_s)
+            except subprocess.TimeoutExpired:   # the runner, or something holding its pipes, outlived the SIGTERM
+                kill_left()
+                try:
+                    _, stderr = proc.communicate(timeout=grace_s)
+                except subprocess.TimeoutExpired:   # a process it did not start holds them: read no more
+                    for pipe in (proc.stdout, proc.stderr):
+                        pipe.close()
+                    proc.wait()
+        for _ in range(600):   # what outlived the SIGTERM without holding the pipes; D state takes a while
+            if not left():
+                break
+            kill_left()
+            time.sleep(0.1)
+        else:
+            print(f"runner stopped, but processes {left()} still run", file=sys.stderr)
+        return stderr or ""
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def run_runner(cmd: list[str], budget_s: float | None):
-    """(process, its stderr, whether the budget stopped it)."""
+    """(process, its stderr, whether the budget stopped it). On any way out (the budget, an
+    exception, Ctrl-C, SIGTERM under :func:`quide.cli.sigterm_as_interrupt`) the runner and all it
+    started are stopped (:func:`stop_runner`): nothing runs on once this returns or raises."""
     # its own session, so that a stop reaches the runner's workers and kernels too
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, stderr = proc.communicate(timeout=budget_s)
         return proc, stderr, False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            _, stderr = proc.communicate(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:   # something in the group holds the pipes open
-            os.killpg(proc.pid, signal.SIGKILL)
-            _, stderr = proc.communicate()
-        with contextlib.suppress(ProcessLookupError):   # and what outlived the SIGTERM without holding them
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc, stderr, True
+        return proc, stop_runner(proc, STOP_GRACE_S), True
+    finally:
+        if proc.returncode is None or group_members(proc.pid):   # interrupted, or something outlived it
+            stop_runner(proc, STOP_GRACE_S)
+
+
+# Inside every --out folder this script made; it empties (or resumes) only a folder that has it.
+OUT_MARKER = ".whole_reproduction"
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def out_refusal(text: str) -> str | None:
+    """Why ``--out text`` must not be used (emptied, or resumed), or None: refused are an empty name
+    (an unset shell variable: Path("") is the working directory), the working directory, the
+    repository or a folder above either, and an existing folder without ``OUT_MARKER`` (one this
+    script did not make)."""
+    if not text.strip():
+        return "--out is empty (an unset variable?); name a new folder, e.g. /tmp/quide-whole-reproduction"
+    out, cwd = Path(text).resolve(), Path.cwd().resolve()
+    for place, what in ((cwd, "the working directory"), (REPOSITORY, "the repository")):
+        if out == place or out in place.parents:
+            return f"--out {text!r} is {what} or a folder above it ({out}); name a new folder"
+    if out.exists() and not (out / OUT_MARKER).is_file():
+        return (f"--out {text!r}: {out} exists and was not made by this script (no {OUT_MARKER} inside), so "
+                "it is neither emptied nor resumed; name a new folder, or remove this one yourself")
+    return None
 
 
 def train_command(run) -> list[str]:
@@ -169,8 +286,9 @@ def main(argv=None) -> int:
     launched = time.perf_counter()   # --budget-s counts from here: a session's limit covers it all
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", nargs="?", default="reproduce/paper.toml", help="grid config (TOML)")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/quide-whole-reproduction"),
-                    help="reproduce's --out; emptied first (unless --resume), so every run starts from scratch")
+    ap.add_argument("--out", default="/tmp/quide-whole-reproduction",
+                    help="reproduce's --out; emptied first (unless --resume), so every run starts from scratch: "
+                         f"a new folder, or one this script made (it holds {OUT_MARKER})")
     ap.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on the GPU")
     ap.add_argument("--gpu-index", default="0", help="the one GPU made visible (CUDA_VISIBLE_DEVICES)")
     ap.add_argument("--budget-s", type=float, default=None,
@@ -194,6 +312,10 @@ def main(argv=None) -> int:
                     help="first train every PTQ sweep's checkpoint, N trainings at a time (quide train), "
                          "then run the grid, whose runs load them; skipped with --resume")
     args = ap.parse_args(argv)
+    refusal = out_refusal(args.out)   # before anything is emptied or made
+    if refusal:
+        ap.error(refusal)
+    args.out = Path(args.out)
     if args.train_first < 0:
         ap.error(f"--train-first must be >= 0; got {args.train_first}")
     if args.mps and shutil.which("nvidia-cuda-mps-control") is None:
@@ -206,7 +328,7 @@ def main(argv=None) -> int:
     import torch
 
     from quide.measure.latency import describe_device
-    from quide.cli import parse_parameters
+    from quide.cli import parse_parameters, sigterm_as_interrupt
     from quide.reproduce import ConfigError, plan, queue_order
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = describe_device(device)[0]
@@ -227,8 +349,9 @@ def main(argv=None) -> int:
         ap.error(f"--resume: the first call ran {first_grid.read_text().strip()}, this one asks for "
                  f"{json.dumps(grid)}; give the same config and -p")
     if not args.resume:
-        shutil.rmtree(args.out, ignore_errors=True)
+        shutil.rmtree(args.out, ignore_errors=True)   # out_refusal: new, or this script's (marked)
         args.out.mkdir(parents=True)
+        (args.out / OUT_MARKER).write_text("made by benchmarks/whole_reproduction.py; emptied by its next call\n")
         ledger.write_text("[]\n")
         first_grid.write_text(json.dumps(grid) + "\n")
     calls = json.loads(ledger.read_text())
@@ -249,23 +372,28 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     print(f"started, imports and the grid's plan: {start - launched:.0f} s", flush=True)
     proc, stderr, trained, stopped = None, "", [], False
-    if args.train_first and trainings:
-        deadline = None if args.budget_s is None else launched + args.budget_s
-        with mps(args.mps):
-            trained, stopped = train_first(trainings, args.train_first, args.out / "train-logs", deadline)
-        for seconds, label, code in trained:
-            print(f"{seconds:8.1f} s  train {label}" + (f" FAILED (exit code {code}; its run trains it)" if code else ""))
-        print(f"training first: {len(trained)} of {len(trainings)} in {time.perf_counter() - start:.0f} s", flush=True)
-    left = None if args.budget_s is None else args.budget_s - (time.perf_counter() - launched)
-    stopped = stopped or (left is not None and left <= STOP_GRACE_S)
-    if not stopped:
-        limit = runner_time_limit(args.time_limit_s, left)
-        if limit is not None:
-            cmd += ["--time-limit-s", f"{limit:.0f}"]
-            print(f"runner: --time-limit-s {limit:.0f}" + ("" if args.time_limit_s is not None else
-                  f" (what --budget-s left, less {STOP_GRACE_S} s)"), flush=True)
-        with mps(runner_mps):
-            proc, stderr, stopped = run_runner(cmd, None if left is None else left - STOP_GRACE_S)
+    interrupted = None   # the signal that stopped this call, if one did
+    try:
+        with sigterm_as_interrupt():   # SIGTERM too ends in the finally blocks that stop what runs
+            if args.train_first and trainings:
+                deadline = None if args.budget_s is None else launched + args.budget_s
+                with mps(args.mps):
+                    trained, stopped = train_first(trainings, args.train_first, args.out / "train-logs", deadline)
+                for seconds, label, code in trained:
+                    print(f"{seconds:8.1f} s  train {label}" + (f" FAILED (exit code {code}; its run trains it)" if code else ""))
+                print(f"training first: {len(trained)} of {len(trainings)} in {time.perf_counter() - start:.0f} s", flush=True)
+            left = None if args.budget_s is None else args.budget_s - (time.perf_counter() - launched)
+            stopped = stopped or (left is not None and left <= STOP_GRACE_S)
+            if not stopped:
+                limit = runner_time_limit(args.time_limit_s, left)
+                if limit is not None:
+                    cmd += ["--time-limit-s", f"{limit:.0f}"]
+                    print(f"runner: --time-limit-s {limit:.0f}" + ("" if args.time_limit_s is not None else
+                          f" (what --budget-s left, less {STOP_GRACE_S} s)"), flush=True)
+                with mps(runner_mps):
+                    proc, stderr, stopped = run_runner(cmd, None if left is None else left - STOP_GRACE_S)
+    except KeyboardInterrupt as stop:   # run_runner and train_first have stopped all they started
+        interrupted = signal.Signals(getattr(stop, "signum", signal.SIGINT))
     wall = time.perf_counter() - launched   # the call's whole time: imports and planning too
     calls.append(round(wall, 1))
     ledger.write_text(json.dumps(calls) + "\n")
@@ -274,8 +402,12 @@ def main(argv=None) -> int:
     rows = run_seconds(args.out) if (args.out / "runs").is_dir() else []
     for seconds, label in rows:
         print(f"{seconds:8.1f} s  {label}")
-    code = proc.returncode if proc else "(not started)"
+    code = proc.returncode if proc else "(interrupted)" if interrupted else "(not started)"
     print(f"{len(rows)} of {planned} runs finished; sum {sum(s for s, _ in rows):.0f} s; runner exit code {code}")
+    if interrupted:
+        print(f"whole reproduction: interrupted by {interrupted.name}: {len(rows)} of {planned} runs after "
+              f"{total:.0f} s on 1 x {name}{over}; the runner and all it started are stopped", flush=True)
+        return 128 + interrupted
     if stopped:
         print(f"whole reproduction: not finished: {len(rows)} of {planned} runs in the budget of {args.budget_s:.0f} s "
               f"on 1 x {name}{over}")

@@ -5,8 +5,10 @@
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
 config or its data is refused before anything runs, 3 if ``--time-limit-s`` deferred runs to the
-next call (and none failed). ``-p NAME VALUE`` sets a notebook parameter in every experiment whose
-notebook has it (e.g. ``-p timed 200``: a lighter host protocol than the paper's), over the config.
+next call (and none failed), 130 if interrupted by Ctrl-C (SIGINT) and 143 by SIGTERM (one line on
+stderr, no traceback, after the runner's clean-up: its workers stopped, finished runs kept).
+``-p NAME VALUE`` sets a notebook parameter in every experiment whose notebook has it (e.g.
+``-p timed 200``: a lighter host protocol than the paper's), over the config.
 
 ``quide collect OUT --into ROOT`` copies the records of the finished runs under ``OUT/runs/`` into
 the results root ROOT, refusing (exit 2, nothing copied) two files of one name with other contents.
@@ -22,8 +24,37 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import signal
 import sys
+import threading
 from collections import Counter
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While open, SIGTERM raises :class:`Terminated` in the main thread (a second one kills at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield   # only the main thread may set handlers
+        return
+
+    def terminated(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated(signum)
+
+    before = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def parse_value(text: str):
@@ -151,4 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     col.add_argument("--into", required=True, help="results root to copy into, e.g. data/results")
     col.set_defaults(run=_collect)
     args = ap.parse_args(argv)
-    return args.run(args)
+    if args.command == "train":   # its epochs take the timing lock: a bad path is refused before training
+        from .hostlock import LockPathError, check_lock_path
+        try:
+            check_lock_path()
+        except LockPathError as err:
+            print(f"quide train: {err}", file=sys.stderr)
+            return 2
+    with sigterm_as_interrupt():
+        try:
+            return args.run(args)
+        except KeyboardInterrupt as stop:   # the runner's own clean-up (its finally blocks) has run
+            signum = stop.signum if isinstance(stop, Terminated) else signal.SIGINT
+            kept = "; finished runs are kept: the same command again goes on" if args.command == "reproduce" else ""
+            print(f"quide {args.command}: interrupted by {signal.Signals(signum).name}{kept}", file=sys.stderr)
+            return 128 + signum

@@ -6,7 +6,7 @@
   temporary folder: see :func:`run_results_root`).
 - ``QUIDE_CHECKPOINTS``: trained models. Default: ``<project>/data/checkpoints``.
 - ``QUIDE_TIMING_LOCK``: a lock file that gives each timing the host to itself
-  (:func:`quide.measure.latency.timing_turn`). Unset: no lock. ``quide reproduce`` sets it for its GPU runs.
+  (:func:`quide.hostlock.timing_turn`). Unset: no lock. ``quide reproduce`` sets it for its GPU runs.
 
 ``<project>`` is the nearest folder at or above the working directory that holds ``_toc.yml`` and
 ``quide/`` (so notebooks run from ``notebooks/`` or ``book/`` find the same places), else the

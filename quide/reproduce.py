@@ -18,7 +18,8 @@ Planning also refuses what would fail only at run time: a seed < 0, a CUDA devic
 does not have (unless ``--scheduler`` sends the runs elsewhere), ``calib_size`` larger than the
 training images the profile leaves, a notebook outside the repository or not one of
 ``KNOWN_NOTEBOOKS`` (a renamed copy would run with unchecked parameters), a file that is not a
-notebook, an ``experiment`` that is not ``[A-Za-z0-9_]+``.
+notebook, an ``experiment`` that is not ``[A-Za-z0-9_]+``, a ``QUIDE_TIMING_LOCK`` where no lock
+file can be made.
 
 A run executes in ``<out>/.partial/<key>-<host>-<boot id>-<pid>/`` (executed notebook, its records
 under ``results/``, ``run.yml``: what ran, ``owner.json``: host, boot id, PID namespace and pid of
@@ -65,6 +66,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -341,7 +343,12 @@ def plan(config: Path | str, root: Path | None = None, check_devices: bool = Tru
     ``overrides`` (``quide reproduce -p NAME VALUE``): parameters set in every experiment whose
     notebook has them, over the config's fixed parameters; a name that no experiment's notebook has,
     or that an experiment's grid varies, is refused. They enter each run's key like any parameter."""
+    from .hostlock import LockPathError, check_lock_path
     from .measure import data
+    try:   # else every run would fail at its first epoch
+        check_lock_path()
+    except LockPathError as err:
+        raise ConfigError(str(err)) from None
     root = Path(root or project_root()).resolve()
     code = source_hash(root)
     overrides = dict(overrides or {})
@@ -597,6 +604,23 @@ def _connect(scheduler: str):
                           f"({type(err).__name__}: {str(err)[:200]})") from None
 
 
+def _local_cluster(n_workers: int):
+    """A LocalCluster of ``n_workers`` processes that ignore SIGINT (and so do the papermills they
+    start): Ctrl-C in a terminal reaches the whole process group, and only this process is to act on
+    it, closing the cluster in order (``_reproduce``'s finally; the workers' runs die with them).
+    Workers that died of it on their own, mid-close, had Dask log tracebacks. An ignored signal, unlike
+    a handler, stays ignored across the exec of a spawned worker."""
+    from distributed import LocalCluster
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=40)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
+
+
 def reproduce(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
               root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1,
               time_limit_s: float | None = None, overrides: dict | None = None) -> list[dict]:
@@ -609,8 +633,8 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
 
     ``runs_per_gpu`` > 1 packs that many runs onto each local GPU at once, for grids of small,
     launch-bound runs. Every timing still takes the host's timing lock
-    (``quide.measure.latency.timing_turn``): the other runs' training epochs, accuracy passes and
-    calibration (``quide.measure.latency.gpu_work``), on this GPU or another, wait for it. Their brief
+    (``quide.hostlock.timing_turn``): the other runs' training epochs, accuracy passes and
+    calibration (``quide.hostlock.gpu_work``), on this GPU or another, wait for it. Their brief
     set-up work (CUDA context, copying data and weights to the GPU) is not under the lock."""
     if not str(out).strip():
         raise ConfigError("the results folder (--out) is empty; name a folder")
@@ -669,14 +693,13 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     if dry_run or not todo:
         return outcomes + [{"key": r.key, "label": r.label, "status": "planned", "seconds": 0.0,
                             "log": None, "error": None} for r in todo]
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
     from tqdm.auto import tqdm
     import torch
     n_gpus = torch.cuda.device_count()
     use_gpus = scheduler is None and workers is None and n_gpus > 0
     n_workers = n_gpus * runs_per_gpu if use_gpus else (workers or 1)
-    cluster = None if client else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                                 dashboard_address=None, silence_logs=40)
+    cluster = None if client else _local_cluster(n_workers)
     own_client = client is None
     client = client or Client(cluster)
     try:

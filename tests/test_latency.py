@@ -156,7 +156,7 @@ def _note(log, text):
 
 
 def _work(log, name, release):
-    from quide.measure.latency import gpu_work
+    from quide.hostlock import gpu_work
     with gpu_work():
         _note(log, f"{name} in")
         if release is not None:
@@ -165,7 +165,7 @@ def _work(log, name, release):
 
 
 def _timer(log):
-    from quide.measure.latency import timing_turn
+    from quide.hostlock import timing_turn
     with timing_turn() as alone:
         _note(log, f"timer in {alone}")
         _note(log, "timer out")
@@ -229,7 +229,7 @@ def test_gpu_work_runs_side_by_side(tmp_path, monkeypatch):
 
 
 def test_without_the_lock_variable_nothing_is_locked(tmp_path, monkeypatch):
-    from quide.measure.latency import gpu_work, timing_turn
+    from quide.hostlock import gpu_work, timing_turn
     monkeypatch.delenv("QUIDE_TIMING_LOCK", raising=False)
     with timing_turn() as alone, gpu_work() as shared:
         assert (alone, shared) == (False, False)
@@ -237,7 +237,8 @@ def test_without_the_lock_variable_nothing_is_locked(tmp_path, monkeypatch):
 
 
 def test_timing_inside_gpu_work_of_one_process_is_refused_and_the_reverse_nests(tmp_path, monkeypatch):
-    from quide.measure.latency import gpu_work, time_callables, timing_turn
+    from quide.hostlock import gpu_work, timing_turn
+    from quide.measure.latency import time_callables
     monkeypatch.setenv("QUIDE_TIMING_LOCK", str(tmp_path / "timing.lock"))
     with gpu_work():
         with pytest.raises(RuntimeError, match="wait for itself"):

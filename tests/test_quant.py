@@ -272,7 +272,7 @@ def test_resnet_quantizes_end_to_end():
 
 
 def test_calibration_passes_are_gpu_work_one_batch_at_a_time(monkeypatch):
-    """Each calibration batch holds quide.measure.latency.gpu_work, so that under `quide reproduce` another
+    """Each calibration batch holds quide.hostlock.gpu_work, so that under `quide reproduce` another
     run's timing never overlaps it and waits at most one batch."""
     import contextlib
     entered = []

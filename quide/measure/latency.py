@@ -29,84 +29,22 @@ CUDA events around single passes, 0.0-0.4% for graph replays timed with events.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import math
-import os
 import platform
 import subprocess
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..analysis.protocol import BATCH, T_METHODS, TIMED, WARMUP, TimerConfig  # noqa: F401 (the protocol's timer)
-from ..config import TIMING_LOCK_ENV
+from ..hostlock import gpu_work, timing_turn   # the host to itself while timing
 
-
-
-# --- the host to itself while timing -------------------------------------------------------------
-# Several runs share a host (one per GPU under `quide reproduce`). Their GPUs share power, cooling,
-# PCIe and CPU, and two reruns on 4-GPU hosts differed most (up to 3%) on the smallest graphs timed
-# while the other GPUs trained; alone on a host, two processes timing the same graphs agreed within
-# 0.7% (benchmarks/results/timer_probe_h200_process*.json). So where QUIDE_TIMING_LOCK names a file,
-# every timing takes the host for itself (an exclusive lock) and other GPU work (a training epoch,
-# an accuracy pass) runs under a shared lock. A timer first takes a gate that new GPU work must pass,
-# so timing waits at most for the running epochs to end, never for whole runs (writer preference).
-# The kernel drops a flock when its process dies, so a killed run never leaves the host locked.
-
-_turn = {"mode": None, "depth": 0}
-
-
-@contextlib.contextmanager
-def _host_turn(mode: str):
-    path = os.environ.get(TIMING_LOCK_ENV)
-    if not path:
-        yield False
-        return
-    if _turn["depth"]:
-        if _turn["mode"] == "shared" and mode == "exclusive":
-            raise RuntimeError("a timing inside GPU work of the same process (quide.measure.latency.gpu_work) "
-                               "would wait for itself; time outside it")
-        _turn["depth"] += 1
-        try:
-            yield True
-        finally:
-            _turn["depth"] -= 1
-        return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path + ".gate", "a") as gate, open(path, "a") as main:
-        if mode == "exclusive":
-            fcntl.flock(gate, fcntl.LOCK_EX)
-            fcntl.flock(main, fcntl.LOCK_EX)
-        else:
-            fcntl.flock(gate, fcntl.LOCK_SH)   # waits while a timer holds or awaits the host
-            fcntl.flock(gate, fcntl.LOCK_UN)
-            fcntl.flock(main, fcntl.LOCK_SH)
-        _turn.update(mode=mode, depth=1)
-        try:
-            yield True
-        finally:
-            _turn.update(mode=None, depth=0)   # closing the files releases both locks
-
-
-def timing_turn():
-    """Context manager: while it is open no other quide process of this host runs GPU work or
-    timings, where ``QUIDE_TIMING_LOCK`` is set (else it does nothing). Yields whether it locked."""
-    return _host_turn("exclusive")
-
-
-def gpu_work():
-    """Context manager for GPU work that must not overlap another process's timing (a training
-    epoch, an accuracy pass); many may run at once. Does nothing where ``QUIDE_TIMING_LOCK`` is
-    unset, and nothing extra inside a :func:`timing_turn` of the same process."""
-    return _host_turn("shared")
 
 
 # --- the paper's protocol (T_host_ms) ------------------------------------------------------------

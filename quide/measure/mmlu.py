@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import data_root
-from .latency import gpu_work
+from ..config import atomic_path, data_root
+from ..hostlock import gpu_work
 
 MMLU_FILE = "mmlu_dev_test.jsonl.gz"
 LETTERS = "ABCD"

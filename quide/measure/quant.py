@@ -40,7 +40,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..analysis.index import compression_paper, compression_true
 from ..analysis.protocol import OBSERVERS, PLACEMENTS, SUPPORTED_BITS  # noqa: F401 (the protocol's choices)
-from .latency import gpu_work
+from ..hostlock import gpu_work
 
 CALIB_BATCH = 256  # images per calibration forward pass; ranges do not depend on it
 

@@ -23,7 +23,7 @@ from ..analysis.protocol import (RESNET18_CIFAR, SIMPLECNN, SIMPLECNN_AUGMENTED,
                                 paper_recipe)
 from ..config import atomic_path
 from .data import Splits
-from .latency import gpu_work
+from ..hostlock import gpu_work
 
 
 @dataclass
