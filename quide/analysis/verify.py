@@ -3,12 +3,11 @@ and C, and check it against what the record says.
 
 Per file: a regular file of UTF-8 JSON holding a non-empty list of records (a dict, null, ``[]``,
 bytes that are not text, JSON nested too deeply, a FIFO or a folder are each a listed problem, never a
-crash or a hang; so is any error a check did not foresee, naming the file). Per record: experiment,
-model, dataset and data_source are strings, seed an int, provenance a dict; the raw numbers are
-finite numbers of the right kind (P, P_FP and Pthresh in [0, 1], T > 0, T_deployed_ms None or > 0,
-C > 0, K an int >= 2, bits each in 2..16 or 32, C_paper = 32/mean(bits)); an EXP-3 record names a
-known search, a list of bits for a searched configuration, an int model_seed, a string profile and
-fitness_name and a [rank, n] rank_of_n; Pthresh from (K, P_FP, delta) unless the record fixed it
+crash or a hang; so is any error a check did not foresee, naming the file). Per record: the keys
+and types its kind's schema declares (:mod:`quide.analysis.schema`: every required key, no
+undeclared one, numbers finite); then the values (P, P_FP and Pthresh in [0, 1], T > 0,
+T_deployed_ms None or > 0, C > 0, K >= 2, bits each in 2..16 or 32, C_paper = 32/mean(bits)); an
+EXP-3 search record's bits are a list and its rank_of_n is [rank, n]; Pthresh from (K, P_FP, delta) unless the record fixed it
 (delta None), then I, I',
 ACP and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); a
 known T_kind; the timer's fields (T_method, a 95% CI T_ci_ms that holds T_ms, a reason for a
