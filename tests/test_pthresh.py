@@ -146,9 +146,15 @@ def _run(p_by_bits, n_test=10000):
 
 
 def test_sweep_params_auto_noise_resolves_in_the_records():
-    """The path the sweep takes with p_thresh='auto:noise': its records regated from the run itself."""
+    """The path every run takes with p_thresh='auto:noise': one gate from the run itself, then its records."""
+    from quide.analysis.results import make_record
     params = SweepParams(p_thresh="auto:noise")
-    records = pt.regate(_run({32: 0.99, 16: 0.99, 8: 0.985, 4: 0.9, 2: 0.1}), params.p_thresh)
+    run = _run({32: 0.99, 16: 0.99, 8: 0.985, 4: 0.9, 2: 0.1})
+    gate = pt.decide(params.p_thresh, delta=0.19, num_classes=10, p_fp=0.99,
+                     accuracy_by_bits={r["bits"]: r["P"] for r in run}, n_test=10000)
+    records = [make_record(experiment="ptq_sweep", model="m", dataset="d", data_source="d", seed=0, bits=r["bits"],
+                           P=r["P"], T_ms=r["T_ms"], T_kind="simulated", C_paper=r["C_paper"], C_true=r["C_paper"],
+                           num_classes=10, p_fp=0.99, provenance={}, **gate.record_fields()) for r in run]
     expected = 0.99 - 2 * math.sqrt(0.99 * 0.01 / 10000)
     assert all(r["p_thresh"] == pytest.approx(expected) for r in records)
     assert {r["p_thresh_rule"] for r in records} == {"noise(k=2.0)"}

@@ -191,8 +191,8 @@ def test_the_timers_fields_are_checked():
     timed = dict(T_ci_ms=[1.98, 2.02], T_method="cuda_graph", T_method_reason=None, T_host_ms=2.6, latency_batch=64)
     assert check_record(make_record(**base, **timed)) == []
     bad = {"T_method": "stopwatch", "T_ci_ms": [2.1, 2.3], "T_host_ms": None}
-    for key, value in bad.items():
-        problems = check_record(make_record(**base, **{**timed, key: value}))
+    for key, value in bad.items():   # made good, then spoilt: make_record refuses a value of the wrong type
+        problems = check_record({**make_record(**base, **timed), key: value})
         assert len(problems) == 1 and key in problems[0], (key, problems)
     fallback = check_record(make_record(**base, **{**timed, "T_method": "cuda_events"}))
     assert fallback == ["T_method cuda_events (a fallback) without T_method_reason"]

@@ -1,6 +1,7 @@
 """Setting Pthresh without a hand-set delta (the paper's closing open question).
 
-One entry point, :func:`gate`: ``gate(rule, num_classes=K, p_fp=..., ...) -> Pthresh``. ``rule`` is
+One entry point, :func:`gate`: ``gate(rule, num_classes=K, p_fp=..., ...) -> Pthresh``; a run decides
+its gate (delta, a fixed Pthresh or a rule) once, by :func:`decide`, before its records are made. ``rule`` is
 a rule object (below) or its name, with or without the ``"auto:"`` prefix that the notebook
 parameters take (``p_thresh="auto:noise"``). Every accuracy here is a *fraction* in [0, 1].
 
@@ -309,23 +310,40 @@ def paper_span_fit() -> dict:
     return {**fit, "conditions": list(points)}
 
 
-# --- applying a rule to a run's records --------------------------------------------------------
+# --- the gate of a run ----------------------------------------------------------------------------
 
-def regate(records: list[dict], rule) -> list[dict]:
-    """One run's records (one model, one seed: the FP32 record and the uniform bit-widths) with
-    Pthresh set by ``rule`` from those records, I' recomputed, and the rule kept: ``p_thresh_rule``
-    (e.g. 'noise(k=2.0)'), ``delta`` None (the gate no longer follows P_FP through a delta)."""
-    from .index import gated_index
-    rule = parse(rule)
-    first = records[0]
-    uniform = {int(r["bits"]): float(r["P"]) for r in records if np.isscalar(r["bits"])}
-    value = gate(rule, num_classes=int(first["num_classes"]), p_fp=float(first["p_fp"]),
-                 accuracy_by_bits=uniform, n_test=first.get("n_test") or first.get("n_questions"))
-    out = []
-    for r in records:
-        r = {**r, "p_thresh": value, "delta": None, "p_thresh_rule": describe(rule)}
-        r["I_gated"] = float(gated_index(r["C_paper"], r["P"], r["T_ms"], value))
-        if r.get("T_deployed_ms") is not None:
-            r["I_gated_deployed"] = float(gated_index(r["C_paper"], r["P"], r["T_deployed_ms"], value))
-        out.append(r)
-    return out
+@dataclass(frozen=True)
+class Gate:
+    """Pthresh of a run and how it was set, as each of its records keeps it: ``delta`` where the
+    paper's Eq. 4 set it (None otherwise), ``rule`` (e.g. 'noise(k=2.0)') where a rule did."""
+    p_thresh: float
+    delta: float | None = None
+    rule: str | None = None
+
+    def record_fields(self) -> dict:
+        """The record's keys for this gate: p_thresh, delta and, for a rule, p_thresh_rule."""
+        return {"p_thresh": self.p_thresh, "delta": self.delta, **({"p_thresh_rule": self.rule} if self.rule else {})}
+
+
+def decide(p_thresh=None, *, delta: float | None = None, num_classes: int, p_fp: float,
+           accuracy_by_bits: dict | None = None, n_test: int | None = None) -> Gate:
+    """The gate of one run, decided once from the run's measurements before its records are made
+    (every experiment gates through here). ``p_thresh``:
+
+    - None: the paper's Eq. 4, Pthresh = max(1/K, P_FP - delta) (``delta`` a fraction, required);
+    - a fraction: Pthresh fixed (the paper's 60% for Llama-3-8B); the record's delta is None;
+    - 'auto:<rule>' or a rule object: :func:`gate` on P_FP, ``accuracy_by_bits`` ({bit-width: P}
+      of the run, which the curve rule reads) and ``n_test`` (the noise rule's binomial noise).
+
+    ValueError naming the input for anything else."""
+    from .index import p_thresh as eq4
+    if p_thresh is None:
+        if delta is None:
+            raise ValueError("no gate: give delta (Pthresh = max(1/K, P_FP - delta)), a fixed p_thresh or "
+                             "'auto:<rule>'")
+        return Gate(float(eq4(num_classes, p_fp, _fraction("delta", delta))), delta=float(delta))
+    if isinstance(p_thresh, str) or any(isinstance(p_thresh, cls) for cls in RULES.values()):
+        rule = parse(p_thresh)
+        value = gate(rule, num_classes=num_classes, p_fp=p_fp, accuracy_by_bits=accuracy_by_bits, n_test=n_test)
+        return Gate(value, rule=describe(rule))
+    return Gate(_fraction("p_thresh", p_thresh))

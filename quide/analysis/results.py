@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import subprocess
+import typing
 import zlib
 from pathlib import Path
 
@@ -24,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from . import index as qi
+from . import pthresh, schema
 from ..config import atomic_path, project_root, results_root
 
-REQUIRED_KEYS = ("experiment", "model", "dataset", "data_source", "seed", "bits", "P", "T_ms", "T_kind",
-                 "C_paper", "C_true", "I", "I_gated", "p_thresh", "delta", "num_classes", "provenance")
-T_KINDS = ("simulated", "deployed")
+REQUIRED_KEYS = schema.required_keys()   # the keys of every record (quide.analysis.schema.Record)
+T_KINDS = typing.get_args(schema.declared(schema.Record)["T_kind"].type)
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_]+")        # a folder name that cannot leave the results root
 RUN_ID_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]*")   # a file stem: no separators, no leading dot
 PARAMS_TAG_HEX = 8   # hex digits of the resolved parameters' sha256 in a record file's name
@@ -60,22 +61,28 @@ def make_record(*, experiment: str, model: str, dataset: str, data_source: str, 
                 p_fp: float, delta: float | None, provenance: dict, p_thresh: float | None = None,
                 **extra) -> dict:
     """A record with I, I', ACP, ALS and Pthresh computed from the raw P, T_ms and C_paper.
-    Pthresh = max(1/K, P_FP - delta), unless ``p_thresh`` sets it directly (the paper's LLM case:
-    60%), in which case ``delta`` may be None."""
-    if T_kind not in T_KINDS:
-        raise ValueError(f"T_kind must be one of {T_KINDS}; got {T_kind!r}")
-    if p_thresh is None and delta is None:
-        raise ValueError("make_record needs delta or p_thresh")
-    thresh = float(p_thresh) if p_thresh is not None else float(qi.p_thresh(num_classes, p_fp, delta))
+    Pthresh is the run's gate (:func:`quide.analysis.pthresh.decide`, as a run passes it in with
+    ``**gate.record_fields()``): max(1/K, P_FP - delta), or ``p_thresh`` where given, delta then
+    None. ValueError naming the key for a value or key its kind's schema
+    (:mod:`quide.analysis.schema`) does not allow."""
+    raw = {"experiment": experiment, "model": model, "dataset": dataset, "data_source": data_source,
+           "seed": seed, "bits": bits if np.isscalar(bits) else [int(b) for b in bits], "P": P, "T_ms": T_ms,
+           "T_kind": T_kind, "C_paper": C_paper, "C_true": C_true, "p_fp": p_fp, "num_classes": num_classes,
+           "provenance": provenance, **extra}
+    wrong = schema.problems(json.loads(json.dumps(raw, default=_json_default)), complete=False)
+    if wrong:
+        raise ValueError(f"make_record: {'; '.join(wrong)}")
+    gate = pthresh.decide(p_thresh, delta=delta, num_classes=num_classes, p_fp=p_fp)
+    thresh = gate.p_thresh
     rec = {
         "experiment": experiment, "model": model, "dataset": dataset, "data_source": data_source,
-        "seed": int(seed), "bits": bits if np.isscalar(bits) else [int(b) for b in bits],
+        "seed": int(seed), "bits": raw["bits"],
         "P": float(P), "T_ms": float(T_ms), "T_kind": T_kind,
         "C_paper": float(C_paper), "C_true": float(C_true),
         "I": float(qi.intelligence_index(C_paper, P, T_ms)),
         "I_gated": float(qi.gated_index(C_paper, P, T_ms, thresh)),
         "ACP": float(qi.acp(C_paper, P)), "ALS": float(qi.als(P, T_ms)),
-        "p_thresh": thresh, "p_fp": float(p_fp), "delta": None if delta is None else float(delta),
+        "p_thresh": thresh, "p_fp": float(p_fp), "delta": gate.delta,
         "num_classes": int(num_classes),
         **extra,
         "provenance": provenance,
@@ -178,10 +185,10 @@ def write_records(records: list[dict], experiment: str, run_id: str, root: Path 
         raise ValueError(f"write_records: run id must be a file stem (letters, digits, _ . = + -); got {run_id!r}")
     if not records:
         raise ValueError("write_records: no records")
-    for rec in records:
-        missing = [k for k in REQUIRED_KEYS if k not in rec]
-        if missing:
-            raise ValueError(f"record lacks keys {missing}")
+    for i, rec in enumerate(records):   # every record as written holds its kind's keys, of their types
+        wrong = schema.problems(json.loads(json.dumps(rec, default=_json_default)))
+        if wrong:
+            raise ValueError(f"write_records: record [{i}] of {run_id}: {'; '.join(wrong)}")
     path = Path(root or results_root()) / experiment / f"{run_id}.json"
     previous_digest, previous_data = _identity_of(path)
     data = _data_hashes(records)
@@ -227,11 +234,13 @@ RECORD_SUFFIXES = (".json", ".json.gz")
 
 
 def record_files(folder: Path) -> list[Path]:
-    """Record files under ``folder``: every *.json and *.json.gz except hidden ones and those inside
-    hidden folders (a writer's temporary file, a runner's ``.partial`` folder of unfinished runs)."""
+    """Record files under ``folder``: every *.json and *.json.gz except hidden ones, those inside
+    hidden folders (a writer's temporary file, a runner's ``.partial`` folder of unfinished runs)
+    and the records' JSON Schema (``record.schema.json``)."""
     folder = Path(folder)
     return [p for p in sorted(q for suffix in RECORD_SUFFIXES for q in folder.rglob("*" + suffix))
-            if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+            if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            and p.name != schema.SCHEMA_FILE]
 
 
 def record_stem(path: Path) -> str:
@@ -272,7 +281,9 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
     """All records under ``root`` (or one experiment's) as a DataFrame.
 
     ``provenance`` is kept as a dict column and also flattened into ``prov_*`` columns;
-    ``bits_label`` is added ("8" or "8-8-8-4"); ``source_file`` names the file.
+    ``bits_label`` is added ("8" or "8-8-8-4"); ``source_file`` names the file. Each record is
+    checked against its kind's schema (:mod:`quide.analysis.schema`): ValueError naming the file,
+    the record and the key for one that does not conform (``quide verify`` lists them all).
     """
     root = Path(root or results_root())
     folder = root / experiment if experiment else root
@@ -286,7 +297,10 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
             raise ValueError(f"{path}: unreadable result file ({err})") from err
         if not isinstance(records, list) or not all(isinstance(rec, dict) for rec in records):
             raise ValueError(f"{path}: not a list of records (quide verify lists what is wrong)")
-        for rec in records:
+        for i, rec in enumerate(records):
+            wrong = schema.problems(rec)
+            if wrong:
+                raise ValueError(f"{path} [{i}]: {'; '.join(wrong)} (quide verify lists what is wrong)")
             rows.append({**rec, "source_file": str(path.relative_to(root))})
     df = pd.DataFrame(rows)
     if df.empty:

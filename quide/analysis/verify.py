@@ -3,12 +3,11 @@ and C, and check it against what the record says.
 
 Per file: a regular file of UTF-8 JSON holding a non-empty list of records (a dict, null, ``[]``,
 bytes that are not text, JSON nested too deeply, a FIFO or a folder are each a listed problem, never a
-crash or a hang; so is any error a check did not foresee, naming the file). Per record: experiment,
-model, dataset and data_source are strings, seed an int, provenance a dict; the raw numbers are
-finite numbers of the right kind (P, P_FP and Pthresh in [0, 1], T > 0, T_deployed_ms None or > 0,
-C > 0, K an int >= 2, bits each in 2..16 or 32, C_paper = 32/mean(bits)); an EXP-3 record names a
-known search, a list of bits for a searched configuration, an int model_seed, a string profile and
-fitness_name and a [rank, n] rank_of_n; Pthresh from (K, P_FP, delta) unless the record fixed it
+crash or a hang; so is any error a check did not foresee, naming the file). Per record: the keys
+and types its kind's schema declares (:mod:`quide.analysis.schema`: every required key, no
+undeclared one, numbers finite); then the values (P, P_FP and Pthresh in [0, 1], T > 0,
+T_deployed_ms None or > 0, C > 0, K >= 2, bits each in 2..16 or 32, C_paper = 32/mean(bits)); an
+EXP-3 search record's bits are a list and its rank_of_n is [rank, n]; Pthresh from (K, P_FP, delta) unless the record fixed it
 (delta None), then I, I',
 ACP and ALS (and I, I' under T_deployed_ms where a record has one, a reason where it has none); a
 known T_kind; the timer's fields (T_method, a 95% CI T_ci_ms that holds T_ms, a reason for a
@@ -35,13 +34,12 @@ from pathlib import Path
 from . import index as qi
 from ..config import results_root
 from .mmlu_stats import file_sha256, read_samples
-from .protocol import SUPPORTED_BITS, T_METHODS
-from .results import (REQUIRED_KEYS, T_KINDS, canonical_json, differing_params, params_sha256, read_json_bytes,
-                      record_files, record_stem, run_variant)
-from .search import METHODS, gated_fitness
+from . import schema
+from .protocol import SUPPORTED_BITS
+from .results import canonical_json, differing_params, params_sha256, read_json_bytes, record_files, record_stem, run_variant
+from .search import gated_fitness
 
 REL_TOL = 1e-9
-SEARCHES = ("reference", *METHODS)   # EXP-3's records: the FP32 reference and each search method's
 
 
 def _close(a, b) -> bool:
@@ -77,8 +75,6 @@ def _timing_problems(rec: dict) -> list[str]:
     if "T_method" not in rec:
         return ["run_params given but no T_method: made without quide.measure.latency's timer"] if "run_params" in rec else []
     problems = []
-    if rec["T_method"] not in T_METHODS:
-        problems.append(f"T_method {rec['T_method']!r} unknown (one of {T_METHODS})")
     ci = rec.get("T_ci_ms")
     if not (isinstance(ci, list) and len(ci) == 2 and all(_is_number(v) for v in ci)):
         problems.append(f"T_ci_ms = {ci!r} is not [low, high] in ms")
@@ -92,56 +88,34 @@ def _timing_problems(rec: dict) -> list[str]:
 
 
 def _search_problems(rec: dict) -> list[str]:
-    """EXP-3's fields, by which the checks across files pair a record with its exhaustive pass and its
-    FP32 reference and recompute its rank."""
+    """EXP-3's values (their types are the schema's), by which the checks across files pair a record
+    with its exhaustive pass and its FP32 reference and recompute its rank."""
     problems = []
-    search = rec.get("search")
-    if search not in SEARCHES:
-        problems.append(f"search = {search!r} is not one of {SEARCHES}")
-    elif search != "reference" and not isinstance(rec["bits"], list):
-        problems.append(f"bits = {rec['bits']!r}: a configuration of the {search} search is a list of "
+    if rec["search"] != "reference" and not isinstance(rec["bits"], list):
+        problems.append(f"bits = {rec['bits']!r}: a configuration of the {rec['search']} search is a list of "
                         "per-layer bit-widths")
-    if "model_seed" in rec and not _is_int(rec["model_seed"]):
-        problems.append(f"model_seed = {rec['model_seed']!r} is not an int")
-    for key in ("profile", "fitness_name"):
-        if not isinstance(rec.get(key), (str, type(None))):
-            problems.append(f"{key} = {rec[key]!r} is neither None nor a string")
     rank = rec.get("rank_of_n")
-    if rank is not None and not (isinstance(rank, list) and len(rank) == 2 and all(_is_int(v) for v in rank)):
+    if rank is not None and len(rank) != 2:
         problems.append(f"rank_of_n = {rank!r} is not [rank, n]")
     return problems
 
 
 def check_record(rec) -> list[str]:
-    """What is wrong with one record ([] when nothing)."""
-    if not isinstance(rec, dict):
-        return [f"a {type(rec).__name__}, not a record"]
-    missing = [k for k in REQUIRED_KEYS if k not in rec]
-    if missing:
-        return [f"missing keys {missing}"]
-    problems = []
-    for key in ("experiment", "model", "dataset", "data_source"):
-        if not isinstance(rec[key], str):
-            problems.append(f"{key} = {rec[key]!r} is not a string")
-    if not _is_int(rec["seed"]):
-        problems.append(f"seed = {rec['seed']!r} is not an int")
-    if not isinstance(rec["provenance"], dict):
-        problems.append(f"provenance = {rec['provenance']!r} is not a dict")
-    for key in ("P", "T_ms", "C_paper", "C_true", "p_fp", "p_thresh"):
-        if not _is_number(rec[key]):
-            problems.append(f"{key} = {rec[key]!r} is not a finite number")
-    if rec["delta"] is not None and not (_is_number(rec["delta"]) and 0 <= rec["delta"] <= 1):
+    """What is wrong with one record ([] when nothing): first the keys and types its kind's schema
+    declares (:mod:`quide.analysis.schema`), then the values and the numbers derived from them."""
+    problems = schema.problems(rec)
+    if problems:
+        return problems
+    if rec["delta"] is not None and not 0 <= rec["delta"] <= 1:
         problems.append(f"delta = {rec['delta']!r} is neither None nor a number in [0, 1]")
     K = rec["num_classes"]
-    if not (isinstance(K, int) and not isinstance(K, bool) and K >= 2):
+    if not K >= 2:
         problems.append(f"num_classes = {K!r} is not an int >= 2")
     bits = _bits_list(rec["bits"])
     if bits is None:
         problems.append(f"bits = {rec['bits']!r}: each must be an int in 2..16 or 32")
-    if rec["T_kind"] not in T_KINDS:
-        problems.append(f"T_kind {rec['T_kind']!r} unknown")
     t_dep = rec.get("T_deployed_ms")
-    if t_dep is not None and not (_is_number(t_dep) and t_dep > 0):
+    if t_dep is not None and not t_dep > 0:
         problems.append(f"T_deployed_ms = {t_dep!r} is neither None nor a positive number of ms")
     if rec["experiment"] == "mixed_precision":
         problems += _search_problems(rec)

@@ -321,15 +321,13 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
     original = {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     name = model_name(params)
     encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
-    base = None
-    auto = isinstance(params.p_thresh, str)
     import transformers
     # the data and the weights by hash, as every record of this project carries its data's
     sources = {"data_sha256": file_sha256(Path(data_root()) / MMLU_FILE), "transformers": transformers.__version__}
     if params.gguf_file and (Path(params.model) / params.gguf_file).is_file():
         sources["model_file_sha256"] = file_sha256(Path(params.model) / params.gguf_file)
     device_name, driver = latency.describe_device(params.torch_device)
-    records = []
+    measured = []
     for bits in params.bits:
         with torch.no_grad():
             for n, m in model.named_modules():
@@ -348,24 +346,27 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
             file = samples_name(params, bits)
             samples = {"samples_file": file, "samples_sha256": write_samples(Path(samples_dir) / file, sample_rows(scored))}
         lat = decode_step_latency(model, params.latency_context_tokens, len(tokenizer), timer=params.timer)
-        base = base if base is not None else summary["P"]   # P_FP: the first (16-bit) configuration
-        rec = make_record(
+        p_fp = measured[0]["P"] if measured else summary["P"]   # P_FP: the first (16-bit) configuration
+        measured.append(dict(
             experiment=EXPERIMENT, model=name, dataset="mmlu",
             data_source=f"MMLU test ({summary['n_subjects']} subjects, {summary['n_questions']} questions)",
             seed=0, bits=bits, P=summary["P"], T_ms=lat["T_ms"], T_kind="simulated",
-            C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=base,
-            # an auto rule gates after the last bit-width (below); delta stands in until then
-            delta=params.delta if params.delta is not None or not auto else 0.0,
-            p_thresh=None if auto else params.p_thresh, n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
+            C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=p_fp,
+            n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
             **{k: v for k, v in lat.items() if k != "T_ms"}, **dep,
             quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
             **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
             per_subject=scored.groupby("subject")["correct"].mean().round(6).to_dict(), **samples,
-            provenance=provenance(device=device_name, driver=driver, wall_s=time.perf_counter() - start, **sources))
-        records.append(rec)
+            provenance=provenance(device=device_name, driver=driver, wall_s=time.perf_counter() - start, **sources)))
+    # the gate, once every bit-width is measured (a rule may read the whole curve), before any record
+    first = measured[0]
+    gate = pthresh.decide(params.p_thresh, delta=params.delta, num_classes=first["num_classes"], p_fp=first["p_fp"],
+                          accuracy_by_bits={m["bits"]: m["P"] for m in measured}, n_test=first["n_questions"])
+    records = [make_record(**m, **gate.record_fields()) for m in measured]
+    for rec in records:
         if log:
-            log(f"{bits:>2} bits: P {rec['P']:.4f} [{rec['P_ci95'][0]:.4f}, {rec['P_ci95'][1]:.4f}] "
+            log(f"{rec['bits']:>2} bits: P {rec['P']:.4f} [{rec['P_ci95'][0]:.4f}, {rec['P_ci95'][1]:.4f}] "
                 f"T {rec['T_ms']:.2f} ms/token  I {rec['I']:.3f}  I' {rec['I_gated']:.3f}  deployed: "
                 + (f"T {rec['T_deployed_ms']:.2f} ms/token ({rec['T_deployed_kind']})" if rec["T_deployed_ms"] is not None
                    else rec["T_deployed_reason"]))
-    return pthresh.regate(records, params.p_thresh) if auto else records
+    return records

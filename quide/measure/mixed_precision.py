@@ -132,7 +132,7 @@ def search_measurer(params: SearchParams, trained=None, condition=None) -> Confi
                           config=SweepConfig(bits=(32,), calib_size=sp.calib_size, placement=sp.placement,
                                              warmup=sp.warmup, timed=sp.timed, timer=sp.timer_config,
                                              host_timing="graph"),
-                          train_meta=trained.meta, extra=extra, p_thresh_rule=params.p_thresh)
+                          train_meta=trained.meta, extra=extra, p_thresh=params.p_thresh)
 
 
 def run(params: SearchParams, log=print) -> SearchRun:

@@ -7,6 +7,7 @@ parameters (one clear message per bad value), :func:`load_condition` gets the da
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import numbers
 import time
@@ -362,18 +363,14 @@ class ConfigMeasurer:
 
     def __init__(self, model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str,
                  seed: int, delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
-                 train_meta: dict | None = None, extra: dict | None = None, p_thresh_rule: str | None = None):
+                 train_meta: dict | None = None, extra: dict | None = None, p_thresh: str | None = None):
         self.device = splits.test.device
         self.model = model.to(self.device).eval()
         self.data, self.splits, self.config = data, splits, config
         self.model_name, self.seed, self.delta, self.experiment = model_name, seed, delta, experiment
+        self.p_thresh = p_thresh   # None: the delta gate; 'auto:<rule>' (quide.analysis.pthresh)
         self.train_meta, self.extra = train_meta, extra or {}
         self.p_fp = evaluate(self.model, splits.test)
-        self.p_thresh = None   # a rule (quide.analysis.pthresh) gates from P_FP alone, before any search
-        if p_thresh_rule is not None:
-            self.p_thresh = pthresh.gate(p_thresh_rule, num_classes=data.num_classes, p_fp=self.p_fp,
-                                         n_test=len(splits.test))
-            self.delta, self.extra = None, {**self.extra, "p_thresh_rule": pthresh.describe(p_thresh_rule)}
         self.calib_idx = calibration_indices(len(splits.train), config.calib_size, seed)
         self.calib = splits.train.images(self.calib_idx)
         self.example = splits.test.images(np.arange(min(config.latency_batch, len(splits.test))))
@@ -410,8 +407,24 @@ class ConfigMeasurer:
             torch.cuda.empty_cache()
         self.timing_wall_s += time.perf_counter() - start
 
+    def gate(self, accuracy_by_bits: dict | None = None) -> pthresh.Gate:
+        """The run's gate (:func:`quide.analysis.pthresh.decide`) from P_FP and, for a rule that reads
+        the curve, ``accuracy_by_bits``."""
+        return pthresh.decide(self.p_thresh, delta=self.delta, num_classes=self.data.num_classes, p_fp=self.p_fp,
+                              accuracy_by_bits=accuracy_by_bits, n_test=len(self.splits.test))
+
+    @functools.cached_property
+    def fp_gate(self) -> pthresh.Gate:
+        """The gate from P_FP alone: a search's records are gated as they are measured."""
+        return self.gate()
+
     def measure(self, bits, **extra) -> dict:
-        """``bits``: an int (uniform) or a per-layer list; ``extra`` goes into the record."""
+        """The record of ``bits`` (an int, uniform, or a per-layer list) gated by :attr:`fp_gate`;
+        ``extra`` goes into the record."""
+        return make_record(**self.measurement(bits, **extra), **self.fp_gate.record_fields())
+
+    def measurement(self, bits, **extra) -> dict:
+        """What :func:`make_record` takes for ``bits``, all but the gate; ``extra`` goes into the record."""
         config, data = self.config, self.data
         start = time.perf_counter()
         key = _config_key(bits)
@@ -424,14 +437,14 @@ class ConfigMeasurer:
         if config.host_timing == "configuration" and self.timed_config[sig] != key:
             host = self._host_latency(qmodel)   # the paper times every configuration by itself
         info = qmodel.ptq_info
-        rec = make_record(
+        fields = dict(
             experiment=self.experiment, model=self.model_name, dataset=data.name, data_source=data.source,
             seed=self.seed, bits=bits, P=P, T_kind="simulated", **timing.record_fields(),
             T_host_ms=host.median_ms, T_host_p10_ms=host.p10_ms, T_host_p90_ms=host.p90_ms,
             T_host_scope=config.host_timing, latency_passes=host.passes, latency_warmup=host.warmup,
             latency_batch=host.batch,
             C_paper=info.C_paper, C_true=info.C_true, num_classes=data.num_classes, p_fp=self.p_fp,
-            delta=self.delta, p_thresh=self.p_thresh, quant_kind=info.kind,
+            quant_kind=info.kind,
             placement=config.placement, quantized_placement=info.placement, observer=info.observer,
             per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(self.splits.test),
             layer_bits=info.layer_bits, train=_train_summary(self.train_meta), **self.extra, **extra,
@@ -441,22 +454,26 @@ class ConfigMeasurer:
         del qmodel
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        return rec
+        return fields
 
 
 def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
               delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
-              train_meta: dict | None = None, extra: dict | None = None, log=None) -> list[dict]:
+              train_meta: dict | None = None, extra: dict | None = None, log=None,
+              p_thresh: str | None = None) -> list[dict]:
     """Quantize ``model`` at each bit-width of ``config``; one record each (see :class:`ConfigMeasurer`).
-    P_FP for Pthresh is the accuracy of the unquantized model."""
+    P_FP for Pthresh is the accuracy of the unquantized model; the gate (``delta``, or the rule
+    ``p_thresh``, which may read the whole curve) is decided once, after every bit-width is
+    measured and before any record is made."""
     measurer = ConfigMeasurer(model, data, splits, model_name=model_name, seed=seed, delta=delta, config=config,
-                              experiment=experiment, train_meta=train_meta, extra=extra)
+                              experiment=experiment, train_meta=train_meta, extra=extra, p_thresh=p_thresh)
     measurer.time_configs(config.bits)   # every bit-width's graph in one interleaved block
-    records = []
-    for bits in config.bits:
-        records.append(measurer.measure(bits))
-        if log:
-            log({k: records[-1][k] for k in ("bits", "P", "T_ms", "I", "I_gated")})
+    measured = [measurer.measurement(bits) for bits in config.bits]
+    gate = measurer.gate({m["bits"]: m["P"] for m in measured})
+    records = [make_record(**m, **gate.record_fields()) for m in measured]
+    if log:
+        for rec in records:
+            log({k: rec[k] for k in ("bits", "P", "T_ms", "I", "I_gated")})
     return records
 
 
@@ -475,9 +492,7 @@ def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | s
         records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,
                             seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
                             experiment=experiment, train_meta=trained.meta,
-                            extra={"profile": p.profile}, log=log)
-        if p.p_thresh is not None:   # the rule reads the whole curve, so it gates after the sweep
-            records = pthresh.regate(records, p.p_thresh)
+                            extra={"profile": p.profile}, log=log, p_thresh=p.p_thresh)
         data_sha256 = condition.info.sha256
         runs[placement] = (records, write_records(records, experiment, p.run_id(placement, data_sha256), root=root,
                                                   run_params=p.resolved(placement, data_sha256)))
