@@ -75,10 +75,11 @@ def _train(args) -> int:
     sweep notebook's parameters and defaults, seeds, the device, the data and calib_size."""
     from pathlib import Path
 
+    from .experiments import by_notebook
     from .measure import data as qd
-    from .reproduce import ConfigError, _check_calib_size, _check_device, _check_parameters, _parameter_object
     from .measure.sweep import load_condition, model_for
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "ptq_sweep.ipynb"
+    from .reproduce import ConfigError, _check_calib_size, _check_device, _check_parameters, _parameter_object
+    notebook = Path(__file__).resolve().parents[1] / by_notebook("notebooks/ptq_sweep.ipynb").notebook
     given = parse_parameters(args.parameter)
     where = f"run {given}"
     try:

@@ -17,7 +17,7 @@ hash: a run whose key already has a finished folder is skipped.
 Planning also refuses what would fail only at run time: a seed < 0, a CUDA device this machine
 does not have (unless ``--scheduler`` sends the runs elsewhere), ``calib_size`` larger than the
 training images the profile leaves, a notebook outside the repository or not one of
-``KNOWN_NOTEBOOKS`` (a renamed copy would run with unchecked parameters), a file that is not a
+registered in ``quide.experiments`` (a renamed copy would run with unchecked parameters), a file that is not a
 notebook, an ``experiment`` that is not ``[A-Za-z0-9_]+``, a ``QUIDE_TIMING_LOCK`` where no lock
 file can be made.
 
@@ -60,7 +60,6 @@ import dataclasses
 import datetime as _dt
 import fcntl
 import hashlib
-import importlib
 import itertools
 import json
 import os
@@ -77,17 +76,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import experiments
 from .config import TIMING_LOCK_ENV, atomic_path, data_root, project_root
 
-# notebook file -> the parameter class its first cell builds (None: names are checked only)
-PARAMETER_CLASSES = {
-    "ptq_sweep.ipynb": "quide.measure.sweep:SweepParams",
-    "mixed_precision.ipynb": "quide.measure.mixed_precision:SearchParams",
-    "llm_case_study.ipynb": "quide.measure.llm:LLMParams",
-}
-# the notebooks a config may run, relative to the repository (the fault tests' stand-in included)
-KNOWN_NOTEBOOKS = ("notebooks/ptq_sweep.ipynb", "notebooks/mixed_precision.ipynb",
-                   "notebooks/llm_case_study.ipynb", "tests/fixtures/sleepy.ipynb")
 EXPERIMENT_KEYS = {"name", "notebook", "parameters", "grid"}
 SEED_PARAMETERS = ("seed", "model_seed")
 HEARTBEAT_S = 5.0               # a running run touches its partial folder's heartbeat this often
@@ -166,11 +157,10 @@ def notebook_defaults(notebook: Path) -> dict:
 
 def _parameter_object(notebook: Path, resolved: dict, where: str):
     """The notebook's parameter class built from ``resolved`` (None where it has none), or ConfigError."""
-    spec = PARAMETER_CLASSES.get(notebook.name)
-    if not spec:
+    entry = experiments.of_path(notebook)
+    cls = entry.parameters() if entry is not None else None
+    if cls is None:
         return None
-    module, name = spec.split(":")
-    cls = getattr(importlib.import_module(module), name)
     fields = {f.name for f in dataclasses.fields(cls)}
     try:
         return cls(**{k: v for k, v in resolved.items() if k in fields})
@@ -273,24 +263,25 @@ def notebook_hash(notebook: Path) -> str:
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
-def data_hashes(resolved: dict, cache: dict) -> dict:
+def data_hashes(resolved: dict, cache: dict, kind: str = "dataset") -> dict:
     """Content hashes of the data a run reads, after ``quide.measure.data``'s checks (which raise on a
     wrong hash, a truncated file or a missing data set: the run is refused). ``cache`` also keeps
     each data set's number of training images under ``("n_train", name)`` and the data set itself
-    under ``("images", name)``."""
+    under ``("images", name)``. ``kind``: what identifies the experiment's data
+    (:attr:`quide.experiments.Experiment.data`)."""
     from .measure import data
     name = resolved.get("dataset")
-    if name in data.SPECS:
+    if kind == "dataset" and name in data.SPECS:
         if name not in cache:
             loaded = data.load_dataset(name, download=False)
             cache[name], cache[("n_train", name)] = loaded.sha256, len(loaded.y_train)
             cache[("images", name)] = loaded   # for checkpoint_found
         return {name: cache[name]}
-    if name in data.IMAGE_FOLDER_DATASETS:
+    if kind == "dataset" and name in data.IMAGE_FOLDER_DATASETS:
         if name not in cache:
             cache[name] = data.folder_hash(data.imagenet_folder())
         return {name: cache[name]}
-    if "n_shot" in resolved:   # the LLM notebook reads MMLU
+    if kind == "mmlu":
         from .measure.mmlu import MMLU_FILE
         path = data_root() / MMLU_FILE
         if not path.is_file():
@@ -317,7 +308,8 @@ def _checkpoint_found(obj, images) -> bool:
 
 
 def _notebook(root: Path, exp: dict) -> Path:
-    """The experiment's notebook: inside the repository, existing, and one of KNOWN_NOTEBOOKS."""
+    """The experiment's notebook: inside the repository, existing, and registered
+    (:mod:`quide.experiments`)."""
     notebook = (root / exp.get("notebook", f"notebooks/{exp['name']}.ipynb")).resolve()
     where = f"experiment {exp['name']!r}"
     if not notebook.is_relative_to(root):
@@ -325,8 +317,8 @@ def _notebook(root: Path, exp: dict) -> Path:
     if not notebook.is_file():
         raise ConfigError(f"{where}: notebook {notebook} not found")
     relative = notebook.relative_to(root).as_posix()
-    if relative not in KNOWN_NOTEBOOKS:
-        raise ConfigError(f"{where}: {relative} is not a known experiment notebook {list(KNOWN_NOTEBOOKS)} "
+    if experiments.by_notebook(relative) is None:
+        raise ConfigError(f"{where}: {relative} is not a known experiment notebook {experiments.notebooks()} "
                           "(a renamed copy would run with unchecked parameters)")
     return notebook
 
@@ -369,7 +361,7 @@ def plan(config: Path | str, root: Path | None = None, check_devices: bool = Tru
             if check_devices:
                 _check_device(resolved, where)
             try:
-                hashes = data_hashes(resolved, cache)
+                hashes = data_hashes(resolved, cache, experiments.of_path(notebook).data)
             except (data.DataNotFoundError, data.CorruptDataError) as err:
                 raise ConfigError(f"{where}: data refused: {err}") from None
             obj = _parameter_object(notebook, resolved, where)

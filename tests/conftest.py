@@ -18,7 +18,10 @@ settings.load_profile("ci")
 
 from quide.measure import data as qd
 
+from fixtures.quide_cli import register_test_experiments
 from helpers import synthetic_arrays
+
+register_test_experiments()   # the runner's fault tests run tests/fixtures/sleepy.ipynb
 
 
 def pytest_configure(config):

@@ -7,7 +7,8 @@ import pytest
 
 from quide.measure import llm, mixed_precision, sweep
 from quide.notebook_params import parameter_names
-from quide.reproduce import PARAMETER_CLASSES, notebook_defaults
+from quide import experiments
+from quide.reproduce import notebook_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = {"ptq_sweep.ipynb": sweep.SweepParams, "mixed_precision.ipynb": mixed_precision.SearchParams,
@@ -15,7 +16,9 @@ CLASSES = {"ptq_sweep.ipynb": sweep.SweepParams, "mixed_precision.ipynb": mixed_
 
 
 def test_every_notebook_is_covered():
-    assert set(CLASSES) == set(PARAMETER_CLASSES) == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    registered = {Path(e).name for e in experiments.notebooks() if e.startswith("notebooks/")}
+    assert set(CLASSES) == registered == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert all(experiments.of_path(ROOT / "notebooks" / name).parameters() is cls for name, cls in CLASSES.items())
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))

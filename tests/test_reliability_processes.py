@@ -296,7 +296,7 @@ def test_an_interrupted_reproduce_says_so_in_one_line_and_exits_128_plus_the_sig
     config = tmp_path / "c.toml"
     config.write_text(SLEEPY_CONFIG.replace("seed = [0]", "seed = [1]"))
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "quide", "reproduce", str(config), "--workers", "1", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fixtures" / "quide_cli.py"), "reproduce", str(config), "--workers", "1", "--out", str(out)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "SLEEPY_S": "600"},
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers = []

@@ -39,7 +39,7 @@ def write_config(path, experiments):
 
 
 def quide_cli(*args, env=None, timeout=300, **kw):
-    return subprocess.run([sys.executable, "-m", "quide", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "quide_cli.py"), *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout, **kw)
 
 
@@ -217,7 +217,7 @@ def test_two_runners_on_one_folder_lose_no_record(tmp_path):
     """Two runners of two workers each start both keys at once: every key races for its lock."""
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0, 2]})])
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "quide", "reproduce", str(cfg), "--workers", "2", "--out", str(out)]
+    cmd = [sys.executable, str(ROOT / "tests" / "fixtures" / "quide_cli.py"), "reproduce", str(cfg), "--workers", "2", "--out", str(out)]
     procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
@@ -411,7 +411,7 @@ def test_a_killed_runner_ends_its_runs_leaves_no_partial_record_and_a_rerun_fini
     seed 1 and removes the killed run's folder."""
     cfg = write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, {}, {"seed": [0, 1]})])
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "quide", "reproduce", str(cfg), "--workers", "2", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fixtures" / "quide_cli.py"), "reproduce", str(cfg), "--workers", "2", "--out", str(out)],
                             cwd=ROOT, env={**os.environ, "SLEEPY_S": "300"}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
