@@ -185,7 +185,8 @@ PAGE_PROBE = """<script>window.addEventListener("load", () => {{
     const r = th.getBoundingClientRect();
     shown[th.textContent.trim()] = th.offsetWidth > 0 && r.left >= 0 && r.right <= window.innerWidth + 1;
   }}
-  const nav = [...document.querySelectorAll("nav.bd-docs-nav a")].filter(a => a.offsetParent !== null);
+  // a link inside a closed <details> keeps its offsetParent in Chromium: ask whether it is rendered
+  const nav = [...document.querySelectorAll("nav.bd-docs-nav a")].filter(a => a.checkVisibility());
   document.body.setAttribute("data-page-probe", JSON.stringify({{win: window.innerWidth,
     height: document.documentElement.scrollHeight, scroll: document.documentElement.scrollWidth,
     keys: Object.fromEntries(keys.map(k => [k, shown[k] === true])),
