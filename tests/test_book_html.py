@@ -279,7 +279,7 @@ def test_run_pages_are_titled_by_their_run(site):
 
 @pytest.mark.slow
 def test_the_book_follows_the_records_one_record_file_moved_away(site, tmp_path):
-    """Built again into the same folder (its execution cache kept, as `make book` keeps it) with one
+    """Cleaned and built again into the same folder (its execution cache kept, as `make book` keeps it) with one
     PTQ-sweep record file moved away: the EXP-1/2 page's record count falls."""
     import re
     page = site / "book" / "ptq_sweep.html"
@@ -292,6 +292,9 @@ def test_the_book_follows_the_records_one_record_file_moved_away(site, tmp_path)
     jb = Path(sys.executable).with_name("jupyter-book")
     env = {k: v for k, v in os.environ.items() if k != "QUIDE_CHECKPOINTS"}
     env["QUIDE_RESULTS"] = str(results)
+    # as `make book` does: clean the pages, keep the execution cache
+    subprocess.run([str(jb), "clean", str(site.parents[1])], check=True, capture_output=True, timeout=120)
+    assert not page.exists()
     proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(site.parents[1]), "--keep-going"],
                           capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
