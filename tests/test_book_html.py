@@ -194,3 +194,130 @@ def test_the_summary_fits_the_window_without_horizontal_overflow(site, tmp_path,
 def test_the_summary_is_on_the_first_screen_at_1400_px(site, tmp_path, page, selector):
     m = _probe(site, tmp_path, page, selector, 1400)
     assert m["top"] < 900 and m["bottom"] <= 900, f"{page}: the summary is not within the first 900 px ({m})"
+
+
+# --- a report, not a lab notebook: every page fits its window; the book follows the records -------
+
+PAGE_PROBE = """<script>window.addEventListener("load", () => {{
+  const keys = {keys};
+  const shown = {{}};
+  for (const th of document.querySelectorAll({table!r} + " th.col_heading")) {{
+    const r = th.getBoundingClientRect();
+    shown[th.textContent.trim()] = th.offsetWidth > 0 && r.left >= 0 && r.right <= window.innerWidth + 1;
+  }}
+  // a link inside a closed <details> keeps its offsetParent in Chromium: ask whether it is rendered
+  const nav = [...document.querySelectorAll("nav.bd-docs-nav a")].filter(a => a.checkVisibility());
+  document.body.setAttribute("data-page-probe", JSON.stringify({{win: window.innerWidth,
+    height: document.documentElement.scrollHeight, scroll: document.documentElement.scrollWidth,
+    keys: Object.fromEntries(keys.map(k => [k, shown[k] === true])),
+    nav: nav.map(a => a.getAttribute("href"))}}));
+}});</script>"""
+
+
+def _measure(site, tmp_path, page: Path, width: int, table: str = "#none", keys=()) -> dict:
+    """Open ``page`` in Chromium at ``width`` x 900 px and measure the document's height and scroll
+    width, whether each of ``keys`` (header texts of the table ``table``) is displayed within the
+    window, and the sidebar links a reader sees."""
+    import html as htmllib
+    import json
+    import re
+    probe = page.with_name(f"_probe_{page.name}")
+    script = PAGE_PROBE.format(keys=json.dumps(list(keys)), table=table)
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    try:
+        proc = subprocess.run(_browser_args(_chromium(), tmp_path) + [f"--window-size={width},900", "--dump-dom",
+                                                                       probe.as_uri()],
+                              capture_output=True, text=True, timeout=180)
+    finally:
+        probe.unlink()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r'data-page-probe="([^"]*)"', proc.stdout)
+    assert found, f"{page.name} at {width} px: the measuring script did not run"
+    return json.loads(htmllib.unescape(found.group(1)))
+
+
+def _run_page(page: Path) -> bool:
+    """A per-run page (an executed GPU notebook) or the run log: long by nature, excepted from the
+    height limit."""
+    return ("experiments" in page.parts and page.stem != "index") or page.stem == "run_log"
+
+
+def test_every_page_at_1400_px_is_at_most_12000_px_tall_and_never_scrolls_sideways(site, tmp_path):
+    problems = []
+    for page in _pages(site):
+        m = _measure(site, tmp_path, page, 1400)
+        if m["scroll"] > m["win"] + 1:
+            problems.append(f"{page.relative_to(site)}: scrolls sideways ({m['scroll']} > {m['win']} px)")
+        if not _run_page(page) and m["height"] > 12_000:
+            problems.append(f"{page.relative_to(site)}: {m['height']} px tall (at most 12000)")
+    assert not problems, "\n".join(problems)
+
+
+TABLE1_KEYS = ["bits", "P (%)", "I", "I'", "Knee"]
+
+
+@pytest.mark.parametrize("page", ["book/intro.html", "book/scorecard.html", "book/ptq_sweep.html"])
+def test_key_pages_at_420_px_keep_their_key_columns_without_sideways_scroll(site, tmp_path, page):
+    table1 = page.endswith("ptq_sweep.html")
+    m = _measure(site, tmp_path, site / page, 420, "#T_table1" if table1 else "#none", TABLE1_KEYS if table1 else ())
+    assert m["scroll"] <= m["win"] + 1, f"{page} at 420 px scrolls sideways ({m})"
+    hidden = [k for k, shown in m["keys"].items() if not shown]
+    assert not hidden, f"{page} at 420 px: Table 1 hides or cuts its key columns {hidden} ({m})"
+
+
+def test_the_sidebar_shows_the_runs_index_not_every_run(site, tmp_path):
+    m = _measure(site, tmp_path, site / "book" / "ptq_sweep.html", 1400)
+    runs = [h for h in m["nav"] if "experiments/" in h and not h.endswith("index.html")]
+    assert not runs, f"on the EXP-1/2 page the sidebar lists {len(runs)} run pages: {runs[:3]}"
+    assert any(h.endswith("experiments/ptq_sweep/index.html") for h in m["nav"]), m["nav"]
+
+
+def test_rendered_pages_show_no_markers_progress_bars_or_warnings_and_figures_have_alt_text(site):
+    import re
+    for page in _pages(site):
+        text = page.read_text(encoding="utf-8")
+        for pattern in ("NBVAL_", r"it/s\]", "UserWarning", "TqdmWarning", "/site-packages/"):
+            assert not re.search(pattern, text), f"{page.relative_to(site)} shows {pattern!r}"
+    for name in ("ptq_sweep", "llm_case_study", "figures"):
+        images = re.findall(r"<img [^>]*>", (site / "book" / f"{name}.html").read_text(encoding="utf-8"))
+        assert images, f"book/{name}.html draws no figure"
+        for img in images:
+            alt = re.search(r'alt="([^"]*)"', img)
+            assert alt and len(alt.group(1)) > 20, f"book/{name}.html: a figure without alt text: {img[:120]}"
+
+
+def test_run_pages_are_titled_by_their_run(site):
+    import re
+    titles = [t.split("title:")[-1].strip().strip('"') for t in (ROOT / "_toc.yml").read_text().splitlines()
+              if "title:" in t]
+    for page in (site / "book" / "experiments").rglob("*.html"):
+        if page.stem == "index":
+            continue
+        h1 = re.sub(r"<[^>]+>|¶|#", "", re.search(r"<h1[^>]*>(.*?)</h1>", page.read_text(encoding="utf-8"), re.S).group(1)).strip()
+        assert h1 in titles, f"{page.name}: titled {h1!r}, not by its run"
+
+
+@pytest.mark.slow
+def test_the_book_follows_the_records_one_record_file_moved_away(site, tmp_path):
+    """Cleaned and built again into the same folder (its execution cache kept, as `make book` keeps it) with one
+    PTQ-sweep record file moved away: the EXP-1/2 page's record count falls."""
+    import re
+    page = site / "book" / "ptq_sweep.html"
+    count = re.compile(r"(\d+) records from (\d+) files")
+    before = tuple(map(int, count.search(page.read_text(encoding="utf-8")).groups()))
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "data" / "results", results)
+    moved = sorted((results / "ptq_sweep").glob("*-graph-paper-*.json"))[0]
+    moved.unlink()
+    jb = Path(sys.executable).with_name("jupyter-book")
+    env = {k: v for k, v in os.environ.items() if k != "QUIDE_CHECKPOINTS"}
+    env["QUIDE_RESULTS"] = str(results)
+    # as `make book` does: clean the pages, keep the execution cache
+    subprocess.run([str(jb), "clean", str(site.parents[1])], check=True, capture_output=True, timeout=120)
+    assert not page.exists()
+    proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(site.parents[1]), "--keep-going"],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    after = tuple(map(int, count.search(page.read_text(encoding="utf-8")).groups()))
+    assert after[1] == before[1] - 1 and after[0] < before[0], \
+        f"with {moved.name} moved away the EXP-1/2 page still says {after[0]} records from {after[1]} files"

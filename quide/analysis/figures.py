@@ -10,9 +10,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import conditions
 from .index import pareto_front
 
 METRIC_LABELS = {"I": "I", "I_gated": "I'", "ACP": "ACP", "ALS": "ALS"}
+# One colour per quantity in every figure: I, I', the Knees, chance.
+COLORS = {"I": "C0", "I_gated": "C1", "our_knee": "k", "paper_knee": "C3", "chance": "0.4"}
+
+
+def display_name(model: str, dataset: str, source: str | None = None) -> str:
+    """A condition as the book names it: the model's name from :mod:`quide.analysis.conditions` and
+    the data as the records label it (``source``, e.g. "CIFAR-10 (JPEG stand-in)") or as the registry
+    does: "ResNet-18, CIFAR-10 (JPEG stand-in)", never the code ids."""
+    model_name, _, data_name = conditions.label(model, dataset).partition(" / ")
+    return f"{model_name}, {source or data_name}"
 
 
 # --- one run or one condition (the notebooks) -------------------------------------------------
@@ -29,10 +40,24 @@ def draw_index_vs_gated(ax, df) -> None:
     x = np.arange(len(df))
     for name, label, marker in (("I", "I (raw)", "o"), ("I_gated", "I' (gated)", "s")):
         mean, std = _col(df, name)
-        ax.errorbar(x, mean, yerr=np.nan_to_num(std), marker=marker, capsize=3, label=label)
+        ax.errorbar(x, mean, yerr=np.nan_to_num(std), marker=marker, capsize=3, label=label,
+                    color=COLORS[name])
     ax.set_xticks(x, [str(b) for b in df["bits"]])
-    ax.set_xlabel("bit-width")
+    ax.set_xlabel("bit-width (bits)")
+    ax.set_ylabel("index (dimensionless)")
     ax.grid(alpha=0.3)
+
+
+def mark_knees(ax, df, paper_knee) -> None:
+    """Our Knee (the row of ``df`` marked ``knee``) and the paper's (a bit-width, or None where the
+    paper states none) as vertical lines at their bit-widths on an axis drawn by
+    :func:`draw_index_vs_gated`."""
+    bits = [str(b) for b in df["bits"]]
+    if "knee" in df and df["knee"].astype(bool).any():
+        ours = bits.index(str(df.loc[df["knee"].astype(bool), "bits"].iloc[0]))
+        ax.axvline(ours, color=COLORS["our_knee"], ls="--", lw=1.2, label="our Knee")
+    if paper_knee is not None and str(paper_knee) in bits:
+        ax.axvline(bits.index(str(paper_knee)), color=COLORS["paper_knee"], ls=":", lw=2, label="paper's Knee")
 
 
 def draw_accuracy_latency(ax, df, t_label: str = "T (ms per batch of 64)") -> None:
@@ -120,19 +145,28 @@ def _grid(n, width=4.8, height=3.4):
     return fig, list(axes.flat)
 
 
-def _title(model, source):
-    return f"{model}\n{source}"
+def _title(g):
+    """A panel's title: the display name of the condition of the rows ``g``."""
+    return display_name(g["model"].iloc[0], g["dataset"].iloc[0], g["data_source"].iloc[0])
 
 
 def index_vs_gated_all(table):
-    """I and I' across bit-widths, one panel per condition."""
+    """I and I' across bit-widths, one panel per condition, with our Knee (peak mean I') and the
+    paper's Knee (its reported value, where it states one for the condition) marked."""
     conds = _conditions(table)
     fig, axes = _grid(len(conds))
-    for ax, ((model, source), g) in zip(axes, conds):
+    for ax, (_, g) in zip(axes, conds):
         draw_index_vs_gated(ax, g)
-        ax.set_title(_title(model, source), fontsize=9)
-    axes[0].legend()
-    fig.tight_layout()
+        spec = conditions.CONDITIONS.get((g["model"].iloc[0], g["dataset"].iloc[0]))
+        mark_knees(ax, g, spec.reported.get("knee") if spec else None)
+        ax.set_title(_title(g), fontsize=9)
+    handles = {}
+    for ax in axes:   # one legend for the figure, every entry once
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8,
+               bbox_to_anchor=(0.5, 0))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
@@ -140,9 +174,9 @@ def accuracy_latency_all(table):
     """P (percent, left axis) and simulated T (ms, right axis) across bit-widths per condition."""
     conds = _conditions(table)
     fig, axes = _grid(len(conds))
-    for ax, ((model, source), g) in zip(axes, conds):
-        draw_accuracy_latency(ax, g, "T (ms, simulated)")
-        ax.set_title(_title(model, source), fontsize=9)
+    for ax, (_, g) in zip(axes, conds):
+        draw_accuracy_latency(ax, g, "T (ms per batch of 64, simulated)")
+        ax.set_title(_title(g), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -173,33 +207,69 @@ def metric_benchmark(table):
     """I, I', ACP and ALS across bit-widths, each scaled to its maximum within the condition."""
     conds = _conditions(table)
     fig, axes = _grid(len(conds))
-    for ax, ((model, source), g) in zip(axes, conds):
+    for ax, (_, g) in zip(axes, conds):
         x = np.arange(len(g))
         for k, (col, label) in enumerate(METRIC_LABELS.items()):
             v = g[f"{col}_mean"].to_numpy(float)
             ax.bar(x + (k - 1.5) * 0.2, v / v.max() if v.max() > 0 else v, width=0.2, label=label)
         ax.set_xticks(x, g["bits"].astype(str))
-        ax.set_xlabel("bits")
-        ax.set_ylabel("metric / its max")
-        ax.set_title(_title(model, source), fontsize=9)
+        ax.set_xlabel("bit-width (bits)")
+        ax.set_ylabel("metric / its max (dimensionless)")
+        ax.set_title(_title(g), fontsize=9)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def delta_ablation(knees: pd.DataFrame):
-    """Knee bit-width as delta varies (``aggregate.knee_vs_delta``), one line per condition."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    """Knee bit-width as delta varies (``aggregate.knee_vs_delta``), one line (and colour) per
+    condition; each condition's delta (the paper's; MNIST's for the conditions the paper does not
+    have) is marked on its line by a vertical dotted line and a ring at the Knee it gives."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     order = [32, 16, 8, 4, 2]
-    for k, ((model, source), g) in enumerate(knees.groupby(["model", "data_source"], sort=False)):
-        y = [order.index(b) if b is not None and not pd.isna(b) else np.nan for b in g["knee"]]
-        ax.step(g["delta"], np.array(y, float) + 0.06 * k, where="post", label=f"{model}, {source}")
+    for k, ((model, dataset, source), g) in enumerate(knees.groupby(["model", "dataset", "data_source"], sort=False)):
+        y = np.array([order.index(b) if b is not None and not pd.isna(b) else np.nan for b in g["knee"]], float)
+        y += 0.06 * k
+        color = f"C{k}"
+        ax.step(g["delta"], y, where="post", color=color, label=display_name(model, dataset, source))
+        spec = conditions.CONDITIONS.get((model, dataset))
+        if spec is not None and spec.delta is not None:
+            at = int(np.argmin(np.abs(g["delta"].to_numpy(float) - spec.delta)))
+            ax.axvline(spec.delta, color=color, ls=":", lw=1)
+            ax.plot(spec.delta, y[at], "o", mfc="none", mec=color, ms=9, mew=1.5)
+    ax.plot([], [], "o", mfc="none", mec="0.3", ms=9, ls=":", color="0.3",
+            label="the condition's delta (the paper's)")
     ax.set_yticks(range(len(order)), [str(b) for b in order])
-    ax.set_xlabel("delta (tolerated accuracy drop, fraction)")
+    ax.set_xlabel("delta (tolerated accuracy drop, fraction of 1)")
     ax.set_ylabel("Knee (bits)")
     ax.set_title("Where the Knee lies as delta varies")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def llm_accuracy_vs_bits(records: pd.DataFrame, wilson):
+    """MMLU accuracy P (percent) against bit-width, one line per n-shot, with each point's 95%
+    interval from ``wilson(k, n)`` (:func:`quide.analysis.mmlu_stats.wilson_interval`; k = questions
+    right, n = questions) and the chance level 1/K as a horizontal line."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    order = sorted({int(b) for b in records["bits"]}, reverse=True)
+    for k, (shot, g) in enumerate(records.groupby("n_shot", sort=True)):
+        g = g.assign(_x=[order.index(int(b)) for b in g["bits"]]).sort_values("_x")
+        n = g["n_questions"].astype(int).to_numpy()
+        p = g["P"].to_numpy(float)
+        lo, hi = np.array([wilson(int(round(pi * ni)), int(ni)) for pi, ni in zip(p, n)]).T
+        ax.errorbar(g["_x"] + 0.08 * k, 100 * p, yerr=[100 * (p - lo), 100 * (hi - p)], marker="o", capsize=3,
+                    color=f"C{k}", label=f"{shot}-shot (95% Wilson interval)")
+    chance = 100.0 / float(records["num_classes"].iloc[0])
+    ax.axhline(chance, color=COLORS["chance"], ls="--", lw=1.2, label=f"chance ({chance:.0f}%)")
+    ax.set_xticks(range(len(order)), [str(b) for b in order])
+    ax.set_xlabel("bit-width (bits)")
+    ax.set_ylabel("P (% of MMLU test questions right)")
+    ax.set_title("Accuracy against bit-width")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -209,15 +279,15 @@ def accuracy_compression_boundary(table):
     I' = 0 whatever their compression."""
     conds = _conditions(table)
     fig, axes = _grid(len(conds))
-    for ax, ((model, source), g) in zip(axes, conds):
+    for ax, (_, g) in zip(axes, conds):
         ax.errorbar(g["C_paper"], 100 * g["P_mean"], yerr=100 * g["P_std"].fillna(0), marker="o", capsize=3)
         for c, p, b in zip(g["C_paper"], g["P_mean"], g["bits"]):
             ax.annotate(str(b), (c, 100 * p), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(100 * g["p_thresh"].mean(), color="C3", ls="--", label="Pthresh")
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("C")
-        ax.set_ylabel("P (%)")
-        ax.set_title(_title(model, source), fontsize=9)
+        ax.set_xlabel("C (32 / bits)")
+        ax.set_ylabel("P (% top-1)")
+        ax.set_title(_title(g), fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
@@ -233,7 +303,7 @@ def radar(table):
     rows = int(np.ceil(len(conds) / cols))
     fig = plt.figure(figsize=(3.6 * cols, 3.4 * rows))
     angles = np.linspace(0, 2 * np.pi, len(axes_names), endpoint=False)
-    for i, ((model, source), g) in enumerate(conds):
+    for i, (_, g) in enumerate(conds):
         ax = fig.add_subplot(rows, cols, i + 1, projection="polar")
         g = g.assign(speed=1.0 / g["T_ms_mean"])
         for _, r in g.iterrows():
@@ -241,7 +311,7 @@ def radar(table):
             ax.plot(np.r_[angles, angles[0]], np.r_[v, v[0]], label=str(r["bits"]))
         ax.set_xticks(angles, [n for _, n in axes_names], fontsize=8)
         ax.set_yticklabels([])
-        ax.set_title(_title(model, source), fontsize=8)
+        ax.set_title(_title(g), fontsize=8)
     fig.axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.35, -0.25), title="bits")
     fig.tight_layout()
     return fig

@@ -3,8 +3,12 @@ every run, since nbval compares the pages' outputs with the committed ones)."""
 from __future__ import annotations
 
 import html
+import numbers
 
+import numpy as np
 import pandas as pd
+
+MISSING = "—"
 
 
 def _escape_cell(value):
@@ -26,16 +30,70 @@ def escaped(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def html_table(table, key: str):
+def cell_text(value, digits: int = 4) -> str:
+    """One table cell as a reader reads it: a missing value (None, NaN) as a dash, a truth value as
+    "yes"/"no", a float to ``digits`` significant digits (99.2, not 99.200000), anything else as is."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.{digits}g}"
+    return value
+
+
+def readable(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """``frame`` with every cell as :func:`cell_text` shows it (object columns)."""
+    return frame.apply(lambda column: pd.Series([cell_text(v, digits) for v in column], index=column.index,
+                                                 dtype=object))
+
+
+# Below this window width a table given ``narrow`` columns shows those only (a phone in portrait).
+NARROW_PX = 700
+
+
+def html_table(table, key: str, caption: str | None = None, digits: int = 4, narrow=None):
     """A DataFrame or Styler as HTML with a fixed element id (a Styler's default id is random),
-    index hidden, cell text HTML-escaped (:func:`escaped`)."""
+    index hidden, cell text HTML-escaped (:func:`escaped`). A DataFrame's cells are shown as
+    :func:`readable` makes them (no ``nan``, ``True`` or ``99.200000``); a Styler keeps its own
+    formats. ``caption``: what holds for every row (a constant moved out of the columns).
+    ``narrow``: the key columns, which alone are shown in a window narrower than ``NARROW_PX``."""
     from IPython.display import HTML
     if isinstance(table, pd.DataFrame):
-        styler = escaped(table).style
+        styler = readable(escaped(table), digits).style
     else:   # a Styler keeps its formats: its data is escaped in place
         styler = table
         styler.data = escaped(styler.data)
-    return HTML(styler.hide(axis="index").set_uuid(key).to_html())
+    if caption:
+        styler = styler.set_caption(html.escape(caption, quote=False))
+    page = styler.hide(axis="index").set_uuid(key).to_html()
+    if narrow:
+        columns = list(styler.data.columns)
+        unknown = [c for c in narrow if c not in columns]
+        if unknown:
+            raise ValueError(f"html_table {key!r}: narrow names columns {unknown} that the table lacks; "
+                             f"its columns: {columns}")
+        # the Styler gives every header and data cell of column i the class col{i}
+        hidden = ", ".join(f"#T_{key} .col{i}" for i, c in enumerate(columns) if c not in narrow)
+        if hidden:
+            page += f"<style>@media (max-width: {NARROW_PX}px) {{ {hidden} {{ display: none; }} }}</style>"
+    return HTML(page)
+
+
+def constants_to_caption(frame: pd.DataFrame, columns) -> tuple[pd.DataFrame, str]:
+    """``frame`` without those of ``columns`` that hold one value on every row, and a caption
+    naming them ("model: X; questions: 14042"): a constant is said once, not on every row."""
+    constant = [c for c in columns if c in frame and frame[c].nunique(dropna=False) == 1]
+    caption = "; ".join(f"{c}: {cell_text(frame[c].iloc[0])}" for c in constant)
+    return frame.drop(columns=constant), caption
+
+
+def markdown(text: str):
+    """A conclusion computed on a page, rendered as Markdown (wrapped text, not a ``<pre>`` block)."""
+    from IPython.display import Markdown
+    return Markdown(text)
 
 
 def provenance_line(records: pd.DataFrame) -> str:
