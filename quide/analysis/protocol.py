@@ -1,8 +1,8 @@
 """The measurement protocol as plain facts: the data sets, the training recipes, SimpleCNN's
 widths, the quantizer's choices and the timer's settings.
 
-The measurement layer (:mod:`quide.measure`) runs by these and imports them from here; the book
-and :mod:`quide.analysis.verify` read them without torch. Each fact is stated once, here.
+The measurement layer (``quide.measure``) runs by these and imports them from here; the book
+and ``quide.analysis.verify`` read them without torch. Each fact is stated once, here.
 """
 from __future__ import annotations
 

@@ -215,7 +215,7 @@ def is_auto(value) -> bool:
 def check_auto(value, name: str = "p_thresh", bit_widths=None) -> None:
     """A notebook parameter: None or 'auto:<rule>'; ValueError naming ``name`` and the rules.
     ``bit_widths``: the bit-widths the run measures, FP included; a rule that needs P at more of
-    them (:data:`BIT_WIDTHS_NEEDED`) is refused before anything runs."""
+    them (``BIT_WIDTHS_NEEDED``) is refused before anything runs."""
     if value is None:
         return
     if not (isinstance(value, str) and value.startswith(AUTO)):

@@ -64,7 +64,7 @@ def make_record(*, experiment: str, model: str, dataset: str, data_source: str, 
     Pthresh is the run's gate (:func:`quide.analysis.pthresh.decide`, as a run passes it in with
     ``**gate.record_fields()``): max(1/K, P_FP - delta), or ``p_thresh`` where given, delta then
     None. ValueError naming the key for a value or key its kind's schema
-    (:mod:`quide.analysis.schema`) does not allow."""
+    (``quide.analysis.schema``) does not allow."""
     raw = {"experiment": experiment, "model": model, "dataset": dataset, "data_source": data_source,
            "seed": seed, "bits": bits if np.isscalar(bits) else [int(b) for b in bits], "P": P, "T_ms": T_ms,
            "T_kind": T_kind, "C_paper": C_paper, "C_true": C_true, "p_fp": p_fp, "num_classes": num_classes,
@@ -282,7 +282,7 @@ def load_records(root: Path | str | None = None, experiment: str | None = None) 
 
     ``provenance`` is kept as a dict column and also flattened into ``prov_*`` columns;
     ``bits_label`` is added ("8" or "8-8-8-4"); ``source_file`` names the file. Each record is
-    checked against its kind's schema (:mod:`quide.analysis.schema`): ValueError naming the file,
+    checked against its kind's schema (``quide.analysis.schema``): ValueError naming the file,
     the record and the key for one that does not conform (``quide verify`` lists them all).
     """
     root = Path(root or results_root())

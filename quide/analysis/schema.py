@@ -4,7 +4,7 @@ whether it is required, per experiment kind.
 A record file is a JSON list of records (dicts). The keys common to every experiment are declared
 by :class:`Record`; :class:`PtqSweepRecord`, :class:`MixedPrecisionRecord` (EXP-3's searches),
 :class:`LlmRecord` and :class:`GpuCheckRecord` add their own. A field without a default is
-required; one whose default is :data:`ABSENT` may be left out. A record of a declared kind holds
+required; one whose default is ``ABSENT`` may be left out. A record of a declared kind holds
 no other key; a record of another experiment is checked for the common keys only.
 
 Units (``unit`` in each field's metadata): accuracies and gates (P, P_FP, Pthresh, delta) are

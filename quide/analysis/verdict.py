@@ -404,7 +404,7 @@ def headline_why(c: Claim, limit: int = 120) -> str:
 def summary_html(claims: list[Claim], evidence_page: str = "scorecard.html") -> str:
     """The claims as a compact HTML table that wraps at any width: verdict (coloured, with a
     symbol), the claim's short name (its words as a tooltip), one line of why, and a link to its
-    evidence (``evidence_page``#claim-<group>). The full why is in :func:`summary`."""
+    evidence (``evidence_page#claim-<group>``). The full why is in :func:`summary`."""
     rows = []
     for c in claims:
         rows.append(
