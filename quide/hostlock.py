@@ -81,7 +81,7 @@ def check_lock_path(path: str | None = None) -> None:
             f.close()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether ``pid`` is a live process of this host (a zombie is not)."""
     try:
         os.kill(pid, 0)
@@ -106,7 +106,7 @@ def holders(path: str) -> list[dict]:
             continue   # being written or removed right now
         if not isinstance(who, dict) or who.get("pid") == os.getpid():
             continue
-        if who.get("host") == host and isinstance(who.get("pid"), int) and not _pid_alive(who["pid"]):
+        if who.get("host") == host and isinstance(who.get("pid"), int) and not pid_alive(who["pid"]):
             continue
         found.append(who)
     return found

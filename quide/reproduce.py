@@ -78,6 +78,7 @@ from pathlib import Path
 
 from . import experiments
 from .config import TIMING_LOCK_ENV, atomic_path, data_root, project_root
+from .hostlock import pid_alive
 
 EXPERIMENT_KEYS = {"name", "notebook", "parameters", "grid"}
 SEED_PARAMETERS = ("seed", "model_seed")
@@ -384,19 +385,6 @@ def done_folder(out: Path, run: Run) -> Path:
     return out / "runs" / run.key
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:   # a killed process that nobody reaped (a zombie) is gone too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -440,7 +428,7 @@ def partial_is_dead(folder: Path, now: float | None = None) -> bool:
         return False   # being created right now (owner.json comes just after the folder)
     me = owner()
     same_machine = all(them.get(k) == me[k] for k in ("host", "boot_id", "pid_ns"))
-    return same_machine and isinstance(them.get("pid"), int) and not _pid_alive(them["pid"])
+    return same_machine and isinstance(them.get("pid"), int) and not pid_alive(them["pid"])
 
 
 def clean_partials(out: Path) -> list[Path]:

@@ -122,5 +122,7 @@ def test_the_sidebar_lists_one_index_page_per_experiment():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     for chapter in toc["chapters"]:
         for section in chapter.get("sections", []):
+            if not section["file"].startswith("book/experiments/"):
+                continue   # the API reference's per-module pages, the last chapter's own sections
             assert section["file"].endswith("/index"), \
                 f"{chapter['file']}: a run page ({section['file']}) sits beside the chapters; list it under an index page"

@@ -47,7 +47,7 @@ def first_cells(*params):
 @pytest.mark.parametrize("params, message", [
     ([("dataset", "svhn")], "parameter 'dataset': unknown dataset"),
     ([("bits", [32, 8, 1])], "parameter 'bits': every entry must be an int in 2..16 or 32"),
-    ([("seed", "zero")], "parameter 'seed': must be an int"),
+    ([("seed", "zero")], "parameter 'seed': seeds must be ints"),
     ([("model", "resnet18_cifar"), ("dataset", "mnist")], "resnet18_cifar runs on"),
     ([("dataset", "cifar100")], "CIFAR-100 not found"),
     ([("sed", 42)], "unknown parameter(s) ['sed']"),

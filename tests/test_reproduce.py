@@ -358,7 +358,7 @@ def test_a_second_runner_leaves_another_hosts_live_partial_alone(tmp_path):
     outcomes = rp.reproduce(cfg, tmp_path / "out", workers=1, root=ROOT, log=None)
     assert [o["status"] for o in outcomes] == ["done"]
     assert (live / "results" / "sleepy" / "seed9.json").is_file()
-    assert len(results.load_records(tmp_path / "out")) == 1   # the partial's record is not read
+    assert len(rp.records_of(tmp_path / "out")) == 1   # the partial's record is not a finished run's
 
 
 @pytest.mark.slow
@@ -426,14 +426,14 @@ def test_a_killed_runner_ends_its_runs_leaves_no_partial_record_and_a_rerun_fini
         kernel = json.loads(record.read_text())[0]["provenance"]["pid"]
         worker = json.loads((record.parents[2] / "owner.json").read_text())["pid"]
         papermill = _processes_mentioning(str(out / ".partial"))
-        assert papermill and rp._pid_alive(kernel) and rp._pid_alive(worker)
+        assert papermill and rp.pid_alive(kernel) and rp.pid_alive(worker)
         proc.kill()                      # the runner's pid only, not its process group
         proc.wait()
         left = [kernel, worker, *papermill]
         deadline = time.time() + 120     # a bound for the test to end, not a timing under test
-        while time.time() < deadline and any(rp._pid_alive(pid) for pid in left):
+        while time.time() < deadline and any(rp.pid_alive(pid) for pid in left):
             time.sleep(0.5)
-        assert not [pid for pid in left if rp._pid_alive(pid)]
+        assert not [pid for pid in left if rp.pid_alive(pid)]
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import stat
@@ -72,7 +73,15 @@ def make_record(*, experiment: str, model: str, dataset: str, data_source: str, 
     wrong = schema.problems(json.loads(json.dumps(raw, default=_json_default)), complete=False)
     if wrong:
         raise ValueError(f"make_record: {'; '.join(wrong)}")
-    gate = pthresh.decide(p_thresh, delta=delta, num_classes=num_classes, p_fp=p_fp)
+    if p_thresh is not None and delta is not None:
+        # a gate that Eq. 4 decided (``Gate.record_fields`` of the delta rule): the record keeps its
+        # delta, and its Pthresh must be Eq. 4's
+        gate = pthresh.decide(None, delta=delta, num_classes=num_classes, p_fp=p_fp)
+        if not math.isclose(gate.p_thresh, float(p_thresh), rel_tol=1e-12, abs_tol=1e-15):
+            raise ValueError(f"make_record: p_thresh {p_thresh} is not max(1/K, P_FP - delta) = {gate.p_thresh} "
+                             f"for delta {delta}; a fixed Pthresh or a rule's gives delta None")
+    else:
+        gate = pthresh.decide(p_thresh, delta=delta, num_classes=num_classes, p_fp=p_fp)
     thresh = gate.p_thresh
     rec = {
         "experiment": experiment, "model": model, "dataset": dataset, "data_source": data_source,
