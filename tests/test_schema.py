@@ -137,8 +137,19 @@ def test_decide_refuses_no_gate_and_a_bad_one():
 def test_a_fixed_gate_leaves_no_delta_in_the_record():
     """The paper's LLM case (Pthresh 60%): the record's delta is None, so verify does not re-derive
     Pthresh from a delta that did not set it."""
-    rec = _record(p_thresh=0.6)
+    rec = _record(p_thresh=0.6, delta=None)
     assert rec["p_thresh"] == 0.6 and rec["delta"] is None and check_record(rec) == []
+
+
+def test_a_delta_gate_keeps_its_delta_and_must_be_eq4s():
+    """A run passes its gate in as ``**gate.record_fields()``: Eq. 4's gate gives both p_thresh and
+    delta, and the record keeps the delta (verify re-derives Pthresh from it); a Pthresh that is not
+    max(1/K, P_FP - delta) for that delta is refused."""
+    gate = pthresh.decide(None, delta=0.19, num_classes=10, p_fp=0.992)
+    rec = _record(**gate.record_fields())
+    assert rec["delta"] == 0.19 and rec["p_thresh"] == pytest.approx(0.802) and check_record(rec) == []
+    with pytest.raises(ValueError, match="not max"):
+        _record(p_thresh=0.6, delta=0.19)
 
 
 def test_no_experiment_rewrites_its_records_after_the_fact():
