@@ -29,16 +29,17 @@ def synthetic_runs(n_runs=4, n_blocks=60, per_block=6, sigma_block=0.02, sigma_t
     return out
 
 
-def test_the_estimate_recovers_a_known_block_and_timing_spread():
-    est = qm.estimate(synthetic_runs()).iloc[0]
+@pytest.mark.parametrize("per_block", [3, 6])   # the sweeps time 3 graphs per block, EXP-3 16
+def test_the_estimate_recovers_a_known_block_and_timing_spread(per_block):
+    est = qm.estimate(synthetic_runs(per_block=per_block)).iloc[0]
     assert (est["experiment"], est["gpu"], est["runs"], est["pairs"], est["blocks"]) == ("ptq_sweep", "GPU A", 4, 6, 60)
-    assert est["sigma_block"] == pytest.approx(0.02, rel=0.25)
-    assert est["sigma_timing"] == pytest.approx(0.005, rel=0.25)   # the intervals' own 0.1% taken out
+    assert est["sigma_block"] == pytest.approx(0.02, rel=0.2)
+    assert est["sigma_timing"] == pytest.approx(0.005, rel=0.2)   # the intervals' own 0.1% taken out
 
 
 def test_intervals_that_cover_the_differences_leave_no_timing_spread():
     est = qm.estimate(synthetic_runs(sigma_timing=0.0, ci_sd=0.004)).iloc[0]
-    assert est["sigma_timing"] < 0.001
+    assert est["sigma_timing"] < 0.0015   # against 0.005 above: the four intervals' 0.4% each taken out
 
 
 def test_a_gpu_model_with_one_run_has_no_estimate_and_borrows_the_largest():

@@ -13,14 +13,13 @@ the records that share ``BLOCK_KEYS``) and ``e ~ N(0, sigma_timing)`` per timing
 
 Estimate, per experiment and GPU model, from every pair of its runs whose T was measured as the
 committed results' T (:func:`comparable`: the run timed under MPS is left out): per timing the
-log-ratio d = log(T_b / T_a); per block its median, the block's shift, and each timing's residual
-from it. A difference of two runs has twice the variance of one run's deviation, so
-
-- ``sigma_block = s(block shifts) / sqrt(2)``, the shifts taken about 0 (each pair in both orders);
-- ``sigma_timing = sqrt(max(s(residuals)^2 - median CI variance of the pair, 0) / 2)``, the part
-  of the residual spread that the two records' own intervals do not already cover;
-
-with ``s`` the normal-consistent median absolute deviation (``scipy.stats.median_abs_deviation``,
+log-ratio d = log(T_b / T_a). A block's shift is the median d of its timings; a difference of two
+runs has twice the variance of one run's deviation, so ``sigma_block = s(block shifts) / sqrt(2)``,
+the shifts taken about 0 (each pair in both orders). Two timings i, j of one block have
+d_i - d_j = (e_ib - e_ia) - (e_jb - e_ja) plus their intervals' noise, in which the block's shift
+cancels: ``sigma_timing = sqrt(max(s(d_i - d_j)^2 - median(their intervals' variances), 0) / 4)``,
+the part of the spread that the four records' own intervals do not already cover; with ``s``
+the normal-consistent median absolute deviation (``scipy.stats.median_abs_deviation``,
 ``scale="normal"``): a robust spread, so that one disturbed block does not set it. Both are
 fractions of T (log scale). A GPU model with fewer than two comparable runs has no estimate of its
 own and borrows the largest one measured (:meth:`MachineSpread.sigmas` says so).
@@ -35,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import results
 from . import runs as qruns
 from ..config import project_root
-from . import results
 
 # What identifies one timing block across runs: one model's graphs timed together (per placement in
 # the sweeps, per search pass in EXP-3). A timing is one graph (``T_signature``) of one block.
@@ -128,17 +127,30 @@ def _robust_sd(x) -> float:
     return float(median_abs_deviation(x, scale="normal")) if len(x) else np.nan
 
 
-def pair_ratios(log_t: pd.DataFrame, blocks: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+def pair_ratios(log_t: pd.DataFrame, blocks: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
     """For every pair of runs (columns of ``log_t``, one row per timing, NaN where a run lacks it):
-    per timing d = log(T_b / T_a) (columns "a | b"); per block (``blocks``: each row's block) the
-    median d, the block's shift; and each block's number of timings."""
+    per timing d = log(T_b / T_a) (columns "a | b"), and per block (``blocks``: each row's block)
+    the median d, the block's shift."""
     names = list(log_t.columns)
     pairs = list(itertools.combinations(range(len(names)), 2))
     values = log_t.to_numpy(float)
     d = pd.DataFrame(np.stack([values[:, j] - values[:, i] for i, j in pairs], axis=1), index=log_t.index,
                      columns=[f"{names[i]} | {names[j]}" for i, j in pairs])
-    grouped = d.groupby(blocks.to_numpy(), sort=False)
-    return d, grouped.median(), grouped.count()
+    return d, d.groupby(blocks.to_numpy(), sort=False).median()
+
+
+def within_block_pairs(values: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values[i], values[j]) for every two timings i < j of one block (rows of ``values``,
+    ``blocks`` each row's block): a block's shift cancels in their difference exactly."""
+    first, second = [], []
+    for block in pd.unique(blocks):
+        rows = values[blocks == block]
+        i, j = np.triu_indices(len(rows), k=1)
+        first.append(rows[i])
+        second.append(rows[j])
+    if not first:
+        return np.empty((0, *values.shape[1:])), np.empty((0, *values.shape[1:]))
+    return np.concatenate(first), np.concatenate(second)
 
 
 def estimate(run_timings_by_name: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -157,20 +169,23 @@ def estimate(run_timings_by_name: dict[str, pd.DataFrame]) -> pd.DataFrame:
             continue
         wide = g.pivot(index=keys, columns="run", values=["T_ms", "ci_var"])
         log_t, ci_var = np.log(wide["T_ms"]), wide["ci_var"]
-        blocks = pd.Series(wide.index.droplevel("T_signature").map(str), index=wide.index)
-        d, shifts, sizes = pair_ratios(log_t, blocks)
-        residual = d - shifts.loc[blocks.to_numpy()].set_axis(d.index)
-        big = (sizes.loc[blocks.to_numpy()].set_axis(d.index) > 1).to_numpy()   # a block of one timing has no residual
+        blocks = wide.index.droplevel("T_signature").map(str).to_numpy()
+        d, shifts = pair_ratios(log_t, pd.Series(blocks, index=wide.index))
         names = list(log_t.columns)
         pair_var = np.stack([ci_var[b].to_numpy() + ci_var[a].to_numpy()
                              for a, b in itertools.combinations(names, 2)], axis=1)
-        within = residual.to_numpy()[big & d.notna().to_numpy()]
-        excess = _robust_sd(within) ** 2 - float(np.nanmedian(pair_var[big & d.notna().to_numpy()]))
+        # timings i, j of one block in runs a, b: d_i - d_j = (e_ib - e_ia) - (e_jb - e_ja) + the four
+        # intervals' noise, free of the block's shift; its variance is 4 sigma_timing^2 + their variances
+        d_i, d_j = within_block_pairs(d.to_numpy(), blocks)
+        var_i, var_j = within_block_pairs(pair_var, blocks)
+        between = (d_i - d_j).ravel()
+        excess = (_robust_sd(np.concatenate([between, -between])) ** 2 - float(np.nanmedian(var_i + var_j))
+                  if len(between) else 0.0)
         shift = shifts.to_numpy().ravel()
         rows.append({"experiment": experiment, "gpu": gpu, "runs": len(names), "pairs": d.shape[1],
                      "timings": len(d), "blocks": len(shifts),
                      "sigma_block": _robust_sd(np.concatenate([shift, -shift])) / np.sqrt(2),
-                     "sigma_timing": float(np.sqrt(max(excess, 0.0) / 2))})
+                     "sigma_timing": float(np.sqrt(max(excess, 0.0) / 4))})
     return pd.DataFrame(rows, columns=columns)
 
 
