@@ -76,3 +76,9 @@ def test_the_committed_reruns_give_a_spread_for_both_experiments_beyond_the_inte
     # a whole EXP-3 block moved by several percent between runs, a sweep's by well under one
     by = table.set_index("experiment")
     assert by.loc["mixed_precision", "sigma_block"] > by.loc["ptq_sweep", "sigma_block"]
+
+
+def test_the_summary_states_each_experiments_spread_in_percent():
+    text = qm.summary(qm.MachineSpread(qm.estimate(synthetic_runs())))
+    assert text.startswith("on GPU A (4 runs), EXP-1/2 sweeps: a timing block by 1.9") and "% more" in text
+    assert "own interval only" in qm.summary(qm.MachineSpread.none())

@@ -302,3 +302,11 @@ def test_claims_name_the_sample_they_drew_from():
     claim = qst.claim_stability(paper_seeds(), lambda t: t.loc[t["knee"], "bits"].tolist() == ["4"],
                                 qst.StabilityConfig(seeds=frame(grid_records())))
     assert claim.observed and claim.frequency < 0.95 and "10 seeds" in claim.sample
+
+
+def test_the_pages_say_which_sample_the_draws_came_from():
+    ours = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=None))
+    assert "own seeds" in qst.sample_note(ours["sample"]) and "no records" in qst.sample_note(ours["sample"])
+    wide = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=frame(grid_records())))
+    assert qst.sample_note(wide["sample"]) == "Trained models are drawn from the seeds grid: 10 seeds with the seeds grid."
+    assert "elsewhere from Table 1's seeds" in qst.sample_note([*wide["sample"], ""])

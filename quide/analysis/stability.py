@@ -204,6 +204,17 @@ class ClaimStability:
             frequency=self.frequency if frequency is None else frequency)
 
 
+def sample_note(samples) -> str:
+    """Which trained models the draws of a set of results (their ``sample`` values) came from, in
+    a sentence for the pages."""
+    used = sorted(set(samples) - {""})
+    if not used:
+        return ("Trained models are drawn from the analysed records' own seeds (Table 1's): the seeds grid "
+                "has no records of these conditions yet.")
+    some = "" if "" not in set(samples) else " where it has the condition (elsewhere from Table 1's seeds)"
+    return f"Trained models are drawn from the seeds grid{some}: {', '.join(used)}."
+
+
 def _percent(share: float) -> str:
     return f"{100 * share:.1f}%" if 0 < share < 0.01 else f"{100 * share:.0f}%"
 
@@ -384,7 +395,7 @@ def _sample(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng, pool=None
     labels = list(table["bits"])
     seeds, missing, observed = _on_grid(g, labels)
     drawn = _pool_for(g, keys, pool)
-    sample = "" if drawn is None else f"trained models drawn from {drawn['seed'].nunique()} seeds with the seeds grid"
+    sample = "" if drawn is None else f"{drawn['seed'].nunique()} seeds with the seeds grid"
     drawn = g if drawn is None else drawn
     draw_seeds, draw_missing, grid = _on_grid(drawn, labels)
     P_draw = _draw_P(rng, np.nan_to_num(grid(drawn["P"])), grid(_column(drawn, "n_test")), config.draws)
