@@ -402,30 +402,34 @@ def predictions(base: tuple[pd.DataFrame, pd.DataFrame],
     under the paper's and the true C, and whether each search's pick is the optimum (paper's C).
     One row each: ``conclusion``, ``model``, ``dataset``, ``placement``, ``detail``, ``answer``
     (compared between runs), ``shown`` (the answer for reading), ``holds_in`` (the share of draws
-    that give it) and ``predicted`` (the verdict: holds robustly, within noise, fails robustly)."""
+    that give it), ``predicted`` (the verdict: holds robustly, within noise, fails robustly) and
+    ``sample`` (where the draws took trained models from: ``Stability.sample``)."""
     sweep, mp = base
     rows = []
 
-    def add(conclusion, model, dataset, placement, detail, answer, shown, share):
+    def add(conclusion, model, dataset, placement, detail, answer, shown, share, st):
         rows.append({"conclusion": conclusion, "model": model, "dataset": dataset, "placement": placement,
                      "detail": detail, "answer": answer, "shown": shown, "holds_in": float(share),
-                     "predicted": stability.verdict(True, float(share))})
+                     "predicted": stability.verdict(True, float(share)), "sample": st.sample})
     if len(sweep):
-        for _, r in stability.knee_stability(sweep, config).iterrows():
-            add("Knee", r["model"], r["dataset"], r["placement"], "", str(r["knee"]), str(r["knee"]), r["frequency"])
-        for _, r in stability.ranking_stability(sweep, config).iterrows():
+        drawn = stability.sweep_draws(sweep, config)
+        for _, r in stability.knee_stability(sweep, config, drawn).iterrows():
+            add("Knee", r["model"], r["dataset"], r["placement"], "", str(r["knee"]), str(r["knee"]), r["frequency"],
+                r["stability"])
+        for _, r in stability.ranking_stability(sweep, config, drawn).iterrows():
             add("Table 4 order", r["model"], r["dataset"], r["placement"], r["metric"], str(r["order"]),
-                str(r["order"]), r["frequency"])
+                str(r["order"]), r["frequency"], r["stability"])
     if len(mp):
-        for _, r in stability.optimum_stability(mp, config).iterrows():
+        lands = stability.landscape_draws(mp, config)
+        for _, r in stability.optimum_stability(mp, config, lands).iterrows():
             add("EXP-3 optimum", r["model"], r["dataset"], None, f"{r['fitness C']} C", str(r["optimum"]),
-                str(r["optimum"]), r["frequency"])
-        for _, r in stability.search_rank_stability(mp, config).iterrows():
+                str(r["optimum"]), r["frequency"], r["stability"])
+        for _, r in stability.search_rank_stability(mp, config, draws=lands).iterrows():
             first = r["rank"] == 1
             add("search finds the optimum", r["model"], r["dataset"], None, _search_detail(r["search"], r["seed"]),
                 _search_answer(r["rank"]), f"{_search_answer(r['rank'])} (rank {r['rank']} of {r['n_configs']})",
-                r["share_rank_1"] if first else 1 - r["share_rank_1"])
-    return pd.DataFrame(rows, columns=[*_WHERE, "answer", "shown", "holds_in", "predicted"])
+                r["share_rank_1"] if first else 1 - r["share_rank_1"], r["stability"])
+    return pd.DataFrame(rows, columns=[*_WHERE, "answer", "shown", "holds_in", "predicted", "sample"])
 
 
 def answers(run: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:

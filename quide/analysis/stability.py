@@ -277,8 +277,9 @@ def _draw_timings(rng, df: pd.DataFrame, config: StabilityConfig) -> tuple[np.nd
     spread = config.machine_spread()
     experiment = df["experiment"] if "experiment" in df else pd.Series([None] * len(df), index=df.index)
     gpu = df["prov_device"] if "prov_device" in df else pd.Series([None] * len(df), index=df.index)
-    sigmas = np.array([spread.sigmas(e, g)[:2] for e, g in zip(experiment.iloc[first], gpu.iloc[first])]
-                      ).reshape(-1, 2)                                              # (timings, 2)
+    made = list(zip(experiment.iloc[first], gpu.iloc[first]))
+    known = {k: spread.sigmas(*k)[:2] for k in set(made)}
+    sigmas = np.array([known[k] for k in made], float).reshape(-1, 2)            # (timings, 2)
     if (sigmas > 0).any():
         blocks, of_timing = np.unique(block[first], return_inverse=True)
         sigma_block = pd.Series(sigmas[:, 0]).groupby(of_timing).max().to_numpy()   # per block
@@ -455,11 +456,12 @@ def sweep_draws(records, config: StabilityConfig = StabilityConfig()) -> list[_C
     return [_condition_draws(g, dict(zip(keys, cond)), config, config.rng(*cond), pool) for cond, g in groups]
 
 
-def knee_stability(records, config: StabilityConfig = StabilityConfig()) -> pd.DataFrame:
+def knee_stability(records, config: StabilityConfig = StabilityConfig(), draws=None) -> pd.DataFrame:
     """Per condition: the Table 1 Knee (peak seed-mean I', ``aggregate.mark_knee``'s rule), the
-    share of draws giving it, the alternatives, and the :class:`Stability` itself."""
+    share of draws giving it, the alternatives, and the :class:`Stability` itself. ``draws``:
+    :func:`sweep_draws` of ``records`` where already at hand."""
     rows = []
-    for c in sweep_draws(records, config):
+    for c in draws if draws is not None else sweep_draws(records, config):
         knee = c.table.loc[c.table["knee"], "bits"]
         observed = _labels(c.table.loc[knee.index])[0] if len(knee) else None
         peaks = aggregate.peak_position(c.means["I_gated"])
@@ -469,12 +471,13 @@ def knee_stability(records, config: StabilityConfig = StabilityConfig()) -> pd.D
     return pd.DataFrame(rows)
 
 
-def ranking_stability(records, config: StabilityConfig = StabilityConfig()) -> pd.DataFrame:
+def ranking_stability(records, config: StabilityConfig = StabilityConfig(), draws=None) -> pd.DataFrame:
     """Per condition and metric (I, I', ACP, ALS): the Table 4 order (bit-widths best first on
     seed means, as ``aggregate.orders``), the share of draws with the identical full order, the
-    alternatives, and per bit-width the share of draws in which it keeps its observed rank."""
+    alternatives, and per bit-width the share of draws in which it keeps its observed rank.
+    ``draws``: :func:`sweep_draws` of ``records`` where already at hand."""
     rows = []
-    for c in sweep_draws(records, config):
+    for c in draws if draws is not None else sweep_draws(records, config):
         for m, name in aggregate.METRICS.items():
             observed_scores = c.table[METRIC_COLUMNS[m]].to_numpy(float)
             order = tuple(qi.ranking(c.labels, observed_scores))
@@ -572,11 +575,13 @@ def landscape_draws(records: pd.DataFrame, config: StabilityConfig = StabilityCo
     return out
 
 
-def optimum_stability(records: pd.DataFrame, config: StabilityConfig = StabilityConfig()) -> pd.DataFrame:
+def optimum_stability(records: pd.DataFrame, config: StabilityConfig = StabilityConfig(), draws=None
+                      ) -> pd.DataFrame:
     """Per data set and fitness C (paper, true): the exhaustive optimum under I' (as
-    ``mixed_precision_tables.optima``), the share of draws in which it stays the optimum, the alternatives."""
+    ``mixed_precision_tables.optima``), the share of draws in which it stays the optimum, the
+    alternatives. ``draws``: :func:`landscape_draws` of ``records`` where already at hand."""
     rows = []
-    for land in landscape_draws(records, config):
+    for land in draws if draws is not None else landscape_draws(records, config):
         for compression in ("paper", "true"):
             peak = int(aggregate.peak_position(land.observed[compression]))
             observed = land.labels[peak] if peak >= 0 else None
@@ -589,16 +594,17 @@ def optimum_stability(records: pd.DataFrame, config: StabilityConfig = Stability
 
 
 def search_rank_stability(records: pd.DataFrame, config: StabilityConfig = StabilityConfig(),
-                          compression: str = "paper") -> pd.DataFrame:
+                          compression: str = "paper", draws=None) -> pd.DataFrame:
     """Per search record (GA, random, HAQ, greedy; each seed): its configuration's rank among the
     exhaustive configurations under I' (``compression``'s C): observed (``search.rank_among``),
     the share of draws in which it is rank 1, the median and the 95% range (2.5th-97.5th
-    percentile) of its rank over draws."""
+    percentile) of its rank over draws. ``draws``: :func:`landscape_draws` of ``records`` where
+    already at hand."""
     if compression not in ("paper", "true"):
         raise ValueError(f"compression must be 'paper' or 'true'; got {compression!r}")
     rows = []
     picks = records[~records["search"].isin(["exhaustive", "reference"])]
-    for land in landscape_draws(records, config):
+    for land in draws if draws is not None else landscape_draws(records, config):
         where = {cfg: i for i, cfg in enumerate(land.configs)}
         observed = dict(zip(land.configs, land.observed[compression]))
         drawn = land.scores[compression]
