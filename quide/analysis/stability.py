@@ -139,7 +139,18 @@ class StabilityConfig:
             pool = _grid_records(str(Path(folder).resolve()))
         if pool is None or pool.empty:
             return None
-        return pool[pool["profile"] == "paper"] if "profile" in pool else pool
+        pool = pool[pool["profile"] == "paper"] if "profile" in pool else pool
+        if VARIANT not in pool:
+            pool = _with_variant(pool)
+        return pool
+
+
+VARIANT = "_run_variant"   # a pool's run parameters apart from the seed, computed once per pool
+
+
+def _with_variant(pool: pd.DataFrame) -> pd.DataFrame:
+    params = pool["run_params"] if "run_params" in pool else pd.Series([None] * len(pool), index=pool.index)
+    return pool.assign(**{VARIANT: params.map(run_variant)})
 
 
 @functools.cache
@@ -148,7 +159,7 @@ def _grid_records(folder: str) -> pd.DataFrame | None:
     if not (Path(folder) / "ptq_sweep").is_dir():
         return None
     records = load_records(folder, "ptq_sweep")
-    return None if records.empty else records
+    return None if records.empty else _with_variant(records)
 
 
 @dataclass(frozen=True, eq=False)
@@ -376,19 +387,19 @@ def _pool_for(g: pd.DataFrame, keys: dict, pool: pd.DataFrame | None) -> pd.Data
     ``g``: the pool's records of that condition made with ``g``'s run parameters (seed apart:
     ``results.run_variant``), with ``g``'s records of seeds the pool lacks; None where the pool
     has none such (records without ``run_params`` never match: nothing says how they were made)."""
-    if pool is None or "run_params" not in g or "run_params" not in pool:
+    if pool is None or "run_params" not in g:
         return None
     variant = run_variant(g["run_params"].iloc[0])
     if variant is None:
         return None
-    mine = pool[pool["run_params"].map(run_variant) == variant]
+    mine = pool[pool[VARIANT] == variant]
     for k, v in keys.items():
         if k not in mine:
             return None
         mine = mine[mine[k].astype(str) == str(v)]
     if mine.empty:
         return None
-    return pd.concat([mine, g[~g["seed"].isin(set(mine["seed"]))]], ignore_index=True)
+    return pd.concat([mine.drop(columns=VARIANT), g[~g["seed"].isin(set(mine["seed"]))]], ignore_index=True)
 
 
 def _sample(g: pd.DataFrame, keys: dict, config: StabilityConfig, rng, pool=None) -> ConditionSample:
