@@ -30,7 +30,7 @@ Uncertainty model (per draw):
 - **Seeds**: where a condition has several seeds, each draw bootstraps trained models (as many
   as the analysed records have, drawn with replacement, the same pick for every bit-width, since
   one seed is one trained model) before the seed mean. Where the seeds grid
-  (``reproduce/seeds.toml``, records under :func:`quide.config.seeds_root`;
+  (``reproduce/seeds.toml``, records under ``quide.config.seeds_root``;
   ``StabilityConfig.seeds``) has records of the condition made with the same run parameters (seed
   apart), the models are drawn from its seeds and any of the analysed records' seeds it lacks: a
   wider sample of training variation than the paper's three seeds, while the observed answer
@@ -94,7 +94,7 @@ def verdict(holds_observed: bool, frequency: float) -> str:
 @dataclass(frozen=True)
 class StabilityConfig:
     """How many draws, from which seed; where trained models are drawn from (``seeds``:
-    ``SEEDS_GRID``, the seeds grid's records at :func:`quide.config.seeds_root` where it has any;
+    ``SEEDS_GRID``, the seeds grid's records at ``quide.config.seeds_root`` where it has any;
     a folder holding ``ptq_sweep/`` records; a DataFrame of such records; None: the analysed
     records' own seeds) and the machine-to-machine spread of T (``machine``: ``RERUNS``, estimated
     from the committed reruns; a :class:`quide.analysis.machine.MachineSpread`; None: T within
