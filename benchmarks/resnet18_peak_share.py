@@ -9,6 +9,7 @@ captured as a CUDA graph). Options:
 - ``1 model``: one training's step graph replayed back to back (what the trainer does per epoch);
 - ``3 models, 3 streams``: the paper's three seeds, each its own step graph (its own weights and
   batch of 128), replayed side by side on three CUDA streams, as three trainings of one GPU run;
+- ``5 models, 5 streams``: five seeds side by side (what a seeds grid of five ResNet-18 trainings runs);
 - ``compiled``: the same with ``torch.compile`` inside the captured step (fuses BatchNorm + ReLU).
 
 Each option also trains its models for ``--check-steps`` steps twice from the same seed on the same
@@ -29,7 +30,8 @@ from quide.measure import models
 from quide.measure import train as qt
 from quide.measure.latency import describe_device
 
-SHAPE, BATCH, SEEDS = (32, 32, 3), 128, (0, 42, 123)
+SHAPE, BATCH = (32, 32, 3), 128
+SEEDS = (0, 42, 123, 7, 99)   # the paper's three, then two more (a seeds grid trains five ResNet-18s)
 # Dense (no sparsity) bf16 tensor-core peak, TFLOP/s, from NVIDIA's data sheets (SXM parts).
 DENSE_BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4}
 
@@ -41,8 +43,9 @@ class Option:
     compiled: bool = False
 
 
-OPTIONS = (Option("1 model", 1), Option("3 models, 3 streams", 3),
-           Option("1 model, compiled", 1, compiled=True), Option("3 models, 3 streams, compiled", 3, compiled=True))
+OPTIONS = (Option("1 model", 1), Option("3 models, 3 streams", 3), Option("5 models, 5 streams", 5),
+           Option("1 model, compiled", 1, compiled=True), Option("3 models, 3 streams, compiled", 3, compiled=True),
+           Option("5 models, 5 streams, compiled", 5, compiled=True))
 
 
 def peak_tflops(device_name: str) -> float | None:

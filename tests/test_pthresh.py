@@ -1,16 +1,19 @@
 """quide.analysis.pthresh: each rule on hand-made cases with known answers (degenerate ones included), the
 fit of f, 'auto:<rule>' parsing and refusal, and the notebook parameter path."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from quide.analysis import pthresh as pt
+from quide.analysis.index import gated_index
 from quide.measure.llm import LLMParams
 from quide.measure.mixed_precision import SearchParams
 from quide.measure.sweep import SweepParams
 
 K10 = dict(num_classes=10)
+COMMITTED = Path(__file__).resolve().parents[1] / "data" / "results"
 
 
 def test_span_rule():
@@ -70,9 +73,129 @@ def test_curve_rule_degenerate():
 
 @pytest.mark.parametrize("rule", [pt.Span(f=0.5), pt.ErrorRatio(), pt.Relative(), pt.Noise(), pt.Curve(),
                                   pt.Delta(0.2)])
-def test_fp_at_chance_gives_chance(rule):
-    assert pt.gate(rule, **K10, p_fp=0.1, accuracy_by_bits={8: 0.1}, n_test=100) == pytest.approx(0.1)
-    assert pt.gate(rule, **K10, p_fp=0.05, accuracy_by_bits={8: 0.05}, n_test=100) == pytest.approx(0.1)
+def test_nothing_passes_when_fp_is_at_or_below_chance(rule):
+    for p_fp in (0.1, 0.05):
+        g = pt.gate(rule, **K10, p_fp=p_fp, accuracy_by_bits={8: 0.12}, n_test=100)
+        assert g == pt.NOTHING_PASSES == 1.0
+        # a configuration above both chance and FP still gets I' = 0
+        assert float(gated_index(4.0, 0.12, 1.0, g)) == 0.0
+
+
+def test_fp_below_chance_gates_the_reviewers_case():
+    """K = 4, P_FP = 0.24, a configuration at P = 0.27: a gate at 1/K would give it I' > 0."""
+    g = pt.gate("relative", num_classes=4, p_fp=0.24)
+    assert float(gated_index(8.0, 0.27, 2.0, g)) == 0.0
+    assert float(gated_index(8.0, 0.27, 2.0, 0.25)) > 0    # what the old floor at 1/K gave
+
+
+MMLU_TEST_ANSWERS = (3222, 3462, 3582, 3776)   # A-D: 22.9 / 24.7 / 25.5 / 26.9% of 14,042
+
+
+def test_chance_is_the_majority_class_rate_where_labels_are_unbalanced():
+    assert pt.chance_level(4) == pytest.approx(0.25)
+    assert pt.chance_level(4, MMLU_TEST_ANSWERS) == pytest.approx(3776 / 14042)
+    assert pt.chance_level(10, [1000] * 10) == pytest.approx(0.1)        # balanced: 1/K
+    assert pt.chance_level(3, [5, 5]) == pytest.approx(0.5)              # a class absent from the labels
+    for bad in ([1, 2, 3, 4, 5], [-1, 3], [0, 0], [0.5, 0.5], [[1, 2]]):
+        with pytest.raises(ValueError, match="class_counts"):
+            pt.chance_level(4, bad)
+
+
+def test_unbalanced_chance_moves_the_gate_and_what_passes():
+    """MMLU: P_FP = 0.26 is above 1/4 but not above the majority answer's 26.9%."""
+    with_k = pt.gate("relative", num_classes=4, p_fp=0.26)
+    assert with_k == pytest.approx(0.99 * 0.26) and float(gated_index(8.0, 0.265, 2.0, with_k)) > 0
+    with_labels = pt.gate("relative", num_classes=4, p_fp=0.26, class_counts=MMLU_TEST_ANSWERS)
+    assert with_labels == pt.NOTHING_PASSES and float(gated_index(8.0, 0.265, 2.0, with_labels)) == 0
+    # above the majority rate, the floor of the clip is that rate, not 1/K
+    assert pt.gate(pt.Span(f=0.0), num_classes=4, p_fp=0.6, class_counts=MMLU_TEST_ANSWERS) \
+        == pytest.approx(3776 / 14042)
+    assert pt.decide("auto:curve", num_classes=4, p_fp=0.6, accuracy_by_bits={8: 0.6},
+                     class_counts=MMLU_TEST_ANSWERS).p_thresh == pytest.approx(3776 / 14042)
+
+
+def test_committed_mmlu_answers_are_unbalanced():
+    from quide.analysis import pthresh_study
+    counts = pthresh_study.mmlu_class_counts(COMMITTED)
+    assert counts is not None, "the LLM case study's samples files are committed"
+    assert counts == MMLU_TEST_ANSWERS
+    assert pt.chance_level(4, counts) > 0.25
+
+
+# --- the paired rule ------------------------------------------------------------------------------
+
+def _predictions(n=10000, fp_wrong=800, extra_wrong=0, extra_right=0, k=10):
+    """Labels, FP's predictions (the first ``fp_wrong`` samples wrong) and a quantized model's:
+    FP's answers with ``extra_wrong`` of FP's right ones made wrong and ``extra_right`` of FP's wrong
+    ones made right."""
+    y = np.arange(n) % k
+    fp = y.copy()
+    fp[:fp_wrong] = (y[:fp_wrong] + 1) % k
+    q = fp.copy()
+    q[fp_wrong:fp_wrong + extra_wrong] = (y[fp_wrong:fp_wrong + extra_wrong] + 1) % k
+    q[:extra_right] = y[:extra_right]
+    return y, fp, q
+
+
+def test_paired_counts_and_drop_are_exact():
+    y, fp, q = _predictions(extra_wrong=30, extra_right=10)
+    r = pt.paired_noninferiority(y, fp, q, 0.01)
+    assert (r["n"], r["b"], r["c"]) == (10000, 30, 10)
+    assert r["p_fp"] == pytest.approx(0.92) and r["p"] == pytest.approx(0.918)
+    assert r["drop"] == pytest.approx(0.002)
+    assert r["drop"] < r["drop_upper"] < r["margin"] and r["non_inferior"]
+
+
+def test_paired_known_decisions():
+    y, fp, same = _predictions()
+    # identical predictions: no discordant sample, the drop is 0 for certain
+    r = pt.paired_noninferiority(y, fp, same, 0.01)
+    assert r["drop_upper"] == 0 and r["non_inferior"] and r["p_worse"] == 1.0
+    # ... but a zero margin is never shown with a zero drop
+    assert not pt.paired_noninferiority(y, fp, same, 0.0)["non_inferior"]
+    # 2 points worse against a 1-point margin: inferior
+    assert not pt.paired_noninferiority(*_predictions(extra_wrong=200), 0.01)["non_inferior"]
+    # 0.9 points worse on 10,000 samples: within the margin by the point estimate, not shown below it
+    r = pt.paired_noninferiority(*_predictions(extra_wrong=90), 0.01)
+    assert r["drop"] < r["margin"] and not r["non_inferior"]
+    # better than FP: non-inferior even with a zero margin
+    assert pt.paired_noninferiority(*_predictions(extra_right=100), 0.0)["non_inferior"]
+
+
+def test_paired_bound_matches_a_resampling_bootstrap_and_the_normal_bound():
+    """The multinomial shortcut against resampling the samples themselves (small n), and both
+    against the normal approximation of a paired difference."""
+    y, fp, q = _predictions(n=400, fp_wrong=40, extra_wrong=12, extra_right=3)
+    r = pt.paired_noninferiority(y, fp, q, 0.05, resamples=20000)
+    d = (fp == y).astype(float) - (q == y).astype(float)
+    idx = np.random.default_rng(1).integers(0, d.size, size=(20000, d.size))
+    brute = np.quantile(d[idx].mean(axis=1), 0.95)
+    assert r["drop_upper"] == pytest.approx(brute, abs=0.002)
+    normal = d.mean() + 1.6449 * d.std(ddof=1) / math.sqrt(d.size)
+    assert r["drop_upper"] == pytest.approx(normal, abs=0.003)
+
+
+def test_paired_refuses_bad_input():
+    y, fp, q = _predictions(n=100)
+    for args in ((y, fp, q[:50], 0.01), (y, fp, q.astype(float), 0.01), (y[:0], fp[:0], q[:0], 0.01),
+                 (y, fp, q, 1.5), (y, fp, q.reshape(10, 10), 0.01)):
+        with pytest.raises(ValueError):
+            pt.paired_noninferiority(*args)
+    with pytest.raises(ValueError, match="confidence"):
+        pt.paired_noninferiority(y, fp, q, 0.01, confidence=0.3)
+    with pytest.raises(ValueError, match="no single Pthresh"):
+        pt.gate(pt.Paired(), **K10, p_fp=0.9)
+    with pytest.raises(ValueError, match="not a run's gate"):
+        pt.decide(pt.Paired(), num_classes=10, p_fp=0.9)
+
+
+def test_paired_rule_margin_is_the_relative_tolerance():
+    rule = pt.Paired()
+    assert rule.margin(0.92) == pytest.approx(0.0092) and rule.p_thresh(0.92) == pytest.approx(0.99 * 0.92)
+    assert pt.describe(rule) == "paired(q=0.99, confidence=0.95)"
+    r = rule.test(*_predictions(extra_wrong=50))            # 0.5 points against 0.92 points
+    assert r["margin"] == pytest.approx(0.0092) and r["non_inferior"]
+    assert not rule.test(*_predictions(extra_wrong=85))["non_inferior"]
 
 
 @pytest.mark.parametrize("rule", [pt.Span(f=0.3), pt.ErrorRatio(r=5), pt.Relative(q=0.5), pt.Noise(k=50),
@@ -162,22 +285,3 @@ def test_sweep_params_auto_noise_resolves_in_the_records():
     by_bits = {r["bits"]: r["I_gated"] for r in records}
     assert by_bits[4] == 0 and by_bits[8] == 0          # 0.985 is below 0.99 - 0.002
     assert by_bits[16] == pytest.approx(2 * (0.99 - expected) / math.log2(2))
-
-
-def test_study_on_made_up_records():
-    """The analysis on a made-up condition (one not in the registry): every rule gives a gate and a
-    Knee; the paper's delta has none to give."""
-    import pandas as pd
-    from quide.analysis import pthresh_study as ps
-    from quide.analysis.stability import StabilityConfig
-    rows = []
-    for seed, shift in ((0, 0.0), (1, 0.004), (2, -0.004)):
-        for r in _run({32: 0.95 + shift, 16: 0.95 + shift, 8: 0.94 + shift, 4: 0.6 + shift, 2: 0.45}):
-            rows.append({**r, "seed": seed, "model": "toy", "dataset": "toyset", "data_source": "toy",
-                         "placement": "graph", "profile": "paper", "T_kind": "simulated", "C_true": r["C_paper"]})
-    table = ps.our_table(pd.DataFrame(rows), StabilityConfig(draws=20))
-    assert set(table["rule"]) == set(ps.RULES)
-    assert table.loc[table["rule"] == ps.PAPER, "verdict"].item() == "no delta for this condition"
-    curve = table[table["rule"] == "curve"].iloc[0]
-    assert curve["gate"] == pytest.approx((0.94 + 0.6) / 2)
-    assert curve["knee"] == 8   # 4 bits (0.6) is below the gate (0.77)
