@@ -5,6 +5,9 @@
 - ``QUIDE_RESULTS``: result records. Default: ``<project>/data/results`` (for a smoke run, a fresh
   temporary folder: see :func:`run_results_root`).
 - ``QUIDE_CHECKPOINTS``: trained models. Default: ``<project>/data/checkpoints``.
+- ``QUIDE_SEEDS``: the seeds grid's records (``reproduce/seeds.toml``: more seeds per condition than
+  the paper's three), which :mod:`quide.analysis.stability` draws trained models from where they
+  exist. Default: ``<project>/data/seeds``.
 - ``QUIDE_TIMING_LOCK``: a lock file that gives each timing the host to itself
   (:func:`quide.hostlock.timing_turn`). Unset: no lock. ``quide reproduce`` sets it for its GPU runs.
 
@@ -57,6 +60,11 @@ def run_results_root(profile: str, root: Path | str | None = None) -> Path:
 
 def checkpoint_root() -> Path:
     return _from_env("QUIDE_CHECKPOINTS", "data/checkpoints")
+
+
+def seeds_root() -> Path:
+    """The seeds grid's results root (its records under ``<root>/ptq_sweep/``)."""
+    return _from_env("QUIDE_SEEDS", "data/seeds")
 
 
 def current_umask() -> int:

@@ -140,3 +140,80 @@ def test_retried_timings_show_each_block_against_the_other_run():
     assert reruns.retried_timings(b, b, reruns.SWEEP_KEYS).empty
     # named runs: the retried timing is reported under the name of the run that timed it again
     assert reruns.retried_timings(b, a, reruns.SWEEP_KEYS, names=("b", "c"))["run"].tolist() == ["c"]
+
+
+# --- predicted against observed ----------------------------------------------------------------
+
+def _run(sweep_P4=0.90, best=(4, 4), ga_pick=None):
+    """One run's (sweep, EXP-3) records: the sweep's Knee 4 bits unless ``sweep_P4`` collapses it;
+    EXP-3's landscape with ``best`` far ahead (a tenth of the others' T) and a GA that picked
+    ``ga_pick`` (default ``best``)."""
+    mp = _landscape({bits: 0.05 if bits == best else 0.5 for bits in ((8, 8), (8, 4), (4, 8), (4, 4))})
+    pick = mp[(mp["search"] == "exhaustive") & (mp["bits_label"] == "-".join(map(str, ga_pick or best)))]
+    return _sweep(P4=sweep_P4), pd.concat([mp, pick.assign(search="ga", search_seed=0)], ignore_index=True)
+
+
+def _outcome(table, conclusion, detail=""):
+    row = table[(table["conclusion"] == conclusion) & (table["detail"] == detail)]
+    assert len(row) == 1, (conclusion, detail, table)
+    return row.iloc[0]
+
+
+def test_a_robust_conclusion_that_another_run_contradicts_is_a_defect():
+    config = reruns.stability.StabilityConfig(draws=200, seeds=None)
+    predicted = reruns.predictions(_run(), config)
+    assert set(predicted["conclusion"]) == set(reruns.CONCLUSIONS)
+    knee = _outcome(predicted, "Knee")
+    assert (knee["answer"], knee["holds_in"], knee["predicted"]) == ("4", 1.0, reruns.stability.HOLDS)
+    same = reruns.predicted_vs_observed(predicted, reruns.answers(_run()))
+    assert (same["outcome"] == reruns.SAME).all() and not same["changed"].any()
+    # the other run's 4-bit accuracy collapses (the Knee moves to 8), its landscape's optimum moves
+    # to 8-8 and its GA stays at 4-4: each of these was called robust, so each is a defect
+    other = reruns.answers(_run(sweep_P4=0.5, best=(8, 8), ga_pick=(4, 4)))
+    table = reruns.predicted_vs_observed(predicted, other)
+    assert _outcome(table, "Knee")["outcome"] == reruns.DEFECT and _outcome(table, "Knee")["other"] == "8"
+    assert _outcome(table, "EXP-3 optimum", "paper C")["outcome"] == reruns.DEFECT
+    ga = _outcome(table, "search finds the optimum", "ga, search seed 0")
+    assert (ga["shown"], ga["outcome"]) == ("the optimum (rank 1 of 4)", reruns.DEFECT)
+    assert ga["other"].startswith("not the optimum")
+    summary = reruns.calibration(predicted, {"other GPU": _run(sweep_P4=0.5, best=(8, 8), ga_pick=(4, 4))}).iloc[0]
+    assert summary["changed although called robust"] == (table["outcome"] == reruns.DEFECT).sum() >= 3
+
+
+def test_a_conclusion_within_noise_may_change_and_a_missing_one_is_said_to_be_missing():
+    from test_stability import frame, record
+    near = {(8, 8): 0.5, (8, 4): 0.25, (4, 8): 0.2501, (4, 4): 1.0}
+    mp = _landscape(near)
+    predicted = reruns.predictions((_sweep().iloc[:0], mp), reruns.stability.StabilityConfig(draws=200, seeds=None))
+    optimum = _outcome(predicted, "EXP-3 optimum", "paper C")
+    assert optimum["answer"] == "8-4" and optimum["predicted"] == reruns.stability.WITHIN_NOISE
+    swapped = _landscape({(8, 8): 0.5, (8, 4): 0.2501, (4, 8): 0.25, (4, 4): 1.0})
+    table = reruns.predicted_vs_observed(predicted, reruns.answers((_sweep().iloc[:0], swapped)))
+    assert _outcome(table, "EXP-3 optimum", "paper C")["outcome"] == reruns.WITHIN
+    other_data = swapped.assign(dataset="cifar10")
+    table = reruns.predicted_vs_observed(predicted, reruns.answers((_sweep().iloc[:0], other_data)))
+    assert (table["outcome"] == reruns.ABSENT).all()
+
+
+def test_reruns_on_another_gpu_model_are_picked_from_the_manifest():
+    from quide.analysis import runs
+    manifest = runs.load_manifest()
+    assert reruns.other_gpu(manifest) == [r for r in manifest if r.gpu != runs.canonical(manifest).gpu]
+    h100 = runs.Run(**{**vars(runs.reruns(manifest)[0]), "folder": "data/reruns/h100", "name": "1 x H100",
+                       "gpu": "NVIDIA H100 80GB HBM3"})
+    assert reruns.other_gpu([*manifest, h100]) == [*reruns.other_gpu(manifest), h100]
+
+
+def test_t_coverage_counts_a_shift_the_interval_misses_and_the_machine_spread_covers():
+    from quide.analysis import machine
+    base = _landscape({(8, 8): 0.5, (4, 4): 0.25})
+    moved = _landscape({(8, 8): 0.5 * 1.01, (4, 4): 0.25 * 1.01})   # 1%: outside intervals a tenth as wide
+    spread = machine.MachineSpread(pd.DataFrame([{"experiment": "mixed_precision", "gpu": "a GPU", "sigma_block": 0.01,
+                                                  "sigma_timing": 0.0}]))
+    empty = _sweep().iloc[:0]
+    row = reruns.t_coverage((_sweep(), base), {"b": (_sweep(), moved)}, spread).set_index("experiment")
+    assert row.loc["EXP-3 exhaustive", "configurations"] == 2
+    assert row.loc["EXP-3 exhaustive", "within the record's 95% CI"] == 0
+    assert row.loc["EXP-3 exhaustive", "within the 95% range with the machine spread"] == 2
+    none = reruns.t_coverage((empty, base), {"b": (empty, moved)}, machine.MachineSpread.none())
+    assert none.set_index("experiment").loc["EXP-3 exhaustive", "within the 95% range with the machine spread"] == 0

@@ -4,10 +4,12 @@ import pandas as pd
 import pytest
 
 from quide.analysis import aggregate
+from quide.analysis import machine as qm
 from quide.analysis import results as qr
 from quide.analysis import stability as qst
 
 DRAWS = 1000
+ALONE = qst.StabilityConfig(seeds=None, machine=None)   # T within its own interval, the records' own seeds
 
 
 def record(bits, P, T, *, seed=0, C=None, p_fp=0.99, delta=0.19, ci=None, p10_p90=None, n_test=None, **extra):
@@ -47,8 +49,11 @@ def clear_knee_records(seeds=(0,)):
 def test_a_knee_with_a_huge_margin_and_tiny_intervals_holds_in_every_draw():
     row = qst.knee_stability(clear_knee_records()).iloc[0]
     assert row["knee"] == 4 and row["frequency"] == 1.0 and row["draws"] == DRAWS
-    assert row["timing"] == qst.TIMING_CI and row["stability"].verdict == qst.HOLDS
-    assert row["stability"].text() == f"holds in 100% of {DRAWS} draws"
+    assert row["timing"] == qst.TIMING_MACHINE and row["stability"].verdict == qst.HOLDS
+    assert row["stability"].text() == f"holds in 100% of {DRAWS} draws"   # the default model is not repeated
+    alone = qst.knee_stability(clear_knee_records(), ALONE).iloc[0]
+    assert alone["timing"] == qst.TIMING_CI and alone["frequency"] == 1.0
+    assert alone["stability"].text() == f"holds in 100% of {DRAWS} draws ({qst.TIMING_CI})"
 
 
 def test_several_seeds_are_bootstrapped_and_the_observed_answers_are_aggregates():
@@ -82,8 +87,9 @@ def test_two_bit_widths_with_identical_I_gated_split_the_draws(interval):
 
 def test_records_without_any_interval_keep_their_values_and_say_so():
     recs = frame([record(b, p, t) for b, p, t in ((32, 0.99, 0.8), (8, 0.98, 0.5), (4, 0.97, 0.5))])
-    row = qst.knee_stability(recs).iloc[0]
+    row = qst.knee_stability(recs, ALONE).iloc[0]
     assert row["frequency"] == 1.0 and row["timing"] == qst.TIMING_FIXED
+    assert qst.knee_stability(recs).iloc[0]["timing"] == f"{qst.TIMING_FIXED} + {qst.MACHINE_TERM}"
 
 
 def test_all_collapsed_has_no_knee_in_any_draw():
@@ -112,7 +118,8 @@ def test_a_fixed_seed_gives_the_same_answer_and_another_seed_other_draws():
     assert not first.shares.equals(other.shares)
 
 
-@pytest.mark.parametrize("field, value", [("draws", 0), ("draws", 2.5), ("draws", True), ("seed", -1), ("seed", "0")])
+@pytest.mark.parametrize("field, value", [("draws", 0), ("draws", 2.5), ("draws", True), ("seed", -1), ("seed", "0"),
+                                          ("seeds", 3), ("machine", "committed"), ("machine", 0.01)])
 def test_bad_config_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"StabilityConfig.{field}"):
         qst.StabilityConfig(**{field: value})
@@ -180,3 +187,126 @@ def test_a_collapsed_landscape_has_no_optimum():
 def test_search_rank_refuses_an_unknown_compression():
     with pytest.raises(ValueError, match="compression"):
         qst.search_rank_stability(landscape(), compression="mean")
+
+
+# --- one draw per timing, the machine spread ----------------------------------------------------
+
+def test_records_that_share_a_timing_share_its_draw():
+    """8, 4 and 2 bits run one graph (one T_signature in one block): one T per draw for all three,
+    so between them only P and C decide; 16 bits is a timing of its own."""
+    recs = []
+    for bits, P, T, sig in ((32, 0.99, 0.8, "fp"), (16, 0.99, 0.6, "half"), (8, 0.98, 0.5, "fq"),
+                            (4, 0.97, 0.5, "fq"), (2, 0.11, 0.5, "fq")):
+        recs.append(record(bits, P, T, ci=(T - 0.05, T + 0.05), n_test=10_000, T_signature=sig))
+    s = qst.condition_samples(frame(recs), qst.StabilityConfig(draws=200, seeds=None))[0]
+    column = {b: s.labels.index(b) for b in ("16", "8", "4", "2")}
+    assert (s.T_draw[:, 0, column["8"]] == s.T_draw[:, 0, column["4"]]).all()
+    assert (s.T_draw[:, 0, column["8"]] == s.T_draw[:, 0, column["2"]]).all()
+    assert not (s.T_draw[:, 0, column["16"]] == s.T_draw[:, 0, column["8"]]).any()
+
+
+def spread(sigma_block=0.0, sigma_timing=0.0):
+    return qm.MachineSpread(pd.DataFrame([{"experiment": "ptq_sweep", "gpu": "a GPU", "runs": 2, "pairs": 1,
+                                           "timings": 5, "blocks": 1, "sigma_block": sigma_block,
+                                           "sigma_timing": sigma_timing}]))
+
+
+def close_call_records():
+    """16 bits the Knee by 2.4% of I' over 8 bits (same C and P, T 2% lower), intervals a tenth of
+    a percent wide: no draw within the intervals moves it, a per-graph spread of 5% does."""
+    recs = [record(32, 0.99, 2.0, C=1.0), record(16, 0.985, 0.50, C=4.0), record(8, 0.985, 0.51, C=4.0),
+            record(2, 0.11, 0.51, C=16.0)]
+    for r in recs:
+        r["T_ci_ms"] = [r["T_ms"] * 0.999, r["T_ms"] * 1.001]
+        r["n_test"] = 10_000_000    # P all but fixed: T alone decides
+    return frame(recs)
+
+
+def test_a_per_graph_machine_spread_can_move_what_the_interval_alone_cannot():
+    recs = close_call_records()
+    alone = qst.knee_stability(recs, ALONE).iloc[0]
+    assert alone["knee"] == 16 and alone["frequency"] == 1.0
+    per_graph = qst.knee_stability(recs, qst.StabilityConfig(seeds=None, machine=spread(sigma_timing=0.05))).iloc[0]
+    assert per_graph["knee"] == 16 and 0.05 < per_graph["frequency"] < 0.95
+    assert per_graph["stability"].verdict == qst.WITHIN_NOISE and per_graph["timing"] == qst.TIMING_MACHINE
+
+
+def test_a_block_shift_moves_every_graph_of_the_block_together_and_keeps_their_order():
+    recs = close_call_records()
+    shifted = qst.knee_stability(recs, qst.StabilityConfig(seeds=None, machine=spread(sigma_block=0.3))).iloc[0]
+    assert shifted["frequency"] == 1.0
+    s = qst.condition_samples(recs, qst.StabilityConfig(draws=300, seeds=None, machine=spread(sigma_block=0.3)))[0]
+    ratio = s.T_draw[:, 0, :] / s.T[0]
+    assert ratio.std(axis=0).min() > 0.2                        # each graph moves by about 30%...
+    assert np.ptp(np.log(ratio), axis=1).max() < 0.01           # ...all of one block by the same factor
+
+
+def test_records_of_an_experiment_without_an_estimate_keep_their_interval():
+    recs = close_call_records().assign(experiment="another")
+    row = qst.knee_stability(recs, qst.StabilityConfig(seeds=None, machine=spread(sigma_timing=0.05))).iloc[0]
+    assert row["frequency"] == 1.0 and row["timing"] == qst.TIMING_CI
+
+
+# --- the seeds grid -----------------------------------------------------------------------------
+
+PARAMS = {"model": "simplecnn", "dataset": "mnist", "delta": 0.19, "timed": 1000, "bits": [32, 16, 8, 4, 2]}
+
+
+def seed_records(seed, p4=0.985, params=PARAMS):
+    """One trained model's sweep: 4 bits the Knee unless ``p4`` drops it below 8 bits' lead."""
+    recs = []
+    for bits, P, T in ((32, 0.99, 0.8), (16, 0.99, 0.6), (8, 0.989, 0.5), (4, p4, 0.5), (2, 0.11, 0.5)):
+        r = record(bits, P, T, seed=seed, ci=tight(T), n_test=10_000)
+        r["run_params"] = {**params, "seed": seed}
+        recs.append(r)
+    return recs
+
+
+def grid_records(params=PARAMS):
+    """Ten seeds; on seven that the paper's three lack, 4 bits lose to 8 (P(4) 0.80 near the gate)."""
+    recs = [r for seed in (0, 42, 123) for r in seed_records(seed, params=params)]
+    return recs + [r for seed in range(1, 8) for r in seed_records(seed, p4=0.80, params=params)]
+
+
+def paper_seeds():
+    return frame([r for seed in (0, 42, 123) for r in seed_records(seed)])
+
+
+def test_the_seeds_grid_widens_the_draws_and_the_observed_knee_stays_table_1s():
+    ours = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=None)).iloc[0]
+    assert ours["knee"] == 4 and ours["frequency"] == 1.0 and ours["sample"] == ""
+    wide = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=frame(grid_records()))).iloc[0]
+    assert wide["knee"] == 4                                     # Table 1's three seeds
+    assert wide["frequency"] < 0.95 and wide["stability"].verdict != qst.HOLDS
+    assert "10 seeds" in wide["sample"] and "seeds grid" in wide["stability"].text()
+
+
+def test_a_grid_made_with_other_run_parameters_is_not_drawn_from():
+    other = frame(grid_records(params={**PARAMS, "timed": 200}))
+    row = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=other)).iloc[0]
+    assert row["frequency"] == 1.0 and row["sample"] == ""
+
+
+def test_the_grid_is_found_in_its_folder_and_through_quide_seeds(tmp_path, monkeypatch):
+    qr.write_records(grid_records(), "ptq_sweep", "grid", root=tmp_path)
+    from_folder = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=tmp_path)).iloc[0]
+    assert "10 seeds" in from_folder["sample"]
+    monkeypatch.setenv("QUIDE_SEEDS", str(tmp_path))
+    by_default = qst.knee_stability(paper_seeds()).iloc[0]
+    assert by_default["sample"] == from_folder["sample"] and by_default["frequency"] == from_folder["frequency"]
+    monkeypatch.setenv("QUIDE_SEEDS", str(tmp_path / "none here"))
+    assert qst.knee_stability(paper_seeds()).iloc[0]["sample"] == ""
+
+
+def test_claims_name_the_sample_they_drew_from():
+    claim = qst.claim_stability(paper_seeds(), lambda t: t.loc[t["knee"], "bits"].tolist() == ["4"],
+                                qst.StabilityConfig(seeds=frame(grid_records())))
+    assert claim.observed and claim.frequency < 0.95 and "10 seeds" in claim.sample
+
+
+def test_the_pages_say_which_sample_the_draws_came_from():
+    ours = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=None))
+    assert "own seeds" in qst.sample_note(ours["sample"]) and "no records" in qst.sample_note(ours["sample"])
+    wide = qst.knee_stability(paper_seeds(), qst.StabilityConfig(seeds=frame(grid_records())))
+    assert qst.sample_note(wide["sample"]) == "Trained models are drawn from the seeds grid: 10 seeds with the seeds grid."
+    assert "elsewhere from Table 1's seeds" in qst.sample_note([*wide["sample"], ""])

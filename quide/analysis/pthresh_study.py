@@ -197,10 +197,10 @@ def our_table(records: pd.DataFrame | None = None,
             answers = []
             for d in range(s.pick.shape[0]):
                 seeds = s.pick[d]
-                P_d = np.where(s.missing[seeds], np.nan, s.P_draw[d, seeds])
+                P_d = np.where(s.draw_missing[seeds], np.nan, s.P_draw[d, seeds])
                 g_d = _gate_from_grid(rule, k, labels, P_d, n_test, counts)
-                answers.append(_knee(labels, P_d, s.T_draw[d, seeds], s.C[seeds], g_d, s.missing[seeds]))
-            st = stability._stability(knee, answers, s.timing)
+                answers.append(_knee(labels, P_d, s.T_draw[d, seeds], s.draw_C[seeds], g_d, s.draw_missing[seeds]))
+            st = stability._stability(knee, answers, s.timing, s.sample)
             seed_knees = _seed_knees(rule, k, labels, s, T, n_test, counts)
             rows.append({**base, "rule": name, "gate": g_obs, "f": pt.span_share(k, p_fp, g_obs),
                          "drop": max(p_fp - g_obs, 0.0), "knee": knee, "frequency": st.frequency,

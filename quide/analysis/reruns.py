@@ -371,3 +371,174 @@ def run_detail(base: tuple[pd.DataFrame, pd.DataFrame], other: tuple[pd.DataFram
                  f"{len(widths)} records (largest {widths.max():.2f}%)")
     table = pd.concat(tables, ignore_index=True)
     return table[["experiment"] + [c for c in table if c != "experiment"]].round(2), lines
+
+
+# --- Predicted against observed: each conclusion's stability against what another run showed ---
+
+CONCLUSIONS = ("Knee", "Table 4 order", "EXP-3 optimum", "search finds the optimum")
+SAME, WITHIN, DEFECT, ABSENT = ("same", "changed, as its stability allowed",
+                                "changed although called robust: a defect of the uncertainty model",
+                                "not in the other run")
+_WHERE = ["conclusion", "model", "dataset", "placement", "detail"]
+
+
+def _condition_name(model, dataset, placement=None) -> str:
+    return f"{model} / {dataset}" + (f", {placement}" if placement else "")
+
+
+def _search_detail(search, seed) -> str:
+    return str(search) + ("" if seed is None or pd.isna(seed) else f", search seed {int(seed)}")
+
+
+def _search_answer(rank) -> str:
+    return "the optimum" if rank == 1 else "not the optimum"
+
+
+def predictions(base: tuple[pd.DataFrame, pd.DataFrame],
+                config: stability.StabilityConfig = stability.StabilityConfig()) -> pd.DataFrame:
+    """Every conclusion of one run (``base``: (sweep, EXP-3) records as :func:`load_run`), its
+    answer and its predicted stability (:mod:`quide.analysis.stability`): every Knee and every
+    Table 4 order (I, I', ACP, ALS) of each condition and placement, EXP-3's exhaustive optimum
+    under the paper's and the true C, and whether each search's pick is the optimum (paper's C).
+    One row each: ``conclusion``, ``model``, ``dataset``, ``placement``, ``detail``, ``answer``
+    (compared between runs), ``shown`` (the answer for reading), ``holds_in`` (the share of draws
+    that give it), ``predicted`` (the verdict: holds robustly, within noise, fails robustly) and
+    ``sample`` (where the draws took trained models from: ``Stability.sample``)."""
+    sweep, mp = base
+    rows = []
+
+    def add(conclusion, model, dataset, placement, detail, answer, shown, share, st):
+        rows.append({"conclusion": conclusion, "model": model, "dataset": dataset, "placement": placement,
+                     "detail": detail, "answer": answer, "shown": shown, "holds_in": float(share),
+                     "predicted": stability.verdict(True, float(share)), "sample": st.sample})
+    if len(sweep):
+        drawn = stability.sweep_draws(sweep, config)
+        for _, r in stability.knee_stability(sweep, config, drawn).iterrows():
+            add("Knee", r["model"], r["dataset"], r["placement"], "", str(r["knee"]), str(r["knee"]), r["frequency"],
+                r["stability"])
+        for _, r in stability.ranking_stability(sweep, config, drawn).iterrows():
+            add("Table 4 order", r["model"], r["dataset"], r["placement"], r["metric"], str(r["order"]),
+                str(r["order"]), r["frequency"], r["stability"])
+    if len(mp):
+        lands = stability.landscape_draws(mp, config)
+        for _, r in stability.optimum_stability(mp, config, lands).iterrows():
+            add("EXP-3 optimum", r["model"], r["dataset"], None, f"{r['fitness C']} C", str(r["optimum"]),
+                str(r["optimum"]), r["frequency"], r["stability"])
+        for _, r in stability.search_rank_stability(mp, config, draws=lands).iterrows():
+            first = r["rank"] == 1
+            add("search finds the optimum", r["model"], r["dataset"], None, _search_detail(r["search"], r["seed"]),
+                _search_answer(r["rank"]), f"{_search_answer(r['rank'])} (rank {r['rank']} of {r['n_configs']})",
+                r["share_rank_1"] if first else 1 - r["share_rank_1"], r["stability"])
+    return pd.DataFrame(rows, columns=[*_WHERE, "answer", "shown", "holds_in", "predicted", "sample"])
+
+
+def answers(run: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    """The same conclusions as :func:`predictions`, read off another run's records as the book
+    reads them (Table 1, ``aggregate.orders``, ``mixed_precision_tables.optima`` and ``table2``):
+    one row each with ``answer`` and ``shown``."""
+    from .mixed_precision_tables import table2
+    sweep, mp = run
+    # Table 1 reads these alone; a narrow frame makes it several times faster on a run's wide records
+    sweep = sweep[[c for c in (*aggregate.CONDITION, "seed", "bits", "bits_label", "C_paper", "C_true", "p_thresh",
+                               "num_classes", "P", "T_ms", "I", "I_gated", "ACP", "ALS", "run_params", "source_file")
+                   if c in sweep]]
+    rows = []
+
+    def add(conclusion, model, dataset, placement, detail, answer, shown=None):
+        rows.append({"conclusion": conclusion, "model": model, "dataset": dataset, "placement": placement,
+                     "detail": detail, "answer": answer, "shown": answer if shown is None else shown})
+    if len(sweep):
+        t = aggregate.table1(sweep)
+        for (model, dataset, placement), g in t.groupby(["model", "dataset", "placement"], sort=False):
+            knee = g.loc[g["knee"], "bits"]
+            add("Knee", model, dataset, placement, "", str(int(knee.iloc[0]) if len(knee) and str(knee.iloc[0]).isdigit()
+                                                          else (knee.iloc[0] if len(knee) else None)))
+        for _, r in aggregate.orders(sweep).iterrows():
+            for name in aggregate.METRICS.values():
+                add("Table 4 order", r["model"], r["dataset"], r["placement"], name, str(list(r[name])))
+    if len(mp):
+        for _, r in optima(mp).iterrows():
+            add("EXP-3 optimum", r["model"], r["dataset"], None, f"{r['fitness C']} C", str(r["bits"]))
+        searches = table2(mp)
+        for _, r in searches[~searches["search"].isin(["reference", "uniform 4-bit"])].iterrows():
+            add("search finds the optimum", r["model"], r["dataset"], None, _search_detail(r["search"], r["seed"]),
+                _search_answer(r["rank"]), f"{_search_answer(r['rank'])} (rank {r['rank']} of {r['n_configs']})")
+    return pd.DataFrame(rows, columns=[*_WHERE, "answer", "shown"])
+
+
+def predicted_vs_observed(predicted: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """Each conclusion of :func:`predictions` beside what another run showed (:func:`answers`):
+    ``other`` (its answer, for reading), ``changed`` and ``outcome``: ``SAME``; ``WITHIN`` where it
+    changed and was not called robust; ``DEFECT`` where it was called robust (holds in at least
+    ``stability.ROBUST`` of the draws) and changed, which the uncertainty model must not allow;
+    ``ABSENT`` where the other run lacks it."""
+    keyed = [c.fillna("") if c.name in ("placement", "detail") else c for _, c in predicted[_WHERE].items()]
+    left = predicted.assign(**{c.name: c for c in keyed})
+    right = other.assign(**{c: other[c].fillna("") for c in ("placement", "detail")})
+    out = left.merge(right.rename(columns={"answer": "other_answer", "shown": "other"}), on=_WHERE, how="left")
+    out["changed"] = out["other_answer"].notna() & (out["other_answer"] != out["answer"])
+    robust = out["predicted"] == stability.HOLDS
+    out["outcome"] = np.select([out["other_answer"].isna(), ~out["changed"], robust], [ABSENT, SAME, DEFECT], WITHIN)
+    return out.drop(columns="other_answer")
+
+
+def calibration(predicted: pd.DataFrame, others: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """Per other run: conclusions compared, those called robust, those that changed, and the
+    defects (called robust and changed)."""
+    rows = []
+    for name, run in others.items():
+        t = predicted_vs_observed(predicted, answers(run))
+        compared = t[t["outcome"] != ABSENT]
+        rows.append({"run": name, "conclusions": len(compared),
+                     "called robust": int((compared["predicted"] == stability.HOLDS).sum()),
+                     "changed": int(compared["changed"].sum()),
+                     "changed although called robust": int((compared["outcome"] == DEFECT).sum())})
+    return pd.DataFrame(rows)
+
+
+def other_gpu(manifest: list) -> list:
+    """The kept reruns (``quide.analysis.runs.Run``) made on another GPU model than the committed results."""
+    from . import runs
+    gpu = runs.canonical(manifest).gpu
+    return [r for r in runs.reruns(manifest) if r.gpu != gpu]
+
+
+def _bounds(intervals) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) of each 95% interval of T; NaN for a record without one."""
+    pairs = [c if isinstance(c, (list, tuple, np.ndarray)) and len(c) == 2 else (np.nan, np.nan) for c in intervals]
+    return np.array([c[0] for c in pairs], float), np.array([c[1] for c in pairs], float)
+
+
+def _log_var(intervals, T) -> np.ndarray:
+    """The variance of log T that each 95% interval states: ((hi - lo) / (2 z95 T))^2."""
+    lo, hi = _bounds(intervals)
+    return ((hi - lo) / (2 * stability.Z95 * np.asarray(T, float))) ** 2
+
+
+def t_coverage(base: tuple[pd.DataFrame, pd.DataFrame], others: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+               spread=None) -> pd.DataFrame:
+    """Per other run and experiment: configurations whose T lies within the committed record's
+    95% interval, and within the 95% range another machine's T has under the machine spread
+    (``spread``: :class:`quide.analysis.machine.MachineSpread`; default the committed reruns'):
+    |log(T_b / T_a)| <= 1.96 sqrt(2 sigma_block^2 + 2 sigma_timing^2 + both intervals' variances)."""
+    from . import machine
+    spread = spread or machine.committed()
+    rows = []
+    for name, other in others.items():
+        runs_by_experiment = {"EXP-1/2 sweeps": (base[0], other[0], SWEEP_KEYS),
+                              "EXP-3 exhaustive": (_exhaustive(base[1]), _exhaustive(other[1]), EXHAUSTIVE_KEYS)}
+        for experiment, (a, b, keys) in runs_by_experiment.items():
+            cols = keys + ["T_ms", "T_ci_ms", "experiment", "prov_device"]
+            a, b = (r.reindex(columns=cols) for r in (a, b))
+            both = a.merge(b, on=keys, suffixes=("_a", "_b"), validate="one_to_one")
+            made = list(zip(both["experiment_a"], both["prov_device_a"]))
+            sigmas = {k: spread.sigmas(*k)[:2] for k in set(made)}
+            sig = np.array([sigmas[k] for k in made], float).reshape(-1, 2)
+            var = _log_var(both["T_ci_ms_a"], both["T_ms_a"]) + _log_var(both["T_ci_ms_b"], both["T_ms_b"])
+            half = stability.Z95 * np.sqrt(2 * (sig ** 2).sum(axis=1) + var)
+            lo, hi = _bounds(both["T_ci_ms_a"])
+            rows.append({"run": name, "experiment": experiment, "configurations": len(both),
+                         "within the record's 95% CI": int(((both["T_ms_b"] >= lo) & (both["T_ms_b"] <= hi)).sum()),
+                         "within the 95% range with the machine spread":
+                             int((np.abs(np.log(both["T_ms_b"] / both["T_ms_a"])) <= half).sum())})
+    return pd.DataFrame(rows)
