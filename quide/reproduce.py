@@ -835,14 +835,13 @@ def _run_grid(config, out: Path, root: Path, workers, client, scheduler, dry_run
     phase, ran = None, []
     try:
         if call.train_first and todo:
-            trainings, record["checkpoints_found"] = trainings_of(
+            record["trainings"], record["checkpoints_found"] = trainings_of(   # filled in as they run
                 todo, lambda p: EXPECTED_TRAINING_SECONDS.get(p.get("model"), 0.0))
             record["training_how"] = (f"{call.train_first} at a time on each of {len(gpus)} GPUs" if gpus else
                                       f"{call.train_first} at a time") + (" under MPS" if call.mps else "")
             with mps_daemon(call.mps):
-                phase = run_trainings(trainings, call.train_first, out / "logs", gpus or [None], call.stop_at,
-                                      call.ends_by)
-            record["trainings"] = phase.trainings
+                phase = run_trainings(record["trainings"], call.train_first, out / "logs", gpus or [None],
+                                      call.stop_at, call.ends_by)
             todo = [dataclasses.replace(r, checkpoint_found=r.own_training and Path(r.checkpoint).is_file())
                     for r in todo]
         if (phase is not None and phase.stopped) or (call.stop_at is not None and time.time() >= call.stop_at):
