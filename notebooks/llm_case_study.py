@@ -36,7 +36,7 @@
 # %%
 from quide.measure import llm, mmlu
 from quide.analysis import mmlu_stats, results
-from quide.notebook_params import parameter_names
+from quide.notebook_params import parameters_of
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
 
@@ -61,8 +61,7 @@ deployed = True              # also time torchao's real int8/int4 kernels (T_dep
 
 # %%
 # NBVAL_CHECK_OUTPUT
-keys = parameter_names(llm.LLMParams, globals(), names_before_parameters)   # refuses unknown -p names
-params = llm.LLMParams(**{k: globals()[k] for k in keys})
+params = parameters_of("llm_case_study", globals(), names_before_parameters)   # the registry's class; refuses unknown -p names
 items = mmlu.load_mmlu("test", params.subjects, params.limit)
 print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot; "
       f"bits {list(params.bits)}, group size {params.group_size}")

@@ -36,7 +36,7 @@ from quide.analysis import figures
 from quide.measure import mixed_precision as mp
 from quide.analysis.paper import reported
 from quide.analysis.search import SEARCH_BITS
-from quide.notebook_params import parameter_names
+from quide.notebook_params import parameters_of
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
 
@@ -64,8 +64,7 @@ profile = "paper"            # paper | smoke (tiny CPU run of the same code path
 
 # %%
 # NBVAL_CHECK_OUTPUT
-keys = parameter_names(mp.SearchParams, globals(), names_before_parameters)   # refuses unknown -p names
-params = mp.SearchParams(**{k: globals()[k] for k in keys})
+params = parameters_of("mixed_precision", globals(), names_before_parameters)   # the registry's class; refuses unknown -p names
 print(f"{params.model} on {params.dataset}, checkpoint seed {params.model_seed}; searches {list(params.search)}, "
       f"seeds {list(params.seed)}; fitness I' with C={params.compression}; profile {params.profile}")
 

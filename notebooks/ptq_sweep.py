@@ -28,7 +28,7 @@
 # %%
 from quide.analysis import aggregate, figures
 from quide.measure import sweep
-from quide.notebook_params import parameter_names
+from quide.notebook_params import parameters_of
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
 
@@ -54,8 +54,7 @@ experiment = "ptq_sweep"   # records go to <results root>/<experiment>/
 
 # %%
 # NBVAL_CHECK_OUTPUT
-keys = parameter_names(sweep.SweepParams, globals(), names_before_parameters)   # refuses unknown -p names
-params = sweep.SweepParams(**{k: globals()[k] for k in keys})
+params = parameters_of("ptq_sweep", globals(), names_before_parameters)   # the registry's class; refuses unknown -p names
 print(f"{params.model} on {params.dataset}, seed {params.seed}, bits {list(params.bits)}, "
       f"delta {params.resolved_delta}, placements {params.placements}, profile {params.profile}")
 

@@ -5,10 +5,13 @@
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
 config or its data is refused before anything runs, 3 if ``--time-limit-s`` deferred runs to the
-next call (and none failed), 130 if interrupted by Ctrl-C (SIGINT) and 143 by SIGTERM (one line on
-stderr, no traceback, after the runner's clean-up: its workers stopped, finished runs kept).
-``-p NAME VALUE`` sets a notebook parameter in every experiment whose notebook has it (e.g.
-``-p timed 200``: a lighter host protocol than the paper's), over the config.
+next call or ``--budget-s`` stopped them (and none failed), 130 if interrupted by Ctrl-C (SIGINT)
+and 143 by SIGTERM (one line on stderr, no traceback, after the runner's clean-up: its workers
+stopped, finished runs kept). ``-p NAME VALUE`` sets a notebook parameter in every experiment whose
+notebook has it (e.g. ``-p timed 200``: a lighter host protocol than the paper's), over the config.
+``--train-first N`` trains the checkpoints the runs will load first, N at a time on each GPU, and
+``--mps`` runs those trainings (else the runs) under NVIDIA's MPS. When the grid ends it prints the
+timing summary (``quide.grid_timing``), whose last line is ``whole reproduction: N s on K x <GPU>``.
 
 ``quide collect OUT --into ROOT`` copies the records of the finished runs under ``OUT/runs/`` into
 the results root ROOT, refusing (exit 2, nothing copied) two files of one name with other contents.
@@ -16,8 +19,8 @@ the results root ROOT, refusing (exit 2, nothing copied) two files of one name w
 ``quide train -p model resnet18_cifar -p dataset cifar10 -p seed 0`` trains (or finds) the
 checkpoint that the sweep notebook with the same ``-p`` parameters would load. Parameters are the
 notebook's, written as for papermill, and validated by the same ``SweepParams``; parameters that
-only the sweep uses (placement, observer, ...) are accepted and ignored. ``tools/gpu_grid.sh`` uses
-it to train several seeds at once and then run the notebooks one at a time, so that latency is
+only the sweep uses (placement, observer, ...) are accepted and ignored. ``quide reproduce
+--train-first`` uses it to train several models at once before the runs, so that latency is
 measured with the GPU to itself.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 
 
@@ -115,15 +119,17 @@ def _verify(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import ConfigError, reproduce
+    from .reproduce import ConfigError, run_grid
     try:
-        outcomes = reproduce(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
-                             dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu,
-                             time_limit_s=args.time_limit_s,
-                             overrides=parse_parameters(args.parameter))
+        result = run_grid(args.config, args.out, workers=args.workers, scheduler=args.scheduler,
+                          dry_run=args.dry_run, runs_per_gpu=args.runs_per_gpu, time_limit_s=args.time_limit_s,
+                          overrides=parse_parameters(args.parameter), train_first=args.train_first, mps=args.mps,
+                          budget_s=args.budget_s, resume=args.resume, launched=args.launched,
+                          command=" ".join(["quide", *args.argv]))
     except ConfigError as err:
         print(f"quide reproduce: refused, nothing ran: {err}", file=sys.stderr)
         return 2
+    outcomes = result.outcomes
     counts = Counter(o["status"] for o in outcomes)
     if args.dry_run:
         for o in outcomes:
@@ -133,10 +139,13 @@ def _reproduce(args) -> int:
         print(f"FAILED {o['label']}\n  log: {o['log']}\n  {o['error']}", file=sys.stderr)
     print("quide reproduce: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
           + f"; runs in {args.out}/runs/<key>/")
-    if counts["deferred"]:
-        print(f"quide reproduce: {counts['deferred']} runs deferred by --time-limit-s; the same command "
-              "again starts them", file=sys.stderr)
-    return 1 if failed else 3 if counts["deferred"] else 0
+    left = counts["deferred"] + counts["stopped"]
+    if left:
+        print(f"quide reproduce: {left} runs deferred or stopped by --time-limit-s or --budget-s; the same command "
+              "again starts them (with --resume its timing summary adds this call's seconds)", file=sys.stderr)
+    for line in result.summary:
+        print(line)
+    return 1 if failed else 3 if left else 0
 
 
 def _collect(args) -> int:
@@ -152,6 +161,8 @@ def _collect(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    launched = time.time()   # --budget-s and the timing summary count from here
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(prog="quide", description="QuIDE companion command line")
     sub = ap.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train (or find) the checkpoint a sweep notebook would load")
@@ -169,8 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--runs-per-gpu", type=int, default=1,
                      help="runs at once on each local GPU (default 1); timings still run alone")
     rep.add_argument("--time-limit-s", type=float, default=None, metavar="SECONDS",
-                     help="start a run only while its expected seconds fit in this many seconds from "
-                          "now; the rest are deferred to the next call (exit 3)")
+                     help="start a run (or training) only while its expected seconds fit in this many seconds "
+                          "from the command's start; the rest are deferred to the next call (exit 3)")
+    rep.add_argument("--budget-s", type=float, default=None, metavar="SECONDS",
+                     help="end within this many seconds of the command's start: what still runs a margin before "
+                          "(quide.reproduce.STOP_GRACE_S) is stopped (exit 3; the same command again goes on); "
+                          "without --time-limit-s, runs start only while expected to end by then")
+    rep.add_argument("--train-first", type=int, default=0, metavar="N",
+                     help="first train every checkpoint the runs will load and that is not on disk, N trainings "
+                          "at a time on each GPU (quide train), then run the grid, whose runs load them")
+    rep.add_argument("--mps", action="store_true",
+                     help="run the trainings (with --train-first; else the runs) under NVIDIA MPS, so that "
+                          "their kernels share the GPU at once (nvidia-cuda-mps-control -d, quit afterwards)")
+    rep.add_argument("--resume", action="store_true",
+                     help="continue the timing of the earlier calls of the same grid in --out: the summary's "
+                          "total adds their seconds (finished runs are skipped either way)")
     rep.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     rep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter, as for papermill, in every experiment whose notebook "
@@ -183,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     col.add_argument("--into", required=True, help="results root to copy into, e.g. data/results")
     col.set_defaults(run=_collect)
     args = ap.parse_args(argv)
+    args.launched, args.argv = launched, argv
     if args.command == "train":   # its epochs take the timing lock: a bad path is refused before training
         from .hostlock import LockPathError, check_lock_path
         try:

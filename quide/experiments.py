@@ -1,5 +1,6 @@
 """The experiments a grid may run: one registry that the runner (``quide reproduce``), the CLI
-(``quide train``) and the tests read.
+(``quide train``), the notebooks (their parameter class, ``quide.notebook_params.parameters_of``)
+and the tests read.
 
 Each entry names the experiment (its results folder), its notebook (relative to the repository),
 the parameter class the notebook's first cells build (``module:Class``, imported only when used, so
@@ -59,6 +60,16 @@ def register(experiment: Experiment) -> Experiment:
 def by_notebook(relative: str) -> Experiment | None:
     """The entry of a notebook path relative to the repository (None: not registered)."""
     return _REGISTRY.get(relative)
+
+
+def by_name(name: str) -> Experiment:
+    """The entry named ``name`` (what a config's ``name`` and a notebook call it); ValueError naming
+    the registered ones where none is."""
+    found = [e for e in _REGISTRY.values() if e.name == name]
+    if len(found) != 1:
+        raise ValueError(f"{len(found) or 'no'} experiments named {name!r} registered; "
+                         f"registered: {sorted(e.name for e in _REGISTRY.values())}")
+    return found[0]
 
 
 def of_path(path) -> Experiment | None:

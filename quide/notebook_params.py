@@ -1,13 +1,13 @@
 """A notebook's parameters, written once: the cell tagged ``parameters`` sets them, and its
-parameter class (``SweepParams``, ``SearchParams``, ``LLMParams``) names them.
+parameter class (``SweepParams``, ``SearchParams``, ``LLMParams``), which the experiment registry
+(``quide.experiments``) names, names them.
 
 The notebook records ``set(globals())`` in the cell before its parameters; after papermill's
-injected cell, :func:`parameter_names` refuses any new name that is not a field of the class
-(``-p sed 42`` fails naming ``sed``) and returns the fields, so the notebook builds its parameters
-in one line::
+injected cell, :func:`parameters_of` looks its class up in the registry, and
+:func:`parameter_names` refuses any new name that is not a field of the class (``-p sed 42`` fails
+naming ``sed``), so the notebook builds its parameters in one line::
 
-    keys = parameter_names(sweep.SweepParams, globals(), names_before_parameters)
-    params = sweep.SweepParams(**{k: globals()[k] for k in keys})
+    params = parameters_of("ptq_sweep", globals(), names_before_parameters)
 
 Each class calls :func:`refuse_bools` first when it validates itself: to Python True is the int 1,
 so ``delta = true`` in a config or ``-p delta True`` would otherwise run as delta 1.0.
@@ -42,3 +42,12 @@ def refuse_bools(params) -> None:
         value = getattr(params, field.name)
         if isinstance(value, bool) and NUMERIC_TYPE.search(str(field.type)):
             raise ValueError(f"parameter {field.name!r}: must be a number, not a bool; got {value!r}")
+
+
+def parameters_of(experiment: str, namespace: dict, names_before: set):
+    """The parameters of the registered ``experiment``: its class (``quide.experiments``) built
+    from the names ``namespace`` (a notebook's globals) set, after :func:`parameter_names`' checks."""
+    from .experiments import by_name
+    params_class = by_name(experiment).parameters()
+    keys = parameter_names(params_class, namespace, names_before)
+    return params_class(**{k: namespace[k] for k in keys})

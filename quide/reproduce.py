@@ -49,9 +49,19 @@ files of one name or a file the root holds with other content, naming both.
 
 ``--time-limit-s S`` is for machines lent for a limited time (e.g. sessions of 10 minutes): a run
 starts only while its expected seconds (``Run.expected_seconds``) still fit in what is left of S
-seconds since the runner began; the runs that do not are *deferred*: nothing of them is made, and
+seconds since the command began; the runs that do not are *deferred*: nothing of them is made, and
 the same command, run again, starts them (and skips what is done). Runs already started are never
-stopped by it; the expectation is rough, so keep a margin below the call's limit.
+stopped by it; the expectation is rough. ``--budget-s B`` is the hard end: ``STOP_GRACE_S`` before B
+seconds have passed, whatever still runs (or trains) is *stopped*, the cluster closed and every
+process the runs started waited for (killed if need be), so the command ends within B; without
+``--time-limit-s`` that stop is also the time limit.
+
+One call on a lent GPU can do the whole reproduction: ``--train-first N`` first trains every
+checkpoint the runs will load (:mod:`quide.train_first`), N at a time on each GPU, ``--mps`` runs
+those trainings (else the runs) under NVIDIA's MPS (:mod:`quide.mps`), and ``--runs-per-gpu`` packs
+the runs that then load them. When the grid ends the runner prints, and writes beside the logs, where
+the time went: each phase, each run, the critical path, and ``whole reproduction: N s on K x <GPU>``
+(:mod:`quide.grid_timing`); ``--resume`` adds the seconds of the earlier calls of the same grid.
 """
 from __future__ import annotations
 
@@ -76,9 +86,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import experiments
-from .config import TIMING_LOCK_ENV, atomic_path, data_root, project_root
+from . import experiments, grid_timing
+from .config import TIMING_LOCK_ENV, atomic_path, checkpoint_root, data_root, project_root
 from .hostlock import pid_alive
+from .mps import available as mps_available
+from .mps import mps as mps_daemon
+from .process_tree import descendants, end_all
+from .train_first import train_first as run_trainings
+from .train_first import trainings_of
 
 EXPERIMENT_KEYS = {"name", "notebook", "parameters", "grid"}
 SEED_PARAMETERS = ("seed", "model_seed")
@@ -86,6 +101,15 @@ HEARTBEAT_S = 5.0               # a running run touches its partial folder's hea
 HEARTBEAT_TIMEOUT_S = 300.0     # a partial folder whose heartbeat is older is dead, wherever it ran
 SCHEDULER_TIMEOUT_S = 5         # seconds to reach a --scheduler before the call is refused
 DEAD_KERNEL_SIGNS = ("DeadKernelError", "ZMQError", "Kernel died before replying")
+# --budget-s stops what still runs this long before the budget ends, so that the command has ended by
+# then. The stop closes the cluster (Dask's nanny kills a worker still busy after 4 s) and waits
+# FAMILY_GRACE_S for the runs' processes before killing them: about 5 s with a run in flight on two
+# busy CPUs, then the interpreter's exit. (Stopped from outside by SIGTERM, as before the stop moved
+# into the runner, it exited within 0.2 s: benchmarks/results/stop_probe_h200.txt;
+# benchmarks/probes/stop_probe.py measures the stop as it is now.) It is also the margin of the
+# time limit that a budget sets, so a larger one defers runs that would fit.
+STOP_GRACE_S = 10
+FAMILY_GRACE_S = 2.0   # after a stop, how long the runs' processes get to end before they are killed
 
 
 class ConfigError(ValueError):
@@ -103,7 +127,11 @@ class Run:
     parameters: dict               # the overrides given to papermill
     key: str = ""
     data: dict = field(default_factory=dict)   # data set -> content hash
-    checkpoint_found: bool = False             # its model is trained already (quide.measure.sweep.checkpoint_of)
+    checkpoint_found: bool = False             # a sweep whose model is trained already (quide.measure.sweep.checkpoint_of)
+    checkpoint: str = ""                       # the checkpoint file it loads ("": it trains none)
+    training: dict = field(default_factory=dict)   # the `quide train` parameters that make that checkpoint
+    own_training: bool = False                 # its own parameters train it (a sweep; a search loads a sweep's)
+    table: str = ""                            # its [[experiment]] table: name(fixed parameters)
 
     @property
     def label(self) -> str:
@@ -113,7 +141,7 @@ class Run:
     @property
     def expected_seconds(self) -> float:
         """Roughly how long this run takes on one GPU, to start the longest first (critical path);
-        without the training where its checkpoint exists (``quide train``, ``--train-first``)."""
+        a sweep's without its training where its checkpoint exists (``quide train``, ``--train-first``)."""
         model = self.parameters.get("model")
         seconds = EXPECTED_SECONDS.get((self.experiment, model), EXPECTED_SECONDS.get((self.experiment, None), 30.0))
         if self.checkpoint_found:
@@ -293,19 +321,31 @@ def data_hashes(resolved: dict, cache: dict, kind: str = "dataset") -> dict:
     return {}
 
 
-def _checkpoint_found(obj, images) -> bool:
-    """Whether the model a sweep run of parameters ``obj`` trains exists already as a checkpoint
-    here (a guess for the queue: a worker elsewhere may see another checkpoint folder)."""
+def _training(obj, images) -> tuple[str, dict]:
+    """The checkpoint that a run of parameters ``obj`` loads (a sweep's model, or the sweep model a
+    search quantizes) and the ``quide train`` parameters that make it: model, data set and seed,
+    then every other sweep parameter that is not its default. ("", {}) where it loads none."""
     if obj is None or images is None:   # no parameter class (sweep's imports not needed), or no data set
-        return False
+        return "", {}
     from .measure.sweep import SweepParams, checkpoint_of
-    if not isinstance(obj, SweepParams):
-        return False
+    sweep = obj.sweep_params() if hasattr(obj, "sweep_params") else obj
+    if not isinstance(sweep, SweepParams):
+        return "", {}
     try:
-        path = checkpoint_of(obj, images)
+        path = checkpoint_of(sweep, images)
     except ValueError:   # a device this machine lacks (planned for a scheduler's workers)
-        return False
-    return path is not None and path.is_file()
+        return "", {}
+    if path is None:     # torchvision's weights: nothing to train
+        return "", {}
+    training = {"model": sweep.model, "dataset": sweep.dataset, "seed": sweep.seed}
+    training.update({f.name: getattr(sweep, f.name) for f in dataclasses.fields(sweep)
+                     if f.name not in training and getattr(sweep, f.name) != f.default})
+    return str(path), training
+
+
+def _table_label(exp: dict) -> str:
+    """An [[experiment]] table in words: its name and fixed parameters."""
+    return f"{exp['name']}({', '.join(f'{k}={v}' for k, v in exp.get('parameters', {}).items())})"
 
 
 def _notebook(root: Path, exp: dict) -> Path:
@@ -371,8 +411,11 @@ def plan(config: Path | str, root: Path | None = None, check_devices: bool = Tru
                                             default=str).encode()).hexdigest()[:20]
             if key not in seen:
                 seen.add(key)
-                found = _checkpoint_found(obj, cache.get(("images", resolved.get("dataset"))))
-                runs.append(Run(exp["name"], notebook, params, key, hashes, found))
+                checkpoint, training = _training(obj, cache.get(("images", resolved.get("dataset"))))
+                own = bool(checkpoint) and not hasattr(obj, "sweep_params")
+                found = own and Path(checkpoint).is_file()   # a guess: a worker elsewhere may see other checkpoints
+                runs.append(Run(exp["name"], notebook, params, key, hashes, found, checkpoint, training, own,
+                                _table_label(exp)))
     unused = sorted(set(overrides) - overridden)
     if unused:
         raise ConfigError(f"-p {unused}: no experiment's notebook has such a parameter")
@@ -516,36 +559,46 @@ def _attempt(run: Run, out: Path, root: Path, gpu: str | None) -> tuple[int, Pat
     return proc.returncode, partial, log
 
 
-def execute(run: Run, out: Path, root: Path, gpu: str | None = None, ends_by: float | None = None) -> dict:
+def _outcome(run: Run, status: str, **more) -> dict:
+    """One planned run's outcome: {key, label, table, status, seconds, log, error, start, end, lane}
+    (start and end: ``time.time()`` where it ran; lane: the worker, and GPU, it ran on)."""
+    return {"key": run.key, "label": run.label, "table": run.table, "status": status, "seconds": 0.0, "log": None,
+            "error": None, "start": None, "end": None, "lane": None, **more}
+
+
+def execute(run: Run, out: Path, root: Path, gpu: str | None = None, ends_by: float | None = None,
+            lane: str | None = None) -> dict:
     """Run one notebook with papermill into a partial folder; on success rename it into place.
-    Returns {key, label, status (done | failed | raced | skipped | deferred), seconds, log, error}.
+    Returns its outcome (:func:`_outcome`; status done | failed | raced | skipped | deferred).
     Holds the key's lock throughout; a key another runner finished meanwhile is skipped. A run
     whose expected seconds would end after ``ends_by`` (``time.time()``) is deferred: not started."""
     from .analysis.results import record_files
-    out, start = Path(out), time.perf_counter()
-    if ends_by is not None and time.time() + run.expected_seconds > ends_by:
-        return {"key": run.key, "label": run.label, "log": None, "error": None, "status": "deferred",
-                "seconds": 0.0}
+    out, start, clock = Path(out), time.time(), time.perf_counter()
+    if ends_by is not None and start + run.expected_seconds > ends_by:
+        return _outcome(run, "deferred")
+
+    def ended(status: str, **more) -> dict:
+        seconds = time.perf_counter() - clock
+        return _outcome(run, status, seconds=seconds, start=start, end=start + seconds, lane=lane, **more)
+
     (out / "locks").mkdir(parents=True, exist_ok=True)
     with open(out / "locks" / f"{run.key}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # released by the kernel if this process dies
-        result = {"key": run.key, "label": run.label, "log": None, "error": None}
         if done_folder(out, run).is_dir():
-            return {**result, "status": "skipped", "seconds": time.perf_counter() - start}
+            return ended("skipped")
         for attempt in (1, 2):
             code, partial, log = _attempt(run, out, root, gpu)
             text = log.read_text(errors="replace")
             if code == 0 or attempt == 2 or not any(sign in text for sign in DEAD_KERNEL_SIGNS):
                 break
             shutil.rmtree(partial, ignore_errors=True)   # the kernel died before replying: once more
-        result.update(seconds=time.perf_counter() - start, log=str(log))
         if code != 0:
             shutil.rmtree(partial, ignore_errors=True)
             tail = text.strip().splitlines()[-1:] or [""]
-            return {**result, "status": "failed", "error": f"papermill exit {code}: {tail[0][:300]}"}
+            return ended("failed", log=str(log), error=f"papermill exit {code}: {tail[0][:300]}")
         if not record_files(partial / "results"):
             shutil.rmtree(partial, ignore_errors=True)
-            return {**result, "status": "failed", "error": "the notebook finished but wrote no records"}
+            return ended("failed", log=str(log), error="the notebook finished but wrote no records")
         shutil.copy(log, partial / "log.txt")
         for name in ("heartbeat", "owner.json"):
             (partial / name).unlink(missing_ok=True)
@@ -555,23 +608,32 @@ def execute(run: Run, out: Path, root: Path, gpu: str | None = None, ends_by: fl
             os.rename(partial, target)   # atomic; fails if another runner finished this key first
         except OSError:
             shutil.rmtree(partial, ignore_errors=True)
-            return {**result, "status": "raced"}
-        return {**result, "status": "done"}
+            return ended("raced", log=str(log))
+        return ended("done", log=str(log))
 
 
-def gpu_of_worker(name, n_gpus: int) -> str:
-    """The GPU (its CUDA_VISIBLE_DEVICES index) of LocalCluster worker ``name`` (0..N-1): workers
-    0..n_gpus-1 take one GPU each, further ones (``runs_per_gpu`` > 1) share them round robin."""
-    return str(int(name) % n_gpus)
+def visible_gpus(count: int) -> list[str]:
+    """The CUDA_VISIBLE_DEVICES value of each of the ``count`` GPUs this process sees: the entries of
+    its own CUDA_VISIBLE_DEVICES where set (a child given "0" would see the host's first GPU, not
+    the first of ours), else their indices."""
+    given = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
+    return given[:count] if len(given) >= count else [str(i) for i in range(count)]
 
 
-def _execute_on_worker(run: Run, out: str, root: str, n_gpus: int, ends_by: float | None = None) -> dict:
-    """Dask task: on a GPU cluster (``n_gpus`` > 0) the worker's GPU by :func:`gpu_of_worker`."""
-    gpu = None
-    if n_gpus:
-        from distributed import get_worker
-        gpu = gpu_of_worker(get_worker().name, n_gpus)
-    return execute(run, Path(out), Path(root), gpu, ends_by)
+def gpu_of_worker(name, gpus: list[str]) -> str:
+    """The GPU (its CUDA_VISIBLE_DEVICES value, of :func:`visible_gpus`) of LocalCluster worker
+    ``name`` (0..N-1): workers 0..len(gpus)-1 take one GPU each, further ones (``runs_per_gpu`` > 1)
+    share them round robin."""
+    return gpus[int(name) % len(gpus)]
+
+
+def _execute_on_worker(run: Run, out: str, root: str, gpus: list[str], ends_by: float | None = None) -> dict:
+    """Dask task: on a GPU cluster (``gpus`` given) the worker's GPU by :func:`gpu_of_worker`."""
+    from distributed import get_worker
+    name = get_worker().name
+    gpu = gpu_of_worker(name, gpus) if gpus else None
+    lane = f"worker {name}" + (f", GPU {gpu}" if gpu is not None else "")
+    return execute(run, Path(out), Path(root), gpu, ends_by, lane)
 
 
 def _connect(scheduler: str):
@@ -587,7 +649,7 @@ def _connect(scheduler: str):
 def _local_cluster(n_workers: int):
     """A LocalCluster of ``n_workers`` processes that ignore SIGINT (and so do the papermills they
     start): Ctrl-C in a terminal reaches the whole process group, and only this process is to act on
-    it, closing the cluster in order (``_reproduce``'s finally; the workers' runs die with them).
+    it, closing the cluster in order (``_run_grid``'s finally; the workers' runs die with them).
     Workers that died of it on their own, mid-close, had Dask log tracebacks. An ignored signal, unlike
     a handler, stays ignored across the exec of a spawned worker."""
     from distributed import LocalCluster
@@ -601,34 +663,82 @@ def _local_cluster(n_workers: int):
             signal.signal(signal.SIGINT, before)
 
 
-def reproduce(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
-              root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1,
-              time_limit_s: float | None = None, overrides: dict | None = None) -> list[dict]:
-    """Plan, skip what is done, run the rest on Dask; return one outcome per planned run.
+def deadlines(launched: float, time_limit_s: float | None, budget_s: float | None) -> tuple[float | None, float | None]:
+    """(ends_by, stop_at), ``time.time()`` values or None: at ``stop_at``, ``STOP_GRACE_S`` before the
+    budget ends, whatever still runs is stopped; work starts only while its expected seconds end by
+    ``ends_by``: the time limit where given, else that stop (so that runs that would not end in time
+    are deferred rather than stopped)."""
+    stop_at = None if budget_s is None else launched + budget_s - STOP_GRACE_S
+    return (stop_at if time_limit_s is None else launched + time_limit_s), stop_at
+
+
+def _seconds_option(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not 0 < value < float("inf")):
+        raise ConfigError(f"--{name} must be a number of seconds > 0; got {value!r}")
+
+
+@dataclass
+class GridResult:
+    outcomes: list[dict]           # one per planned run (and per stale run folder)
+    summary: list[str]             # the timing summary (quide.grid_timing); empty for a dry run
+    summary_file: Path | None = None
+
+
+def reproduce(config: Path | str, out: Path | str, **options) -> list[dict]:
+    """:func:`run_grid`, its timing summary given to ``log``; returns one outcome per planned run."""
+    result = run_grid(config, out, **options)
+    log = options.get("log", print) or (lambda *args: None)
+    for line in result.summary:
+        log(line)
+    return result.outcomes
+
+
+def run_grid(config: Path | str, out: Path | str, workers: int | None = None, scheduler: str | None = None,
+             root: Path | None = None, dry_run: bool = False, log=print, runs_per_gpu: int = 1,
+             time_limit_s: float | None = None, overrides: dict | None = None, train_first: int = 0,
+             mps: bool = False, budget_s: float | None = None, resume: bool = False,
+             launched: float | None = None, command: str | None = None) -> GridResult:
+    """Plan, skip what is done, run the rest on Dask; return the outcomes and the timing summary.
 
     ``overrides``: parameters set in every experiment whose notebook has them (see ``plan``).
 
-    ``time_limit_s``: start a run only while its expected seconds fit in what is left of this many
-    seconds from now; the others are deferred (status ``deferred``) to the next call.
+    ``time_limit_s``: start a run (or a training) only while its expected seconds fit in what is
+    left of this many seconds from ``launched`` (the command's start; default now); the others are
+    deferred (status ``deferred``) to the next call. ``budget_s``: end within this many seconds of
+    ``launched``: ``STOP_GRACE_S`` before, whatever still runs is stopped (status ``stopped``; its
+    partial folder is cleaned by the next call); without ``time_limit_s`` that stop is the time limit.
 
     ``runs_per_gpu`` > 1 packs that many runs onto each local GPU at once, for grids of small,
     launch-bound runs. Every timing still takes the host's timing lock
     (``quide.hostlock.timing_turn``): the other runs' training epochs, accuracy passes and
     calibration (``quide.hostlock.gpu_work``), on this GPU or another, wait for it. Their brief
-    set-up work (CUDA context, copying data and weights to the GPU) is not under the lock."""
+    set-up work (CUDA context, copying data and weights to the GPU) is not under the lock.
+
+    ``train_first`` N > 0 first trains every checkpoint the runs to do will load and that is not on
+    disk, N at a time on each GPU (:mod:`quide.train_first`). ``mps`` runs the trainings (with
+    ``train_first``) or else the runs under NVIDIA's MPS (:mod:`quide.mps`). ``resume`` adds this
+    call's seconds to the earlier calls' of the same grid in ``out`` (:mod:`quide.grid_timing`);
+    ``command`` is how the call was made, for the summary's header."""
+    launched = time.time() if launched is None else launched
     if not str(out).strip():
         raise ConfigError("the results folder (--out) is empty; name a folder")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be an int >= 1; got {workers!r}")
     if isinstance(runs_per_gpu, bool) or not isinstance(runs_per_gpu, int) or runs_per_gpu < 1:
         raise ConfigError(f"--runs-per-gpu must be an int >= 1; got {runs_per_gpu!r}")
-    if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
-                                     or not 0 < time_limit_s < float("inf")):
-        raise ConfigError(f"--time-limit-s must be a number of seconds > 0; got {time_limit_s!r}")
-    ends_by = None if time_limit_s is None else time.time() + time_limit_s   # wall clock: workers may be remote
+    if isinstance(train_first, bool) or not isinstance(train_first, int) or train_first < 0:
+        raise ConfigError(f"--train-first must be an int >= 0; got {train_first!r}")
+    _seconds_option("time-limit-s", time_limit_s)
+    _seconds_option("budget-s", budget_s)
+    ends_by, stop_at = deadlines(launched, time_limit_s, budget_s)   # wall clock: workers may be remote
     if runs_per_gpu > 1 and (workers is not None or scheduler):
         raise ConfigError("--runs-per-gpu packs runs onto this host's GPUs; it does not combine with "
                           "--workers or --scheduler")
+    if scheduler and (train_first or mps):
+        raise ConfigError("--train-first and --mps work on this host's GPUs; they do not combine with --scheduler")
+    if mps and not dry_run and not mps_available():
+        raise ConfigError("--mps: nvidia-cuda-mps-control not found (it comes with the NVIDIA driver's utilities)")
     if runs_per_gpu > 1 and not dry_run:
         import torch
         if torch.cuda.device_count() == 0:   # before planning: hashing the data takes a while
@@ -638,18 +748,59 @@ def reproduce(config: Path | str, out: Path | str, workers: int | None = None, s
     log = log or (lambda *args: None)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"results folder {out} is a file, not a folder")
+    grid = json.loads(json.dumps({"config": str(Path(config).resolve()), "parameters": overrides or {}}))
+    try:
+        earlier = [] if dry_run else grid_timing.earlier_calls(out, grid, resume)
+    except grid_timing.ResumeError as err:
+        raise ConfigError(str(err)) from None
     client = _connect(scheduler) if scheduler and not dry_run else None   # fail fast, before planning
     try:
-        return _reproduce(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu, ends_by,
-                          overrides)
+        return _run_grid(config, out, root, workers, client, scheduler, dry_run, log, runs_per_gpu, overrides,
+                         _Call(launched, ends_by, stop_at, train_first, mps, grid, earlier,
+                               command or f"quide reproduce {config} --out {out}"))
     finally:
         if client is not None:
             client.close()
 
 
-def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log,
-               runs_per_gpu: int = 1, ends_by: float | None = None, overrides: dict | None = None) -> list[dict]:
+@dataclass
+class _Call:
+    """This call of the runner: its clock, limits and session options, and what the summary needs."""
+    launched: float
+    ends_by: float | None
+    stop_at: float | None
+    train_first: int
+    mps: bool
+    grid: dict
+    earlier: list
+    command: str
+
+
+def _hardware(n_gpus: int, client, scheduler: str | None) -> str:
+    """What the runs ran on, as "K x <name>": the visible GPUs, else the CPU, or a remote cluster's workers."""
+    if scheduler:
+        return f"{len(client.scheduler_info()['workers'])} x Dask worker at {scheduler}"
+    if not n_gpus:
+        return "1 x CPU"
+    import torch
+    names: dict = {}
+    for i in range(n_gpus):
+        name = torch.cuda.get_device_name(i)
+        names[name] = names.get(name, 0) + 1
+    return " + ".join(f"{n} x {name}" for name, n in names.items())
+
+
+def _header(call: _Call, hardware: str) -> str:
+    bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
+    mps = "off" if not call.mps else "for the trainings" if call.train_first else "for the runs"
+    return (f"# {call.command} | CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')} | "
+            f"QUIDE_CHECKPOINTS={checkpoint_root()} | bytecode cache {bytecode} | MPS {mps} | {hardware}")
+
+
+def _run_grid(config, out: Path, root: Path, workers, client, scheduler, dry_run: bool, log, runs_per_gpu: int,
+              overrides: dict | None, call: _Call) -> GridResult:
     runs = plan(config, root, check_devices=scheduler is None, overrides=overrides)
+    planned_at = time.time()
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-probe-{os.getpid()}"
@@ -660,50 +811,123 @@ def _reproduce(config, out: Path, root: Path, workers, client, scheduler, dry_ru
     if not dry_run:   # a dry run changes nothing
         clean_partials(out)
     todo = [r for r in runs if not done_folder(out, r).is_dir()]
-    outcomes = [{"key": r.key, "label": r.label, "status": "skipped", "seconds": 0.0,
-                 "log": None, "error": None} for r in runs if r not in todo]
+    outcomes = [_outcome(r, "skipped") for r in runs if r not in todo]
     stale = stale_runs(out, runs)
-    outcomes += [{"key": folder.name, "label": _run_label(folder), "status": "stale", "seconds": 0.0,
-                  "log": None, "error": None} for folder in stale]
+    outcomes += [{"key": folder.name, "label": _run_label(folder), "table": "", "status": "stale", "seconds": 0.0,
+                  "log": None, "error": None, "start": None, "end": None, "lane": None} for folder in stale]
     log(f"quide reproduce: {len(runs)} runs planned, {len(runs) - len(todo)} already done, {len(todo)} to run")
     if stale:
         log(f"quide reproduce: {len(stale)} finished runs in {out / 'runs'} are not of this plan (made by other "
             f"code, data or parameters), left as they are: {', '.join(f.name for f in stale)}; remove those "
             "not wanted before `quide collect`")
-    if dry_run or not todo:
-        return outcomes + [{"key": r.key, "label": r.label, "status": "planned", "seconds": 0.0,
-                            "log": None, "error": None} for r in todo]
-    from distributed import Client, as_completed
-    from tqdm.auto import tqdm
+    if dry_run:
+        return GridResult(outcomes + [_outcome(r, "planned") for r in todo], [])
     import torch
     n_gpus = torch.cuda.device_count()
-    use_gpus = scheduler is None and workers is None and n_gpus > 0
-    n_workers = n_gpus * runs_per_gpu if use_gpus else (workers or 1)
+    gpus = visible_gpus(n_gpus) if scheduler is None and workers is None and n_gpus > 0 else []
+    hardware = _hardware(n_gpus, client, scheduler)
+    header = _header(call, hardware)
+    log(header)
+    record = {"started_utc": _dt.datetime.fromtimestamp(call.launched, _dt.timezone.utc).isoformat(timespec="seconds"),
+              "gpus": hardware, "planned": len(runs), "done_before": len(runs) - len(todo),
+              "planned_s": planned_at - call.launched, "checkpoints_found": 0, "trainings": [], "runs": [],
+              "training_how": "", "end": "ended"}
+    phase, ran = None, []
+    try:
+        if call.train_first and todo:
+            record["trainings"], record["checkpoints_found"] = trainings_of(   # filled in as they run
+                todo, lambda p: EXPECTED_TRAINING_SECONDS.get(p.get("model"), 0.0))
+            record["training_how"] = (f"{call.train_first} at a time on each of {len(gpus)} GPUs" if gpus else
+                                      f"{call.train_first} at a time") + (" under MPS" if call.mps else "")
+            with mps_daemon(call.mps):
+                phase = run_trainings(record["trainings"], call.train_first, out / "logs", gpus or [None],
+                                      call.stop_at, call.ends_by)
+            todo = [dataclasses.replace(r, checkpoint_found=r.own_training and Path(r.checkpoint).is_file())
+                    for r in todo]
+        if (phase is not None and phase.stopped) or (call.stop_at is not None and time.time() >= call.stop_at):
+            ran += [_outcome(r, "deferred") for r in todo]   # the budget is spent: none starts
+        elif todo:
+            with mps_daemon(call.mps and not call.train_first):
+                _run_on_dask(todo, out, root, client, workers, runs_per_gpu, gpus, call, ran)
+    except KeyboardInterrupt as stop:
+        record["end"] = f"interrupted by {signal.Signals(getattr(stop, 'signum', signal.SIGINT)).name}"
+        raise
+    finally:
+        finished = sum(done_folder(out, r).is_dir() for r in runs)
+        lines, path = _summarize(out, call, record, header, ran, len(runs), finished)
+        if record["end"].startswith("interrupted"):   # no result to return: say it now
+            for line in lines:
+                log(line)
+    return GridResult(outcomes + ran, lines, path)
+
+
+def _summarize(out: Path, call: _Call, record: dict, header: str, ran: list[dict], planned: int,
+               finished: int) -> tuple[list[str], Path]:
+    """Add this call to the folder's ledger and write the timing summary (quide.grid_timing)."""
+    def since(t):
+        return None if t is None else t - call.launched
+    record["wall_s"] = time.time() - call.launched
+    record["trainings"] = [{"label": t.label, "status": t.status, "seconds": t.seconds, "start_s": since(t.start),
+                            "end_s": since(t.end), "lane": t.lane or None, "code": t.code} for t in record["trainings"]]
+    record["runs"] = [{"label": o["label"], "table": o["table"], "status": o["status"], "seconds": o["seconds"],
+                       "start_s": since(o["start"]), "end_s": since(o["end"]), "lane": o["lane"]} for o in ran]
+    calls = call.earlier + [record]
+    grid_timing.save_calls(out, call.grid, calls)
+    lines = grid_timing.summary(calls, planned, finished)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return lines, grid_timing.write_summary(out, header, lines, stamp)
+
+
+def _run_on_dask(todo: list[Run], out: Path, root: Path, client, workers, runs_per_gpu: int, gpus: list[str],
+                 call: _Call, outcomes: list[dict]) -> None:
+    """Run ``todo`` on a LocalCluster (or ``client``'s cluster), longest first, appending each
+    outcome to ``outcomes`` as it comes. At ``call.stop_at`` the runs still running or queued are
+    stopped: the cluster is closed, and every process it started is waited for (killed if need be)."""
+    if call.ends_by is not None and all(time.time() + r.expected_seconds > call.ends_by for r in todo):
+        outcomes += [_outcome(r, "deferred") for r in todo]   # no cluster for nothing
+        return
+    from distributed import Client, as_completed
+    from tqdm.auto import tqdm
+    n_workers = len(gpus) * runs_per_gpu if gpus else (workers or 1)
     cluster = None if client else _local_cluster(n_workers)
     own_client = client is None
     client = client or Client(cluster)
+    ended = False
     try:
         todo = queue_order(todo)
-        gpus = n_gpus if use_gpus else 0
-        futures = {client.submit(_execute_on_worker, r, str(out), str(root), gpus, ends_by, key=f"run-{r.key}",
+        futures = {client.submit(_execute_on_worker, r, str(out), str(root), gpus, call.ends_by, key=f"run-{r.key}",
                                  pure=False, retries=0, priority=len(todo) - i): r
                    for i, r in enumerate(todo)}
+        timeout = None if call.stop_at is None else max(call.stop_at - time.time(), 0.0)
         with tqdm(total=len(todo), desc="runs", unit="run") as bar:
-            for future in as_completed(futures):
-                run = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as err:   # the worker itself died: that run failed, the rest go on
-                    outcome = {"key": run.key, "label": run.label, "status": "failed", "seconds": 0.0,
-                               "log": str(out / "logs"), "error": f"{type(err).__name__}: {err}"}
-                outcomes.append(outcome)
-                bar.update()
+            try:
+                for future in as_completed(futures, timeout=timeout):
+                    run = futures[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as err:   # the worker itself died: that run failed, the rest go on
+                        outcome = _outcome(run, "failed", log=str(out / "logs"), error=f"{type(err).__name__}: {err}")
+                    outcomes.append(outcome)
+                    bar.update()
+                ended = True
+            except TimeoutError:   # --budget-s: what has not ended is stopped
+                seen = {o["key"] for o in outcomes}
+                outcomes += [_outcome(r, "stopped", end=time.time()) for r in todo if r.key not in seen]
     finally:
+        family = [] if ended else descendants(os.getpid())   # noted before their parents go
         if own_client:
             client.close()
         if cluster is not None:
             cluster.close()
-    return outcomes
+        end_all([(pid, started) for pid, started in family if not _is_resource_tracker(pid)], FAMILY_GRACE_S)
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    """multiprocessing's resource tracker lives as long as this process; it is not a run's."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def stale_runs(out: Path | str, runs: list[Run]) -> list[Path]:

@@ -1,7 +1,11 @@
 """The ``quide`` command line: parameters as papermill reads them, refused before any work."""
+from pathlib import Path
+
 import pytest
 
 from quide import cli
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("text, value", [("True", True), ("None", None), ("42", 42), ("0.19", 0.19),
@@ -32,3 +36,33 @@ def test_train_then_find_the_checkpoint(mnist, tmp_path, monkeypatch, capsys):
     assert len(list(tmp_path.glob("simplecnn-mnist-seed3-*.pt"))) == 1
     assert cli.main(argv) == 0
     assert "loaded" in capsys.readouterr().out
+
+
+def test_reproduce_states_its_p_overrides_and_hardware_and_refuses_a_name_no_notebook_has(mnist, tmp_path, capsys,
+                                                                                            monkeypatch):
+    """Smoke runs are expected to take longer than 1 s, so under that time limit every run is
+    deferred and nothing heavy starts: the header and the last line are what is checked."""
+    import torch
+
+    from quide import reproduce as rp
+    monkeypatch.chdir(ROOT)
+    out = str(tmp_path / "out")
+    argv = ["reproduce", "reproduce/smoke.toml", "--out", out, "--time-limit-s", "1"]
+    assert cli.main([*argv, "-p", "timed", "200"]) == 3
+    printed = capsys.readouterr().out.splitlines()
+    hardware = rp._hardware(torch.cuda.device_count(), None, None)
+    header = next(line for line in printed if line.startswith("# quide reproduce"))
+    assert "-p timed 200" in header and header.endswith(f"| {hardware}")   # the grid is not the config's
+    assert printed[-1].startswith("whole reproduction: not finished: 0 of 2 runs after ")
+    assert f"s on {hardware}; " in printed[-1]
+    assert cli.main([*argv, "-p", "colour", "red"]) == 2
+    assert "no experiment's notebook has such a parameter" in capsys.readouterr().err
+
+
+def test_reproduce_with_mps_on_a_machine_without_it_exits_2_before_anything(tmp_path, capsys, monkeypatch):
+    from quide import reproduce as rp
+    monkeypatch.setattr(rp, "mps_available", lambda: False)
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["reproduce", "reproduce/smoke.toml", "--out", str(tmp_path / "out"), "--mps"]) == 2
+    assert "nvidia-cuda-mps-control not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from quide.measure import llm, mixed_precision, sweep
-from quide.notebook_params import parameter_names
+from quide.notebook_params import parameter_names, parameters_of
 from quide import experiments
 from quide.reproduce import notebook_defaults
 
@@ -36,3 +36,21 @@ def test_parameter_names_refuses_a_name_that_is_not_a_parameter():
         parameter_names(llm.LLMParams, {**namespace, "sed": 42}, before)
     with pytest.raises(ValueError, match=r"does not set \['model'\]"):
         parameter_names(llm.LLMParams, {k: v for k, v in namespace.items() if k != "model"}, before)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_each_notebook_builds_its_parameters_from_the_registrys_class_named_by_its_experiment(name):
+    """A notebook names its experiment, not its class: the registry holds which class that is."""
+    stem = Path(name).stem
+    source = (ROOT / "notebooks" / f"{stem}.py").read_text()
+    assert f'params = parameters_of("{stem}", globals(), names_before_parameters)' in source
+    assert CLASSES[name].__name__ not in source
+    cls, defaults = CLASSES[name], notebook_defaults(ROOT / "notebooks" / name)
+    assert parameters_of(stem, {"In": [], **defaults}, {"In"}) == cls(**defaults)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sed'\]"):
+        parameters_of(stem, {**defaults, "sed": 42}, set())
+
+
+def test_an_experiment_the_registry_lacks_is_named():
+    with pytest.raises(ValueError, match="no experiments named 'ptq_swep' registered; registered: "):
+        experiments.by_name("ptq_swep")

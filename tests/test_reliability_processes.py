@@ -1,6 +1,6 @@
-"""Processes and locks around the runner: what benchmarks/whole_reproduction.py may empty, what it
-leaves running when interrupted, the host timing lock's path and waits, and `quide reproduce`'s
-exit on an interrupt. Every process a test starts is stopped and reaped, pass or fail."""
+"""Processes and locks around the runner: what an interrupted `quide reproduce --train-first` leaves
+running, the host timing lock's path and waits, and `quide reproduce`'s exit on an interrupt.
+Every process a test starts is stopped and reaped, pass or fail."""
 import contextlib
 import json
 import os
@@ -16,9 +16,6 @@ from quide import cli, hostlock
 from quide import reproduce as rp
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ROOT / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-import whole_reproduction  # noqa: E402  (a script beside the package, not part of it)
 
 PATIENCE_S = 180   # a bound for a test to end on a loaded machine, never a timing under test
 
@@ -36,12 +33,6 @@ def _alive(pid):
     """A zombie is not alive: its state starts with Z (ps shows "ZN" for one under nice)."""
     stat = _stat(pid)
     return stat is not None and not stat[0].startswith("Z")
-
-
-def _group(pgid):
-    """The live processes of process group ``pgid``."""
-    return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and (s := _stat(int(p.name))) and s[1] == pgid and not s[0].startswith("Z")]
 
 
 def _wait_for(condition, what, proc=None):
@@ -64,126 +55,58 @@ def _kill_all(pids=(), groups=()):
             os.kill(pid, signal.SIGKILL)
 
 
-# --- 6: whole_reproduction.py --out: only a folder it made is emptied ---------------------------
+# --- 10: an interrupted `quide reproduce --train-first` leaves no training running ----------------
 
-@pytest.fixture
-def no_grid(monkeypatch):
-    """main() with an empty plan and a runner that finishes at once (nothing heavy runs); the
-    variables it sets are restored after the test."""
-    monkeypatch.setattr(rp, "plan", lambda *args, **kwargs: [])
-    monkeypatch.setattr(whole_reproduction, "run_runner",
-                        lambda cmd, budget_s: (subprocess.CompletedProcess(cmd, 0), "", False))
-    for var in ("CUDA_VISIBLE_DEVICES", "QUIDE_CHECKPOINTS"):
-        monkeypatch.setenv(var, "")
-
-
-def _refused(argv, capsys):
-    with pytest.raises(SystemExit) as stop:
-        whole_reproduction.main(argv)
-    assert stop.value.code == 2
-    return capsys.readouterr().err
-
-
-@pytest.mark.parametrize("out, says", [
-    ("", "--out is empty"),
-    (".", "is the working directory or a folder above it"),
-    ("..", "is the working directory or a folder above it"),
-    ("data", "exists and was not made by this script"),
-])
-def test_an_empty_out_the_working_directory_above_it_or_a_folder_not_made_here_is_refused(
-        out, says, tmp_path, monkeypatch, capsys, no_grid):
-    work = tmp_path / "work"
-    (work / "data").mkdir(parents=True)
-    for folder in (tmp_path, work, work / "data"):
-        (folder / "keep.txt").write_text("uncommitted work")
-    monkeypatch.chdir(work)
-    err = _refused(["reproduce/smoke.toml", "--out", out], capsys)
-    assert says in err and (repr(out) in err or out == "")
-    for folder in (tmp_path, work, work / "data"):
-        assert (folder / "keep.txt").read_text() == "uncommitted work"
-
-
-@pytest.mark.parametrize("out", [ROOT, ROOT.parent, ROOT / "data"])
-def test_the_repository_a_folder_above_it_or_one_of_its_folders_is_never_emptied(out, tmp_path, monkeypatch, capsys,
-                                                                                   no_grid):
-    monkeypatch.chdir(tmp_path)   # elsewhere: the repository is refused as such, not as the working directory
-    emptied = []
-    monkeypatch.setattr(whole_reproduction.shutil, "rmtree", lambda path, **kw: emptied.append(path))
-    err = _refused(["reproduce/smoke.toml", "--out", str(out)], capsys)
-    assert emptied == []
-    assert str(out) in err and ("the repository" in err or "not made by this script" in err)
-
-
-def test_only_a_folder_this_script_made_is_emptied_or_resumed(tmp_path, monkeypatch, capsys, no_grid):
-    monkeypatch.chdir(ROOT)
-    out = tmp_path / "out"
-    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out)]) == 0
-    assert (out / whole_reproduction.OUT_MARKER).is_file()
-    (out / "stale.txt").write_text("from the first call")
-    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out), "--resume"]) == 0
-    assert (out / "stale.txt").is_file()   # resumed: kept
-    assert whole_reproduction.main(["reproduce/smoke.toml", "--out", str(out)]) == 0
-    assert not (out / "stale.txt").exists() and (out / whole_reproduction.OUT_MARKER).is_file()
-    theirs = tmp_path / "theirs"
-    (theirs / "whole_reproduction_calls.json").parent.mkdir()
-    (theirs / "whole_reproduction_calls.json").write_text("[]\n")
-    err = _refused(["reproduce/smoke.toml", "--out", str(theirs), "--resume"], capsys)
-    assert "not made by this script" in err and (theirs / "whole_reproduction_calls.json").is_file()
-
-
-# --- 10: an interrupted whole_reproduction.py leaves nothing running -----------------------------
-
-FAKE_RUNNER = """\
-import json, os, signal, subprocess, sys, time
-# a worker that ignores SIGTERM, in the runner's group; a "kernel" in a session of its own
-stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
-worker = subprocess.Popen([sys.executable, "-c", stubborn])
-kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    json.dump({"runner": os.getpid(), "worker": worker.pid, "kernel": kernel.pid}, f)
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+STUBBORN_TRAINING = """\
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)   # as a stuck process might
+with open(sys.argv[1], "a") as f:
+    f.write(f"{os.getpid()}\\n")
 time.sleep(600)
 """
 
-# whole_reproduction.main as run from the repository, with an empty plan and the fake runner
+# `quide reproduce --train-first 2` as run from the repository, its two trainings stubborn stand-ins
 DRIVER = """\
 import sys
-sys.path.insert(0, sys.argv[1])
-import whole_reproduction
-from quide import reproduce
-reproduce.plan = lambda *args, **kwargs: []
-whole_reproduction.STOP_GRACE_S = 2   # the fake worker ignores SIGTERM: no need to wait 10 s for it
-real = whole_reproduction.run_runner
-whole_reproduction.run_runner = lambda cmd, budget_s: real([sys.executable, sys.argv[2], sys.argv[3]], budget_s)
-sys.exit(whole_reproduction.main(["reproduce/smoke.toml", "--out", sys.argv[4]]))
+sys.path.insert(0, "tests")
+from fixtures.quide_cli import register_test_experiments
+from quide import reproduce, train_first
+from quide.cli import main
+register_test_experiments()
+reproduce.trainings_of = lambda runs, expected: (
+    [train_first.Training(f"train {i}", {"seed": i}, f"/nonexistent/{i}.pt") for i in range(2)], 0)
+train_first.train_command = lambda parameters: [sys.executable, sys.argv[1], sys.argv[2]]
+sys.exit(main(["reproduce", sys.argv[3], "--out", sys.argv[4], "--workers", "1", "--train-first", "2"]))
 """
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_whole_reproduction_stops_the_runner_and_all_it_started(signum, code, tmp_path):
-    (tmp_path / "runner.py").write_text(FAKE_RUNNER)
-    pids_file = tmp_path / "pids.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(BENCHMARKS), str(tmp_path / "runner.py"),
-                               str(pids_file), str(tmp_path / "out")], cwd=ROOT, env=env, start_new_session=True,
+def test_an_interrupted_reproduce_stops_its_trainings_and_says_so(signum, code, tmp_path):
+    (tmp_path / "training.py").write_text(STUBBORN_TRAINING)
+    (tmp_path / "c.toml").write_text(SLEEPY_CONFIG)
+    pids_file = tmp_path / "pids"
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path / "training.py"), str(pids_file),
+                               str(tmp_path / "c.toml"), str(tmp_path / "out")], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pids = {}
+    pids = []
     try:
-        _wait_for(pids_file.exists, "the fake runner to start", driver)
-        pids = json.loads(pids_file.read_text())
+        _wait_for(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2, "both trainings to start",
+                  driver)
+        pids = [int(p) for p in pids_file.read_text().split()]
         os.kill(driver.pid, signum)
         out, err = driver.communicate(timeout=PATIENCE_S)
         assert driver.returncode == code, err
         assert "Traceback" not in err, err
-        assert f"interrupted by {signal.Signals(signum).name}" in out
-        # gone by the time the script exits: nothing waited for here
-        assert not [name for name, pid in pids.items() if _alive(pid)], pids
-        assert _group(pids["runner"]) == []
+        assert f"quide reproduce: interrupted by {signal.Signals(signum).name}" in err
+        assert out.splitlines()[-1].startswith(f"whole reproduction: interrupted by {signal.Signals(signum).name}")
+        assert not [pid for pid in pids if _alive(pid)]   # gone by the time it exits: nothing waited for here
+        assert not (tmp_path / "out" / "runs").exists()
     finally:
         if driver.poll() is None:
             driver.kill()
             driver.communicate()
-        _kill_all(pids.values(), [pids["runner"]] if pids else [])
+        _kill_all(pids, [driver.pid])
 
 
 # --- 11: a timing lock path that cannot be a lock is refused before anything runs ----------------

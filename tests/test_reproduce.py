@@ -299,6 +299,10 @@ def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, content):
     (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"),
     (["--time-limit-s", "0"], "--time-limit-s must be a number of seconds > 0; got 0.0"),
     (["--time-limit-s", "nan"], "--time-limit-s must be a number of seconds > 0; got nan"),
+    (["--budget-s", "-5"], "--budget-s must be a number of seconds > 0; got -5.0"),
+    (["--train-first", "-1"], "--train-first must be an int >= 0; got -1"),
+    (["--train-first", "2", "--scheduler", "tcp://127.0.0.1:1"], "do not combine with --scheduler"),
+    (["--resume"], "--resume: "),
 ])
 @pytest.mark.slow
 def test_bad_runner_options_are_refused_with_exit_2(tmp_path, args, message):
@@ -460,9 +464,17 @@ def test_the_queue_starts_the_longest_runs_first_and_keeps_the_order_of_equals()
 
 
 def test_packed_workers_share_the_gpus_round_robin():
-    assert [rp.gpu_of_worker(name, 4) for name in range(8)] == ["0", "1", "2", "3"] * 2
-    assert [rp.gpu_of_worker(str(name), 2) for name in range(3)] == ["0", "1", "0"]   # Dask names may be str
-    assert rp.gpu_of_worker(0, 1) == "0"
+    assert [rp.gpu_of_worker(name, ["0", "1", "2", "3"]) for name in range(8)] == ["0", "1", "2", "3"] * 2
+    assert [rp.gpu_of_worker(str(name), ["0", "1"]) for name in range(3)] == ["0", "1", "0"]   # Dask names may be str
+    assert rp.gpu_of_worker(0, ["0"]) == "0"
+
+
+def test_a_worker_gets_the_gpu_this_process_sees_not_the_hosts_of_that_index(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert rp.visible_gpus(2) == ["2", "3"]
+    assert [rp.gpu_of_worker(name, rp.visible_gpus(2)) for name in range(3)] == ["2", "3", "2"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert rp.visible_gpus(2) == ["0", "1"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="refused only where no GPU is visible")
@@ -541,3 +553,120 @@ def test_the_expected_seconds_are_run_as_medians_from_its_committed_files():
         trainings[key] = record["train"]["train_wall_s"]   # both placements of a seed share one training
     for model, seconds in rp.EXPECTED_TRAINING_SECONDS.items():
         assert seconds == pytest.approx(np.median([s for (m, _, _), s in trainings.items() if m == model]), abs=0.05)
+
+
+# --- the options of a session on a lent machine: budget, resume, MPS, the timing summary ----------
+
+@pytest.mark.parametrize("time_limit_s, budget_s, expected", [
+    (120.0, 500.0, (1120.0, 1490.0)),   # an explicit time limit is kept; the budget still stops at its end
+    (None, None, (None, None)),         # no budget, no limit
+    (None, 230.0, (1220.0, 1220.0)),    # what the budget leaves, less the stop grace, is the time limit
+    (None, 10.0, (1000.0, 1000.0)),     # a budget within the grace starts nothing
+])
+def test_the_time_limit_is_the_budgets_stop_unless_given(time_limit_s, budget_s, expected):
+    assert rp.STOP_GRACE_S == 10
+    assert rp.deadlines(1000.0, time_limit_s, budget_s) == expected
+
+
+def sleepy_config(tmp_path, seeds=(0, 2), **params):
+    return write_config(tmp_path / "c.toml", [("sleepy", SLEEPY, params, {"seed": list(seeds)})])
+
+
+def test_a_budget_spent_before_the_runs_would_start_runs_nothing_and_says_so(tmp_path):
+    result = rp.run_grid(sleepy_config(tmp_path), tmp_path / "out", root=ROOT, log=None, budget_s=0.001)
+    assert [o["status"] for o in result.outcomes] == ["deferred", "deferred"]
+    assert not (tmp_path / "out" / "runs").exists()
+    assert result.summary[-2].startswith("0 of 2 runs finished")
+    assert result.summary[-1].startswith("whole reproduction: not finished: 0 of 2 runs after ")
+
+
+def test_resume_adds_the_earlier_calls_of_the_same_grid_and_refuses_another(tmp_path):
+    """Runs expected to take 30 s under a 1 s time limit are deferred, so no call starts a cluster."""
+    cfg, out = sleepy_config(tmp_path), tmp_path / "out"
+    with pytest.raises(rp.ConfigError, match="--resume: .*calls.json not found; the first call runs without --resume"):
+        rp.run_grid(cfg, out, root=ROOT, log=None, resume=True, time_limit_s=1)
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")   # nothing in --out is emptied, first call or not
+    first = rp.run_grid(cfg, out, root=ROOT, log=None, time_limit_s=1, overrides={"bits": 4})
+    with pytest.raises(rp.ConfigError, match="give the same config and -p"):
+        rp.run_grid(cfg, out, root=ROOT, log=None, resume=True, time_limit_s=1)
+    second = rp.run_grid(cfg, out, root=ROOT, log=None, resume=True, time_limit_s=1, overrides={"bits": 4})
+    assert "over 2 calls" in second.summary[-1] and "over" not in first.summary[-1]
+    third = rp.run_grid(cfg, out, root=ROOT, log=None, time_limit_s=1)   # without --resume: a new measurement
+    assert "over" not in third.summary[-1]
+    assert (out / "mine.txt").read_text() == "kept" and len(list((out / "logs").glob("summary-*.txt"))) >= 1
+
+
+def test_mps_on_a_machine_without_it_is_refused_before_anything_is_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(rp, "mps_available", lambda: False)
+    with pytest.raises(rp.ConfigError, match="--mps: nvidia-cuda-mps-control not found"):
+        rp.run_grid(sleepy_config(tmp_path), tmp_path / "out", root=ROOT, log=None, mps=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_records_the_checkpoint_it_loads_and_the_training_that_makes_it(tmp_path, monkeypatch):
+    from helpers import synthetic_arrays
+    from quide.measure import data as qd
+    from quide.measure import sweep as qsweep
+    monkeypatch.setattr(qd, "KNOWN_FILE_SHA256", {})   # a small made-up MNIST
+    qd.save_npz(tmp_path / "mnist.npz", **synthetic_arrays(n_train=400, n_test=50, shape=(28, 28, 1), num_classes=10))
+    monkeypatch.setenv("QUIDE_DATA", str(tmp_path))
+    monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    cfg = write_config(tmp_path / "c.toml", [
+        ("ptq_sweep", None, {"dataset": "mnist", "profile": "smoke", "device": "cpu", "bits": [32, 8]}, {"seed": [0]}),
+        ("mixed_precision", None, {"dataset": "mnist", "profile": "smoke", "device": "cpu", "model_seed": 0}, {})])
+    sweep, search = rp.plan(cfg, ROOT)
+    assert sweep.checkpoint == search.checkpoint and sweep.checkpoint.startswith(str(tmp_path / "checkpoints"))
+    assert sweep.own_training and not search.own_training   # a search quantizes the sweep's model
+    assert list(sweep.training)[:3] == ["model", "dataset", "seed"]
+    assert qsweep.checkpoint_of(qsweep.SweepParams(**sweep.training)) == Path(sweep.checkpoint)
+    assert sweep.table == "ptq_sweep(dataset=mnist, profile=smoke, device=cpu, bits=[32, 8])"
+
+
+def test_the_seeds_grid_has_ten_seeds_per_simplecnn_condition_and_five_for_resnet18(monkeypatch):
+    """reproduce/seeds.toml plans 4 x 10 + 5 = 45 PTQ-sweep runs by the paper's profile (the data
+    sets' hashes are not what this checks: Fashion-MNIST need not be here)."""
+    from collections import Counter
+    monkeypatch.setattr(rp, "data_hashes", lambda resolved, cache, kind="dataset": {resolved["dataset"]: "unhashed"})
+    runs = rp.plan(ROOT / "reproduce" / "seeds.toml", ROOT)
+    assert len(runs) == 45 and {r.experiment for r in runs} == {"ptq_sweep"}
+    assert {r.parameters["profile"] for r in runs} == {"paper"}
+    seeds = {}
+    for r in runs:
+        seeds.setdefault((r.parameters["model"], r.parameters["dataset"]), set()).add(r.parameters["seed"])
+    assert Counter({k: len(v) for k, v in seeds.items()}) == Counter(
+        {("simplecnn", d): 10 for d in ("mnist", "fashion_mnist", "cifar10", "mnist_jpeg")} | {("resnet18_cifar", "cifar10"): 5})
+    assert all({0, 42, 123} <= v for v in seeds.values())   # the paper's three among them
+
+
+@pytest.mark.slow
+def test_a_budget_stops_a_run_that_outlives_it_and_leaves_nothing_running(tmp_path, monkeypatch):
+    """Seed 0 ends within the budget; seed 1 writes its record and sleeps past it: it is stopped at
+    the budget's end less the grace, and its worker, papermill and kernel are gone when the call
+    returns. The time limit lets it start although it was not expected to fit."""
+    monkeypatch.setenv("SLEEPY_S", "600")
+    monkeypatch.setattr(rp, "STOP_GRACE_S", 2)
+    out = tmp_path / "out"
+    result = rp.run_grid(sleepy_config(tmp_path, seeds=(0, 1)), out, root=ROOT, log=None, workers=2,
+                         budget_s=75, time_limit_s=600)
+    assert sorted(o["status"] for o in result.outcomes) == ["done", "stopped"]
+    record = next((out / ".partial").glob("*/results/sleepy/seed1.json"))   # it had started
+    kernel = json.loads(record.read_text())[0]["provenance"]["pid"]
+    worker = json.loads((record.parents[2] / "owner.json").read_text())["pid"]
+    assert not [pid for pid in (kernel, worker, *_processes_mentioning(str(out / ".partial"))) if rp.pid_alive(pid)]
+    assert [json.loads(p.read_text())[0]["seed"] for p in rp.records_of(out)] == [0]
+    assert "stopped by --budget-s at" in next(line for line in result.summary if line.startswith("critical path"))
+
+
+@pytest.mark.slow
+def test_the_cli_ends_with_the_timing_summary_and_writes_it_beside_the_logs(tmp_path):
+    proc = quide_cli("reproduce", str(sleepy_config(tmp_path)), "--workers", "2", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[1].startswith(f"# quide reproduce {tmp_path / 'c.toml'} --workers 2") and lines[1].endswith("| 1 x CPU")
+    assert re.fullmatch(r"whole reproduction: \d+ s on 1 x CPU", lines[-1])
+    assert any(re.match(r"critical path \(ended at \d+ s\): planning \d+ s > .*sleepy\(seed=\d\) \d+ s \[worker \d\]", line)
+               for line in lines)
+    written = next((tmp_path / "out" / "logs").glob("summary-*.txt")).read_text().splitlines()
+    assert written[0] == lines[1] and written[-1] == lines[-1]
+

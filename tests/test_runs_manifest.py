@@ -89,7 +89,7 @@ def test_wall_time_line_is_required(tmp_path):
 def test_every_benchmark_result_is_read_from_its_file():
     table = benchmarks.table()
     assert len(table) == len(benchmarks.BENCHMARKS) and table["result"].str.contains(r"\d").all()
-    whole = table.set_index("script").loc["whole_reproduction.py"]
+    whole = table.set_index("script").loc["quide reproduce"]
     assert whole["result"] == f"{runs.wall_time_from_file(ROOT / 'benchmarks/results/reproduce_h200.txt')[0]:g} s wall time"
 
 

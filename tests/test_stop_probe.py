@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 from quide.config import project_root
 
@@ -26,12 +25,16 @@ def test_a_try_waits_for_the_kernels_seen_before_the_stop(monkeypatch):
     monkeypatch.setattr(stop_probe, "kernel_pids", lambda: [kernel.pid])
     monkeypatch.setattr(stop_probe, "gpu_pids", lambda: [])
 
-    def runner(cmd, budget_s):   # stopped at the end of its budget
-        time.sleep(budget_s)
-        return SimpleNamespace(returncode=-15), "", True
+    started = []
 
-    monkeypatch.setattr(stop_probe, "run_runner", runner)
+    def command(cmd):   # stops itself at the end of its budget, less the grace
+        started.append(cmd)
+        time.sleep(float(cmd[cmd.index("--budget-s") + 1]) - stop_probe.STOP_GRACE_S)
+        return 3
+
+    monkeypatch.setattr(stop_probe, "run_command", command)
     result = stop_probe.one_try("reproduce/smoke.toml", 1, after_s=1.5)
+    assert float(started[0][started[0].index("--budget-s") + 1]) == 1.5 + stop_probe.STOP_GRACE_S
     assert not stop_probe.alive(kernel.pid)   # the try ended only once the kernel had
     kernel.wait()
     assert result["stopped"] and result["kernels at the stop"] == 1 and result["left"] == []

@@ -32,8 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks/, where whole_reproduction.py is
-from whole_reproduction import mps_daemon_running  # noqa: E402  (a sibling script, not a package)
+from quide.mps import daemon_running as mps_daemon_running
 
 GROUPS = {   # name: the jobs started together (model names of quide.measure.models)
     "resnet18 alone": ["resnet18_cifar"],

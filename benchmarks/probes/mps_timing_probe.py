@@ -8,7 +8,7 @@ run f apart, but those runs were on different machines. This probe times the sam
 call on one card: each arm is a fresh process running ``timer_probe.py`` (SimpleCNN at MNIST and
 CIFAR shapes and ResNet-18, 32/16/8/4/2 bits, seeded weights, so every arm times the same graphs;
 two blocks of quide's timer and two passes of the paper's host protocol), with the MPS daemon
-started for the arms marked ``on`` and quit before the next (``whole_reproduction.mps``). A
+started for the arms marked ``on`` and quit before the next (``quide.mps.mps``). A
 process joins MPS when it creates its CUDA context, so each arm is its own process.
 
 The table gives each variant's T per arm (mean of the arm's two blocks), on against off as the
@@ -27,8 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks/, where whole_reproduction.py is
-from whole_reproduction import mps  # noqa: E402  (sibling scripts, not a package)
+from quide.mps import mps
 
 ARMS = ("off", "on", "off", "on")   # alternating, so that a drift of the card over the call shows as spread
 

@@ -1,10 +1,10 @@
 """How long a stopped `quide reproduce` takes to exit, and what it leaves running: the figure behind
-``whole_reproduction.STOP_GRACE_S``.
+``quide.reproduce.STOP_GRACE_S``.
 
-Each try starts ``quide reproduce CONFIG --out <fresh folder> [--runs-per-gpu K]`` through
-``whole_reproduction.run_runner`` with a budget of ``--after-s`` seconds, so that the stop (SIGTERM
-to the runner's process group, SIGKILL to what is left of it) comes with runs in flight, and prints
-the seconds from the stop until ``run_runner`` returned, and until nothing of the runner was left:
+Each try starts ``quide reproduce CONFIG --out <fresh folder> [--runs-per-gpu K] --budget-s B
+--time-limit-s 86400``, with B = ``--after-s`` + ``STOP_GRACE_S`` (the time limit lets every run start,
+expected to fit or not), so that the runner stops itself ``--after-s`` seconds after its start with runs in flight (its cluster closed, what the runs started waited for and killed if
+need be), and prints the seconds from the stop until the command exited, and until nothing of it was left:
 no process of the kernels that ran one second before the stop (they live in sessions of their own,
 so the group's signals miss them; they quit when their papermill does) and, with a GPU, no compute
 process on it (``nvidia-smi``), polled every 0.1 s for up to 30 s. From the repository root::
@@ -23,8 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks/, where whole_reproduction.py is
-from whole_reproduction import run_runner  # noqa: E402  (a sibling script, not a package)
+from quide.reproduce import STOP_GRACE_S
 
 POLL_S = 0.1
 CLEAR_WITHIN_S = 30.0
@@ -52,16 +51,22 @@ def gpu_pids() -> list[int]:
     return [int(p) for p in out.split() if p.strip().isdigit()]
 
 
+def run_command(cmd: list[str]) -> int:
+    """Run the command to its end, its output discarded; its exit code."""
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+
 def one_try(config: str, runs_per_gpu: int, after_s: float) -> dict:
     out = Path(tempfile.mkdtemp(prefix="stop-probe-"))
-    cmd = [sys.executable, "-m", "quide", "reproduce", config, "--out", str(out)]
+    cmd = [sys.executable, "-m", "quide", "reproduce", config, "--out", str(out),
+           "--budget-s", str(after_s + STOP_GRACE_S), "--time-limit-s", "86400"]   # every run starts
     if runs_per_gpu != 1:
         cmd += ["--runs-per-gpu", str(runs_per_gpu)]
     kernels: list[int] = []
     snap = threading.Timer(after_s - 1.0, lambda: kernels.extend(kernel_pids()))
     snap.start()
     began = time.perf_counter()
-    proc, _, stopped = run_runner(cmd, after_s)
+    code = run_command(cmd)   # 3: runs were stopped (or deferred), as the budget asks
     returned = time.perf_counter() - began - after_s
     snap.cancel()
     left = []
@@ -72,7 +77,7 @@ def one_try(config: str, runs_per_gpu: int, after_s: float) -> dict:
         time.sleep(POLL_S)
     cleared = time.perf_counter() - began - after_s
     shutil.rmtree(out, ignore_errors=True)
-    return {"stopped": stopped, "exit code": proc.returncode, "kernels at the stop": len(kernels),
+    return {"stopped": code == 3, "exit code": code, "kernels at the stop": len(kernels),
             "returned s": returned, "cleared s": None if left else cleared, "left": left}
 
 

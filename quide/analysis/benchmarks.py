@@ -18,7 +18,7 @@ RESULTS = "benchmarks/results"
 
 @dataclass(frozen=True)
 class Benchmark:
-    script: str     # under benchmarks/
+    script: str     # under benchmarks/, or the command that wrote the file
     measures: str   # what it measures, in words
     file: str       # its results file, under benchmarks/results/
     pattern: str    # a regular expression (searched line by line) whose named groups fill ``result``
@@ -27,7 +27,7 @@ class Benchmark:
 
 
 BENCHMARKS = (
-    Benchmark("whole_reproduction.py", "Every GPU experiment from scratch on one GPU, training included",
+    Benchmark("quide reproduce", "Every GPU experiment from scratch on one GPU, training included",
               "reproduce_h200.txt", r"^whole reproduction: (?P<s>\d+) s on", "{s} s wall time"),
     Benchmark("run_phases.py", "Where that time went: the seconds the GPU was busy (nvidia-smi)",
               "reproduce_h200_phases.txt", r"^GPU busy, all calls: (?P<busy>\d+) \+- (?P<se>\d+) s",
