@@ -237,3 +237,31 @@ def test_compression_relative_to_the_model_as_loaded():
     assert mmlu_stats.compression_vs_loaded(2, 5.0) == 2.5
     with pytest.raises(ValueError, match="bits"):
         mmlu_stats.compression_vs_loaded(0, 5.0)
+
+
+def test_a_too_long_prompt_keeps_lm_evals_last_max_length_tokens_as_input():
+    """lm-eval keeps the last max_length + 1 tokens of context + answer and feeds all but the last:
+    the model sees max_length tokens, never more, and each answer is still scored whole."""
+    import torch
+    item = mmlu.MMLUItem("anatomy", "A rather long question?", ("gold", "silver", "iron", "lead"), 0, doc_id=0)
+    tok = CharTokenizer(mmlu.cloze_prompt(item) + " " + "".join(item.choices))
+    model = bigram_lm(len(tok.ids) + 1, {(tok.ids[" "], tok.ids["g"]): 8.0})
+    widths = []
+    forward = model.forward
+    model.forward = lambda input_ids, attention_mask=None: widths.append(input_ids.shape[1]) or forward(input_ids, attention_mask)
+    encoded = mmlu.encode(tok, [item], None, max_length=12, scoring="cloze")
+    assert [len(seq) for seq in encoded[0][1]] == [13] * 4
+    scored = mmlu.score_cloze(model, tok, [item], batch_size=4, encoded=encoded)
+    assert widths == [12]
+    logp = torch.log_softmax(model.table.weight.detach(), -1)
+    context = mmlu.cloze_prompt(item)
+    want = [sum(float(logp[tok.ids[p], tok.ids[n]]) for p, n in zip((context + " " + c)[len(context) - 1:-1], " " + c))
+            for c in item.choices]
+    assert scored["loglik"].iloc[0] == pytest.approx(want, abs=1e-5)
+
+
+def test_answer_letters_tabulates_shares_and_the_letter_only_reading():
+    table = mmlu_stats.answer_letters({(0, 16): _answers([0] * 1000, GOLD), (0, 2): _answers(GOLD, GOLD)}, n_resamples=99)
+    assert table["config"].tolist() == [(0, 16), (0, 2)]
+    assert table[list("ABCD")].to_numpy().tolist() == [[1, 0, 0, 0], [0.2, 0.25, 0.25, 0.3]]
+    assert table["P"].tolist() == [0.2, 1.0] and table["P_letter_only"].tolist() == pytest.approx([0.2, 0.255])

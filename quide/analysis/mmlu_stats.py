@@ -230,6 +230,17 @@ def shift_beyond_letter_bias(samples_a: list[dict], samples_b: list[dict], field
             "c_by_gold": np.bincount(gold[right_b & ~right_a], minlength=k).tolist()}
 
 
+def answer_letters(samples_by_config: dict, field: str = "pred", k: int = 4, n_resamples: int = 9999,
+                   seed: int = 0) -> pd.DataFrame:
+    """One row per configuration (the dict's keys, in its order, as ``config``): the shares of
+    its answers A to D (columns "A" ... "D") and :func:`beyond_letter_bias`'s P, P_letter_only,
+    excess and p_value."""
+    rows = [{"config": key, **dict(zip(LETTERS[:k], choice_shares(samples, field, k))),
+             **beyond_letter_bias(samples, field, k, n_resamples, seed)}
+            for key, samples in samples_by_config.items()]
+    return pd.DataFrame(rows)
+
+
 def majority_rate(samples: list[dict], k: int = 4) -> float:
     """The accuracy of always giving the most frequent gold answer (MMLU's test split is not
     balanced over A to D, so this is above 1/k)."""

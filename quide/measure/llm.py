@@ -337,11 +337,26 @@ def write(params: LLMParams, records: list[dict], root: Path | str | None = None
 
 
 def load_model(params: LLMParams):
-    """Model and tokenizer through transformers (a GGUF file is dequantized on load)."""
+    """Model and tokenizer through transformers. A GGUF file is dequantized on load into ordinary
+    Linear layers, the ones :func:`quantize_weights_` re-rounds: transformers versions that can
+    keep its weights packed (where a GGUF matmul kernel is installed) are told not to, and a model
+    that still holds a packed layer is refused rather than left out of the rounding."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     kw = {"gguf_file": params.gguf_file} if params.gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(params.model, **kw)
-    model = AutoModelForCausalLM.from_pretrained(params.model, dtype=getattr(torch, params.dtype), **kw)
+    model_kw = dict(kw)
+    if params.gguf_file:
+        try:
+            from transformers import GgufConfig   # the versions that may keep GGUF weights packed
+        except ImportError:                       # older ones always dequantize
+            GgufConfig = None
+        if GgufConfig is not None:
+            model_kw["quantization_config"] = GgufConfig(dequantize=True)
+    model = AutoModelForCausalLM.from_pretrained(params.model, dtype=getattr(torch, params.dtype), **model_kw)
+    packed = [name for name, m in model.named_modules() if hasattr(m, "ggml_type")]
+    if packed:
+        raise RuntimeError(f"load_model: {len(packed)} layers kept their GGUF weights packed (e.g. {packed[0]}); "
+                           "they are no Linear layers, so the bit-widths would not round them")
     return model.to(params.torch_device).eval(), tokenizer
 
 

@@ -118,7 +118,9 @@ def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048, 
     " A" ... " D" after :func:`prompt` (``scoring="letter"``) or " " + each answer's text after
     :func:`cloze_prompt` (``"cloze"``). Each entry is ("last", [context tokens], [4 tokens]) when
     every continuation is one token after the same context (one forward scores all four), else
-    ("each", [4 token lists], [4 continuation lengths]). Independent of the weights, so a sweep over
+    ("each", [4 token lists], [4 continuation lengths]). Too long a sequence keeps its last
+    ``max_length`` tokens as the model's input, as lm-eval does (an "each" list holds one token
+    more, the last, which is only predicted). Independent of the weights, so a sweep over
     bit-widths encodes once."""
     if scoring not in SCORINGS:
         raise ValueError(f"scoring must be one of {SCORINGS}; got {scoring!r}")
@@ -136,7 +138,8 @@ def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048, 
         if same_context and all(len(c) == 1 for c in conts):
             encoded.append(("last", ctx[-max_length:], [c[0] for c in conts]))
         else:
-            encoded.append(("each", [(w[i])[-max_length:] for w in whole], [len(c) for c in conts]))
+            # lm-eval keeps max_length + 1 tokens and feeds all but the last (it is only predicted)
+            encoded.append(("each", [(w[i])[-(max_length + 1):] for w in whole], [len(c) for c in conts]))
     return encoded
 
 
@@ -155,7 +158,9 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        width = max(len(flat[j][2]) for j in chunk)
+        # an "each" sequence's last token is only predicted, never fed (see encode)
+        inputs = [flat[j][2] if encoded[flat[j][0]][0] == "last" else flat[j][2][:-1] for j in chunk]
+        width = max(len(x) for x in inputs)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         # only the positions that predict a letter or continuation token are normalised (a few
@@ -163,8 +168,8 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
         rows, positions, picks, tokens = [], [], [], []
         for r, j in enumerate(chunk):
             i, k, seq = flat[j]
-            ids[r, :len(seq)] = torch.tensor(seq)
-            mask[r, :len(seq)] = 1
+            ids[r, :len(inputs[r])] = torch.tensor(inputs[r])
+            mask[r, :len(inputs[r])] = 1
             kind, _, info = encoded[i]
             wanted = ([(len(seq) - 1, info)] if kind == "last" else
                       [(p, [seq[p + 1]]) for p in range(len(seq) - info[k] - 1, len(seq) - 1)])
