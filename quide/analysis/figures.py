@@ -294,9 +294,9 @@ def llm_answer_shares(shares: pd.DataFrame, gold: dict, letters: str = "ABCD"):
         ax.set_title(f"{shot}-shot", fontsize=9)
         ax.set_xlabel("% of questions")
         ax.set_xlim(0, 100)
-    axes[0][0].legend(title="answer", fontsize=8, ncol=len(letters), loc="lower center", bbox_to_anchor=(0.5, 1.08),
-                      frameon=False)
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, title="answer", fontsize=8, ncol=len(letters), loc="upper center", frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
     return fig
 
 
