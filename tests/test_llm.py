@@ -90,7 +90,7 @@ def test_a_5_shot_run_writes_records_and_samples_that_verify(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)
     shots_used = {}
     real_encode = llm.encode
-    monkeypatch.setattr(llm, "encode", lambda tok, items, shots, n: shots_used.update(shots) or real_encode(tok, items, shots, n))
+    monkeypatch.setattr(llm, "encode", lambda tok, items, shots, n, *scoring: shots_used.update(shots) or real_encode(tok, items, shots, n, *scoring))
     params = llm.LLMParams(model=str(tiny), bits=[16, 8, 2], subjects=["anatomy", "virology"], limit=2, n_shot=5,
                            dtype="float32", device="cpu", batch_size=4, latency_context_tokens=4, latency_rounds=6,
                            latency_passes=1)
