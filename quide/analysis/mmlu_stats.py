@@ -172,8 +172,7 @@ def _paired(samples_a: list[dict], samples_b: list[dict], field: str = "pred"):
 def _against_repairings(table: np.ndarray, weights: np.ndarray, n_resamples: int, seed: int):
     """The observed value of sum(table * weights) / n and its two-sided Monte Carlo p-value
     against tables with the same margins (the answers re-paired with the gold answers at random:
-    :class:`scipy.stats.random_table`, p from :func:`scipy.stats.monte_carlo_test`), and the
-    null distribution's mean."""
+    :class:`scipy.stats.random_table`, p from :func:`scipy.stats.monte_carlo_test`)."""
     from scipy.stats import monte_carlo_test, random_table   # on use, as mcnemar's import
     n = int(table.sum())
     tables = random_table(table.sum(1), table.sum(0))
