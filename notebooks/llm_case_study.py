@@ -32,6 +32,9 @@
 # have no such kernel and get none. Each configuration's answers, question by question, are written
 # beside the records (`samples_<records' name>-<bits>bit.jsonl.gz`, as lm-eval's `--log_samples`):
 # `quide verify` recomputes P from them, and McNemar's exact test compares two bit-widths.
+# With `scoring = "cloze"` each answer's text is scored instead of its letter (lm-eval's
+# `mmlu_continuation`): P is the summed log-likelihood's accuracy (`acc`), `P_norm` the
+# per-character one (`acc_norm`), and the records are named apart from the letter runs'.
 
 # %%
 from quide.measure import llm, mmlu
@@ -58,13 +61,14 @@ latency_context_tokens = 64  # KV-cache length at which one decoding step is tim
 latency_rounds = 21          # interleaved timing rounds; T is their median, with a 95% CI
 latency_passes = 50          # decoding steps per round
 deployed = True              # also time torchao's real int8/int4 kernels (T_deployed)
+scoring = "letter"           # "letter": the letters A-D (lm-eval's mmlu); "cloze": each answer's text (mmlu_continuation)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 params = parameters_of("llm_case_study", globals(), names_before_parameters)   # the registry's class; refuses unknown -p names
 items = mmlu.load_mmlu("test", params.subjects, params.limit)
-print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot; "
-      f"bits {list(params.bits)}, group size {params.group_size}")
+print(f"{len(items)} MMLU test questions, {len({i.subject for i in items})} subjects, {params.n_shot}-shot, "
+      f"{params.scoring} scoring; bits {list(params.bits)}, group size {params.group_size}")
 
 # %% [markdown]
 # ## Scores
@@ -78,6 +82,7 @@ print("records:", path.name, "| samples:", ", ".join(r["samples_file"] for r in 
 # %%
 import pandas as pd
 table = pd.DataFrame([{"bits": r["bits"], "P": r["P"], "95% CI": f"{r['P_ci95'][0]:.4f}-{r['P_ci95'][1]:.4f}",
+                       **({"P_norm (acc_norm)": r["P_norm"]} if "P_norm" in r else {}),
                        "above chance": r["above_chance"], "P (macro)": r["P_macro"], "C": r["C_paper"],
                        "C (true)": r["C_true"], "T (ms/token)": r["T_ms"], "I": r["I"], "I'": r["I_gated"],
                        "T deployed (ms/token)": r["T_deployed_ms"], "I deployed": r["I_deployed"],

@@ -90,7 +90,7 @@ def test_a_5_shot_run_writes_records_and_samples_that_verify(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)
     shots_used = {}
     real_encode = llm.encode
-    monkeypatch.setattr(llm, "encode", lambda tok, items, shots, n: shots_used.update(shots) or real_encode(tok, items, shots, n))
+    monkeypatch.setattr(llm, "encode", lambda tok, items, shots, n, *scoring: shots_used.update(shots) or real_encode(tok, items, shots, n, *scoring))
     params = llm.LLMParams(model=str(tiny), bits=[16, 8, 2], subjects=["anatomy", "virology"], limit=2, n_shot=5,
                            dtype="float32", device="cpu", batch_size=4, latency_context_tokens=4, latency_rounds=6,
                            latency_passes=1)
@@ -184,7 +184,8 @@ def test_a_decode_step_is_one_fixed_piece_of_work(tiny):
                                              ({"n_shot": 6}, "n_shot"), ({"delta": None}, "delta"),
                                              ({"group_size": 0}, "group_size"), ({"limit": 0}, "limit"),
                                              ({"latency_context_tokens": 0}, "latency_context_tokens"),
-                                             ({"latency_rounds": 5}, "latency_rounds")])
+                                             ({"latency_rounds": 5}, "latency_rounds"),
+                                             ({"scoring": "letters"}, "scoring")])
 def test_parameters_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         llm.LLMParams(**kwargs)
@@ -238,3 +239,74 @@ def test_batched_scoring_equals_each_sequence_scored_alone(tiny):
                         logp = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0].float(), -1)
                         want.append(sum(float(logp[p, seq[p + 1]]) for p in range(len(seq) - n - 1, len(seq) - 1)))
             assert got == pytest.approx(want, abs=1e-4)
+
+
+# --- cloze scoring (issue 43) ----------------------------------------------------------------
+
+def test_a_cloze_run_is_named_apart_and_its_records_and_samples_verify(tiny):
+    """scoring="cloze": the answers' texts are scored (records say so, with lm-eval's acc_norm as
+    P_norm), under a run name of their own, and verify recomputes P and P_norm from the samples."""
+    from quide.analysis import results
+    from quide.analysis.verify import verify
+    kw = dict(model=str(tiny), bits=[16, 2], subjects=["anatomy"], limit=3, dtype="float32", device="cpu",
+              batch_size=4, latency_context_tokens=4, latency_rounds=6, latency_passes=1, deployed=False)
+    letter, cloze = llm.LLMParams(**kw), llm.LLMParams(**kw, scoring="cloze")
+    assert llm.run_stem(letter) != llm.run_stem(cloze) and "-0shot-cloze-" in llm.run_stem(cloze)
+    assert llm.samples_name(letter, 2) != llm.samples_name(cloze, 2)
+    root = tiny / "results-cloze"
+    records = llm.run(cloze, log=None, samples_dir=root / "llm_case_study")
+    results.write_records(records, "llm_case_study", llm.run_stem(cloze), root=root, run_params=cloze.resolved())
+    assert verify(root) == (2, [])
+    for r in records:
+        assert r["scoring"] == "cloze" and 0 <= r["P_norm_ci95"][0] <= r["P_norm"] <= r["P_norm_ci95"][1] <= 1
+        rows = mmlu_stats.read_samples(root / "llm_case_study" / r["samples_file"])
+        items = mmlu.load_mmlu("test", ["anatomy"], 3)
+        assert [s["choice_chars"] for s in rows] == [[len(c) for c in it.choices] for it in items]
+        assert sum(s["correct_norm"] for s in rows) / 3 == r["P_norm"]
+
+
+def test_gguf_formats_take_bits_per_weight_from_the_gguf_package(tmp_path):
+    """Q4_1 (32 weights in 20 bytes: 4-bit codes, an FP16 scale and an FP16 minimum) is 5.0 bits
+    per weight, Q8_0 8.5, F32 32, as the gguf package's block sizes say; the blocks' Linear
+    weights, the embeddings and the rest are told apart by name."""
+    import numpy as np
+    gguf = pytest.importorskip("gguf")
+    from gguf import quants
+    Q = gguf.GGMLQuantizationType
+    x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
+    path = tmp_path / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    for name in ("blk.0.attn_q.weight", "blk.0.ffn_down.weight"):
+        w.add_tensor(name, quants.quantize(x, Q.Q4_1), raw_dtype=Q.Q4_1)
+    w.add_tensor("token_embd.weight", quants.quantize(x, Q.Q8_0), raw_dtype=Q.Q8_0)
+    w.add_tensor("blk.0.attn_norm.weight", np.ones(64, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    table = llm.gguf_weight_formats(path).set_index("role")
+    assert table.loc["linear", "format"] == "Q4_1" and table.loc["linear", "tensors"] == 2
+    assert table.loc["linear", "weights"] == 512 and table.loc["linear", "bits_per_weight"] == 5.0
+    assert table.loc["embedding", "bits_per_weight"] == 8.5 and table.loc["other", "bits_per_weight"] == 32.0
+    assert mmlu_stats.source_bits_per_weight(table.reset_index()) == 5.0
+
+
+def test_the_committed_gguf_formats_agree_with_the_gguf_package_and_the_records():
+    """The page's "C relative to the model as loaded" reads the committed formats table: its bits
+    per weight are the gguf package's, and its weights are the records' quantized and other ones."""
+    import pandas as pd
+    gguf = pytest.importorskip("gguf")
+    from pathlib import Path
+    from quide.analysis import results
+    root = Path(__file__).resolve().parents[1] / "data" / "results"
+    (path,) = (root / "llm_case_study").glob("gguf_formats_*.csv")
+    table = pd.read_csv(path)
+    for row in table.itertuples():
+        block_weights, block_bytes = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[row.format]]
+        assert (row.block_weights, row.block_bytes) == (block_weights, block_bytes)
+        assert row.bits_per_weight == 8 * block_bytes / block_weights
+    recs = results.load_records(root, experiment="llm_case_study")
+    gguf_recs = recs[recs["model"].str.endswith("/" + table["file"].iloc[0])]
+    assert len(gguf_recs) and (gguf_recs["quantized_params"] == table.loc[table["role"] == "linear", "weights"].sum()).all()
+    assert (gguf_recs["other_params"] == table.loc[table["role"] != "linear", "weights"].sum()).all()
+    assert mmlu_stats.source_bits_per_weight(table) == 5.0   # all Linear weights are Q4_1

@@ -319,6 +319,10 @@ def test_the_llm_claim_on_our_small_model_is_ours_only_and_says_whether_it_holds
     assert r["verdict"] == "ours only" and r["note"].endswith("on ours the claim holds")
     dip = sc.llm_rows(llm([0.1, 0.2, 0.15, 0.5, 0.8]))[0]
     assert dip["verdict"] == "ours only" and dip["note"].endswith("does not hold")
+    # a cloze run of the same model (its answers' texts scored) is not the paper's MMLU score: left out
+    cloze = llm([0.9, 0.1, 0.1, 0.1, 0.1]).assign(scoring="cloze")
+    with_cloze = sc.llm_rows(pd.concat([llm([0.1, 0.2, 0.4, 0.5, 0.8]).assign(scoring="letter"), cloze]))
+    assert len(with_cloze) == 1 and with_cloze[0]["note"].endswith("on ours the claim holds")
 
 
 def test_the_verdict_summary_counts_every_row_once():

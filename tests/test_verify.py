@@ -264,3 +264,51 @@ def test_a_broken_samples_file_is_a_problem_never_a_crash(tmp_path, data, messag
     _rewrite(_llm_run(tmp_path), data)
     problems = verify(tmp_path)[1]
     assert any(message in p for p in problems), problems
+
+
+# --- a cloze-scored LLM record: acc_norm from its samples (issue 43) ------------------------------
+
+def _sample(i, gold=0, **changes):
+    """A cloze sample whose summed (pred) and per-character (pred_norm) answers differ: the second
+    answer is long and only its per-character log-likelihood is the best."""
+    return {"doc_id": i, "subject": "anatomy", "loglik": [-2.0, -3.0, -10.0, -10.0], "choice_chars": [1, 10, 1, 1],
+            "pred": 0, "gold": gold, "correct": gold == 0, "pred_norm": 1, "correct_norm": gold == 1, **changes}
+
+
+def _cloze_run(root, rows, **changes):
+    """One made-up cloze record with its samples beside it; P and P_norm from the samples unless
+    ``changes`` say otherwise."""
+    from quide.analysis import mmlu_stats
+    from quide.analysis.results import make_record, write_records
+    folder = root / "llm_case_study"
+    digest = mmlu_stats.write_samples(folder / "samples_m-0shot-cloze-4bit.jsonl.gz", rows)
+    P = sum(r["correct"] for r in rows) / len(rows)
+    rec = make_record(experiment="llm_case_study", model="m", dataset="mmlu", data_source="MMLU", seed=0, bits=4,
+                      P=P, T_ms=2.0, T_kind="simulated", C_paper=8.0, C_true=7.0, num_classes=4, p_fp=P, delta=0.07,
+                      provenance={}, T_ci_ms=[1.9, 2.1], T_method="host", T_method_reason="CPU", n_shot=0,
+                      n_questions=len(rows), T_deployed_ms=None, T_deployed_reason="no 4-bit kernel", scoring="cloze",
+                      P_norm=sum(r["correct_norm"] for r in rows) / len(rows), P_norm_ci95=[0.1, 0.9],
+                      samples_file="samples_m-0shot-cloze-4bit.jsonl.gz", samples_sha256=digest)
+    write_records([{**rec, **changes}], "llm_case_study", "m-0shot-cloze", root=root)
+
+
+CLOZE_ROWS = [_sample(i, gold) for i, gold in enumerate([0, 1, 1, 2])]
+
+
+def test_cloze_samples_check_out(tmp_path):
+    _cloze_run(tmp_path, CLOZE_ROWS)
+    assert verify(tmp_path) == (1, [])
+
+
+@pytest.mark.parametrize("rows, changes, message", [
+    (CLOZE_ROWS, {"P_norm": 0.25}, "P_norm 0.25 != 0.5 recomputed from samples_m-0shot-cloze-4bit.jsonl.gz"),
+    ([_sample(0, pred_norm=0, correct_norm=True), _sample(1, 1)], {},
+     "1 samples whose pred_norm is not the per-character argmax of loglik"),
+    ([_sample(0, correct_norm=True), _sample(1)], {}, "1 samples whose correct_norm is not pred_norm == gold"),
+    ([_sample(0, choice_chars=[1, 0, 1, 1]), _sample(1)], {}, "unreadable (ValueError"),
+    ([{k: v for k, v in _sample(0).items() if k != "choice_chars"}], {}, "unreadable (KeyError"),
+])
+def test_cloze_mismatches_are_problems(tmp_path, rows, changes, message):
+    _cloze_run(tmp_path, rows, **changes)
+    n, problems = verify(tmp_path)
+    assert n == 1 and len(problems) == 1 and message in problems[0], problems

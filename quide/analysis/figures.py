@@ -274,6 +274,32 @@ def llm_accuracy_vs_bits(records: pd.DataFrame, wilson):
     return fig
 
 
+def llm_answer_shares(shares: pd.DataFrame, gold: dict, letters: str = "ABCD"):
+    """The share of questions answered A, B, C and D (percent, stacked bars), one bar per bit-width
+    and one panel per n-shot, with the gold answers' shares as the last bar of each panel.
+    ``shares``: columns n_shot, bits and one per letter (fractions); ``gold``: {letter: fraction}."""
+    shots = sorted(shares["n_shot"].unique())
+    fig, axes = plt.subplots(1, len(shots), figsize=(6.4, 0.45 * (shares.groupby("n_shot").size().max() + 1) + 1.4),
+                             sharex=True, squeeze=False)
+    for ax, shot in zip(axes[0], shots):
+        g = shares[shares["n_shot"] == shot].sort_values("bits", ascending=False)
+        labels = [f"{int(b)}-bit" for b in g["bits"]] + ["gold"]
+        values = np.vstack([g[list(letters)].to_numpy(float), [[gold[L] for L in letters]]]) * 100
+        left = np.zeros(len(labels))
+        y = np.arange(len(labels))[::-1]
+        for k, letter in enumerate(letters):
+            ax.barh(y, values[:, k], left=left, color=f"C{k}", label=letter, height=0.7)
+            left += values[:, k]
+        ax.set_yticks(y, labels)
+        ax.set_title(f"{shot}-shot", fontsize=9)
+        ax.set_xlabel("% of questions")
+        ax.set_xlim(0, 100)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, title="answer", fontsize=8, ncol=len(letters), loc="upper center", frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    return fig
+
+
 def accuracy_compression_boundary(table):
     """P against C per condition with the accuracy gate Pthresh: configurations below the line get
     I' = 0 whatever their compression."""

@@ -162,6 +162,9 @@ class LlmRecord(Record):
     """The LLM case study: MMLU accuracy and decoding latency at one weight bit-width."""
     experiment: Literal["llm_case_study"] = required("name", "the experiment")
     n_shot: int = optional("count", "few-shot examples per question")
+    scoring: Literal["letter", "cloze"] = optional("name", "letter (the letters A-D, lm-eval's mmlu) or cloze (each answer's text, mmlu_continuation); absent: letter")
+    P_norm: float = optional("fraction", "cloze: accuracy by log-likelihood per character (lm-eval's acc_norm)")
+    P_norm_ci95: list[float] = optional("fraction", "cloze: 95% interval of P_norm, [low, high]")
     P_macro: float = optional("fraction", "mean accuracy over subjects")
     P_ci95: list[float] = optional("fraction", "95% interval of P, [low, high]")
     n_questions: int = optional("count", "questions P is measured on")

@@ -41,6 +41,7 @@ from . import aggregate, conditions
 from . import stability as qst
 from .index import ranking
 from .knee_rule import d4_rule_of_table, overturn_claim
+from .mmlu_stats import scoring_of
 from .paper import CLAIMS, reported
 
 P_TOL_POINTS = 0.5       # percentage points, the floor of the accuracy tolerance
@@ -421,6 +422,7 @@ def llm_rows(llm: pd.DataFrame | None) -> list[dict]:
     records (``llm_case_study``: a small model, not the paper's Llama-3-8B-Instruct): ours only."""
     if llm is None or llm.empty:
         return []
+    llm = llm[scoring_of(llm) == "letter"]   # the paper's MMLU score is the letter's; cloze runs are the LLM page's
     rows = []
     for (model, dataset), g in llm.groupby(["model", "dataset"], sort=False):
         g = g.sort_values("bits", ascending=False)

@@ -14,7 +14,9 @@ known T_kind; the timer's fields (T_method, a 95% CI T_ci_ms that holds T_ms, a 
 fallback, T_host_ms beside batch timings); ``run_params_sha256`` is the sha256 of ``run_params`` and ends the file name.
 An LLM record's per-question samples (``samples_file`` beside it, made by the current code: one with
 T_method must name one) exist, have the record's ``samples_sha256``, and give its P (micro
-accuracy) and n_questions again; each sample's ``correct`` is ``pred == gold``.
+accuracy) and n_questions again; each sample's ``correct`` is ``pred == gold``. A cloze record's
+samples also give its P_norm again, each one's ``pred_norm`` is the per-character argmax of its
+log-likelihoods (lm-eval's ``acc_norm``) and ``correct_norm`` is ``pred_norm == gold``.
 Across records: P_FP equals the P of the run's 32-bit record (the same file; for EXP-3 the run's
 FP32 reference file); no two files hold the same records or the same run identity; each EXP-3
 exhaustive pass holds every configuration once, and each search record's rank among them is
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from . import index as qi
 from ..config import results_root
-from .mmlu_stats import file_sha256, read_samples
+from .mmlu_stats import file_sha256, normalised_predictions, read_samples
 from . import schema
 from .protocol import SUPPORTED_BITS
 from .results import canonical_json, differing_params, params_sha256, read_json_bytes, record_files, record_stem, run_variant
@@ -180,6 +182,7 @@ def check_samples(rec, folder: Path) -> list[str]:
         rows = read_samples(path)
         ids = [r["doc_id"] for r in rows]
         wrong = sum(r["correct"] is not (r["pred"] == r["gold"]) for r in rows)
+        cloze = _cloze_problems(rec, rows, name) if rec.get("scoring") == "cloze" else []
     except (OSError, EOFError, ValueError, KeyError, TypeError, zlib.error) as err:
         return [f"samples file {name}: unreadable ({type(err).__name__}: {err})"]
     if not rows:
@@ -194,6 +197,20 @@ def check_samples(rec, folder: Path) -> list[str]:
     p = sum(r["correct"] for r in rows) / len(rows)
     if not (_is_number(rec.get("P")) and _close(rec["P"], p)):
         problems.append(f"P {rec.get('P')!r} != {p} recomputed from {name}")
+    return problems + cloze
+
+
+def _cloze_problems(rec: dict, rows: list[dict], name: str) -> list[str]:
+    """A cloze record's length-normalised answers (lm-eval's acc_norm) against its samples."""
+    problems = []
+    normed = normalised_predictions([r["loglik"] for r in rows], [r["choice_chars"] for r in rows])
+    if (wrong := sum(int(n) != r["pred_norm"] for n, r in zip(normed, rows))):
+        problems.append(f"samples file {name}: {wrong} samples whose pred_norm is not the per-character argmax of loglik")
+    if (wrong := sum(r["correct_norm"] is not (r["pred_norm"] == r["gold"]) for r in rows)):
+        problems.append(f"samples file {name}: {wrong} samples whose correct_norm is not pred_norm == gold")
+    p_norm = sum(r["correct_norm"] for r in rows) / len(rows)
+    if not (_is_number(rec.get("P_norm")) and _close(rec["P_norm"], p_norm)):
+        problems.append(f"P_norm {rec.get('P_norm')!r} != {p_norm} recomputed from {name}")
     return problems
 
 

@@ -1,7 +1,11 @@
 """The LLM case study (paper Section 4.4): weight-only quantization of a causal language model,
 scored on MMLU.
 
-- MMLU (data, prompts, scoring, intervals): :mod:`quide.measure.mmlu`.
+- MMLU (data, prompts, scoring, intervals): :mod:`quide.measure.mmlu`. ``scoring="letter"`` (the
+  default, lm-eval's ``mmlu``) answers by the letter " A" ... " D" with the highest log-likelihood;
+  ``scoring="cloze"`` (lm-eval's ``mmlu_continuation``) by each answer's text: P is then lm-eval's
+  ``acc`` (summed log-likelihood) and ``P_norm`` its ``acc_norm`` (per character). A cloze run's
+  records and samples are named apart from a letter run's (:func:`run_stem`).
 - Quantization: round-to-nearest, symmetric, per group of ``group_size`` input weights, of every
   ``nn.Linear`` except the LM head (tied to the token embeddings in SmolLM2 and Llama-style models,
   and kept in 16 bits by the usual weight-only methods; ``include_lm_head=True`` quantizes it too).
@@ -41,7 +45,7 @@ from ..config import data_root
 from ..notebook_params import refuse_bools
 from . import latency
 from .latency import TimerConfig
-from .mmlu import MMLU_FILE, encode, few_shot, load_mmlu, score
+from .mmlu import MMLU_FILE, SCORINGS, encode, few_shot, load_mmlu, score, score_cloze
 from .provenance import provenance
 from .quant import fake_quantize, symmetric_qparams, weight_qrange
 
@@ -99,6 +103,33 @@ def quantize_weights_(model: nn.Module, bits: int, group_size: int = 128, includ
     c_true = 32 * total / (bits * quantized + 16 * other)
     return {"layers": len(layers), "quantized_params": quantized, "other_params": other,
             "C_paper": 32 / bits, "C_true": c_true, "group_size": group_size, "include_lm_head": include_lm_head}
+
+
+# --- the model file as loaded ------------------------------------------------------------------
+
+GGUF_LINEAR = re.compile(r"blk\.\d+\.(attn_(q|k|v|output)|ffn_(gate|up|down))\.weight")
+
+
+def gguf_weight_formats(path) -> "pd.DataFrame":
+    """What a GGUF file stores, one row per (GGML format, role): tensors, weights, and bits per
+    weight from the gguf package's block sizes (``GGML_QUANT_SIZES``: 8 * bytes per block /
+    weights per block, scales and minimums included; Q4_1 is 5.0). ``role`` is "linear" for the
+    blocks' Linear weights (those :func:`quantize_weights_` re-rounds), "embedding" for the token
+    embeddings and an untied output head, "other" for the rest (norms)."""
+    import gguf
+    import pandas as pd
+    reader = gguf.GGUFReader(str(path))
+    rows = {}
+    for t in reader.tensors:
+        role = ("linear" if GGUF_LINEAR.fullmatch(t.name) else
+                "embedding" if t.name in ("token_embd.weight", "output.weight") else "other")
+        block_weights, block_bytes = gguf.GGML_QUANT_SIZES[t.tensor_type]
+        row = rows.setdefault((t.tensor_type.name, role), {
+            "format": t.tensor_type.name, "role": role, "tensors": 0, "weights": 0, "block_weights": block_weights,
+            "block_bytes": block_bytes, "bits_per_weight": 8 * block_bytes / block_weights})
+        row["tensors"] += 1
+        row["weights"] += int(t.n_elements)
+    return pd.DataFrame(list(rows.values())).sort_values(["role", "format"], ignore_index=True)
 
 
 # --- latency ---------------------------------------------------------------------------------
@@ -219,6 +250,7 @@ class LLMParams:
     latency_rounds: int = 21          # interleaved timing rounds (quide.measure.latency.TimerConfig)
     latency_passes: int = 50          # decoding steps per round
     deployed: bool = True             # also time torchao's real low-bit kernels (T_deployed_ms)
+    scoring: str = "letter"           # "letter" (lm-eval's mmlu) or "cloze" (each answer's text, mmlu_continuation)
 
     def __post_init__(self):
         refuse_bools(self)
@@ -250,6 +282,8 @@ class LLMParams:
             bad("delta", "give delta or p_thresh")
         if (self.p_thresh is None or auto) and self.bits[0] != 16:
             bad("bits", "start with 16 (its P is P_FP, from which delta sets Pthresh) unless p_thresh is given")
+        if self.scoring not in SCORINGS:
+            bad("scoring", " or ".join(SCORINGS))
         if self.dtype not in ("bfloat16", "float16", "float32"):
             bad("dtype", "bfloat16, float16 or float32")
         if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
@@ -286,6 +320,7 @@ def run_stem(params: LLMParams) -> str:
     (``SmolLM2-135M-Instruct-0shot-1a2b3c4d``, :func:`quide.results.named_run`), so that runs with
     other bits, subjects, limit, group size, delta, Pthresh ... never share a file."""
     prefix = re.sub(r"[^A-Za-z0-9_.=+-]", "_", model_name(params)).lstrip(".") + f"-{params.n_shot}shot"
+    prefix += "-cloze" if params.scoring == "cloze" else ""
     return named_run(prefix, params.resolved())
 
 
@@ -302,11 +337,26 @@ def write(params: LLMParams, records: list[dict], root: Path | str | None = None
 
 
 def load_model(params: LLMParams):
-    """Model and tokenizer through transformers (a GGUF file is dequantized on load)."""
+    """Model and tokenizer through transformers. A GGUF file is dequantized on load into ordinary
+    Linear layers, the ones :func:`quantize_weights_` re-rounds: transformers versions that can
+    keep its weights packed (where a GGUF matmul kernel is installed) are told not to, and a model
+    that still holds a packed layer is refused rather than left out of the rounding."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     kw = {"gguf_file": params.gguf_file} if params.gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(params.model, **kw)
-    model = AutoModelForCausalLM.from_pretrained(params.model, dtype=getattr(torch, params.dtype), **kw)
+    model_kw = dict(kw)
+    if params.gguf_file:
+        try:
+            from transformers import GgufConfig   # the versions that may keep GGUF weights packed
+        except ImportError:                       # older ones always dequantize
+            GgufConfig = None
+        if GgufConfig is not None:
+            model_kw["quantization_config"] = GgufConfig(dequantize=True)
+    model = AutoModelForCausalLM.from_pretrained(params.model, dtype=getattr(torch, params.dtype), **model_kw)
+    packed = [name for name, m in model.named_modules() if hasattr(m, "ggml_type")]
+    if packed:
+        raise RuntimeError(f"load_model: {len(packed)} layers kept their GGUF weights packed (e.g. {packed[0]}); "
+                           "they are no Linear layers, so the bit-widths would not round them")
     return model.to(params.torch_device).eval(), tokenizer
 
 
@@ -320,7 +370,8 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
     model, tokenizer = load_model(params)
     original = {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     name = model_name(params)
-    encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048))
+    encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048), params.scoring)
+    scorer = score_cloze if params.scoring == "cloze" else score
     import transformers
     # the data and the weights by hash, as every record of this project carries its data's
     sources = {"data_sha256": file_sha256(Path(data_root()) / MMLU_FILE), "transformers": transformers.__version__}
@@ -339,8 +390,11 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
                if params.deployed else {"T_deployed_ms": None, "T_deployed_kind": None,
                                         "T_deployed_reason": "not measured (deployed=False)"})
         info = quantize_weights_(model, bits, params.group_size, params.include_lm_head)
-        scored = score(model, tokenizer, items, batch_size=params.batch_size, encoded=encoded)
+        scored = scorer(model, tokenizer, items, batch_size=params.batch_size, encoded=encoded)
         summary = summarize(scored)
+        if params.scoring == "cloze":   # lm-eval's acc_norm beside acc (P)
+            normed = summarize(scored.assign(correct=scored["correct_norm"]))
+            summary.update(P_norm=normed["P"], P_norm_ci95=normed["P_ci95"])
         samples = {}
         if samples_dir is not None:
             file = samples_name(params, bits)
@@ -352,7 +406,7 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
             data_source=f"MMLU test ({summary['n_subjects']} subjects, {summary['n_questions']} questions)",
             seed=0, bits=bits, P=summary["P"], T_ms=lat["T_ms"], T_kind="simulated",
             C_paper=info["C_paper"], C_true=info["C_true"], num_classes=4, p_fp=p_fp,
-            n_shot=params.n_shot, **{k: v for k, v in summary.items() if k != "P"},
+            n_shot=params.n_shot, scoring=params.scoring, **{k: v for k, v in summary.items() if k != "P"},
             **{k: v for k, v in lat.items() if k != "T_ms"}, **dep,
             quant_kind=f"{params.dtype} as loaded" if bits == 16 else "rtn-groupwise",
             **{k: info[k] for k in ("group_size", "include_lm_head", "quantized_params", "other_params")},
@@ -366,6 +420,7 @@ def run(params: LLMParams, log=print, samples_dir: Path | str | None = None) -> 
     for rec in records:
         if log:
             log(f"{rec['bits']:>2} bits: P {rec['P']:.4f} [{rec['P_ci95'][0]:.4f}, {rec['P_ci95'][1]:.4f}] "
+                + (f"P_norm {rec['P_norm']:.4f} " if "P_norm" in rec else "") +
                 f"T {rec['T_ms']:.2f} ms/token  I {rec['I']:.3f}  I' {rec['I_gated']:.3f}  deployed: "
                 + (f"T {rec['T_deployed_ms']:.2f} ms/token ({rec['T_deployed_kind']})" if rec["T_deployed_ms"] is not None
                    else rec["T_deployed_reason"]))

@@ -7,6 +7,12 @@ its interval. The model side (quantization, latency, the case study) is in :mod:
   "A. ..." to "D. ..." and "Answer:", few-shot examples the first ``n_shot`` dev items of the same
   subject, each followed by " <letter>" and a blank line. A question is answered by the letter whose
   continuation (" A" ... " D") has the highest log-likelihood (lm-eval's ``acc``).
+- Cloze scoring (:func:`score_cloze`) follows lm-evaluation-harness's ``mmlu_continuation`` task:
+  "The following are questions (with answers) about <subject>.", then "Question: ...\nAnswer:"
+  without the lettered options, few-shot examples answered by their answer's text; each answer's
+  text (" " + choice) is scored by its summed log-likelihood after the prompt (lm-eval's ``acc``)
+  and by that sum over its length in characters (``acc_norm``). A model that knows nothing of the
+  letters' meaning can still separate from chance this way if it knows the answers.
 - P is the **micro** average (fraction of all questions right, lm-eval's aggregate over the
   subtasks); the macro average (mean over subjects) is recorded beside it. The 95% interval is
   Wilson's, over questions.
@@ -28,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..analysis.mmlu_stats import normalised_predictions
 from ..config import atomic_path, data_root
 from ..hostlock import gpu_work
 
@@ -73,6 +80,9 @@ def load_mmlu(split: str = "test", subjects=None, limit: int | None = None, root
     return items
 
 
+SCORINGS = ("letter", "cloze")
+
+
 def _example(item: MMLUItem, with_answer: bool) -> str:
     text = item.question.strip() + "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, item.choices)) + "\nAnswer:"
     return text + (f" {LETTERS[item.answer]}" if with_answer else "")
@@ -82,6 +92,14 @@ def prompt(item: MMLUItem, shots=()) -> str:
     """lm-evaluation-harness's MMLU prompt for ``item`` with the given few-shot examples."""
     head = f"The following are multiple choice questions (with answers) about {item.subject.replace('_', ' ')}.\n\n"
     return head + "".join(_example(s, True) + "\n\n" for s in shots) + _example(item, False)
+
+
+def cloze_prompt(item: MMLUItem, shots=()) -> str:
+    """lm-evaluation-harness's ``mmlu_continuation`` prompt for ``item``: the question without its
+    lettered options, each few-shot example followed by its answer's text."""
+    head = f"The following are questions (with answers) about {item.subject.replace('_', ' ')}.\n\n"
+    question = lambda it: f"Question: {it.question.strip()}\nAnswer:"
+    return head + "".join(f"{question(s)} {s.choices[s.answer]}\n\n" for s in shots) + question(item)
 
 
 def few_shot(dev: list[MMLUItem], n_shot: int) -> dict:
@@ -94,15 +112,25 @@ def few_shot(dev: list[MMLUItem], n_shot: int) -> dict:
     return out
 
 
-def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048) -> list:
+def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048, scoring: str = "letter") -> list:
     """Token sequences to score, per item, as lm-eval splits them: context+continuation encoded
-    whole, the continuation being what follows the context's own encoding. Each entry is
-    ("last", [context tokens], [4 letter tokens]) when every letter is one token after the same
-    context (one forward scores all four), else ("each", [4 token lists], [4 continuation lengths]).
-    Independent of the weights, so a sweep over bit-widths encodes once."""
-    contexts = [prompt(it, (shots or {}).get(it.subject, [])) for it in items]
+    whole, the continuation being what follows the context's own encoding. The continuations are
+    " A" ... " D" after :func:`prompt` (``scoring="letter"``) or " " + each answer's text after
+    :func:`cloze_prompt` (``"cloze"``). Each entry is ("last", [context tokens], [4 tokens]) when
+    every continuation is one token after the same context (one forward scores all four), else
+    ("each", [4 token lists], [4 continuation lengths]). Too long a sequence keeps its last
+    ``max_length`` tokens as the model's input, as lm-eval does (an "each" list holds one token
+    more, the last, which is only predicted). Independent of the weights, so a sweep over
+    bit-widths encodes once."""
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {SCORINGS}; got {scoring!r}")
+    make = prompt if scoring == "letter" else cloze_prompt
+    contexts = [make(it, (shots or {}).get(it.subject, [])) for it in items]
+    answers = [[f" {L}" for L in LETTERS] if scoring == "letter" else [f" {c}" for c in it.choices] for it in items]
+    if any(len(a) != len(LETTERS) for a in answers):
+        raise ValueError(f"encode: every item needs {len(LETTERS)} choices")
     ctx_ids = tokenizer(contexts).input_ids
-    whole = [tokenizer([c + f" {L}" for c in contexts]).input_ids for L in LETTERS]
+    whole = [tokenizer([c + a[k] for c, a in zip(contexts, answers)]).input_ids for k in range(len(LETTERS))]
     encoded = []
     for i, ctx in enumerate(ctx_ids):
         conts = [w[i][len(ctx):] for w in whole]
@@ -110,7 +138,8 @@ def encode(tokenizer, items, shots: dict | None = None, max_length: int = 2048) 
         if same_context and all(len(c) == 1 for c in conts):
             encoded.append(("last", ctx[-max_length:], [c[0] for c in conts]))
         else:
-            encoded.append(("each", [(w[i])[-max_length:] for w in whole], [len(c) for c in conts]))
+            # lm-eval keeps max_length + 1 tokens and feeds all but the last (it is only predicted)
+            encoded.append(("each", [(w[i])[-(max_length + 1):] for w in whole], [len(c) for c in conts]))
     return encoded
 
 
@@ -129,7 +158,9 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        width = max(len(flat[j][2]) for j in chunk)
+        # an "each" sequence's last token is only predicted, never fed (see encode)
+        inputs = [flat[j][2] if encoded[flat[j][0]][0] == "last" else flat[j][2][:-1] for j in chunk]
+        width = max(len(x) for x in inputs)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         # only the positions that predict a letter or continuation token are normalised (a few
@@ -137,8 +168,8 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
         rows, positions, picks, tokens = [], [], [], []
         for r, j in enumerate(chunk):
             i, k, seq = flat[j]
-            ids[r, :len(seq)] = torch.tensor(seq)
-            mask[r, :len(seq)] = 1
+            ids[r, :len(inputs[r])] = torch.tensor(inputs[r])
+            mask[r, :len(inputs[r])] = 1
             kind, _, info = encoded[i]
             wanted = ([(len(seq) - 1, info)] if kind == "last" else
                       [(p, [seq[p + 1]]) for p in range(len(seq) - info[k] - 1, len(seq) - 1)])
@@ -165,3 +196,20 @@ def score(model, tokenizer, items, shots: dict | None = None, batch_size: int = 
         rows.append({"doc_id": it.doc_id, "subject": it.subject, "answer": it.answer, "pred": pred,
                      "correct": pred == it.answer, "loglik": ll})
     return pd.DataFrame(rows)
+
+
+def score_cloze(model, tokenizer, items, shots: dict | None = None, batch_size: int = 8,
+                encoded: list | None = None) -> pd.DataFrame:
+    """Cloze scoring (lm-eval's ``mmlu_continuation``): :func:`score`'s rows for the answers' texts
+    after :func:`cloze_prompt` (``encoded`` from ``encode(..., scoring="cloze")``, or made here),
+    with each answer's length in characters (``choice_chars``) and the length-normalised
+    prediction (``pred_norm``, ``correct_norm``: lm-eval's ``acc_norm``) beside the summed one
+    (``pred``, ``correct``: ``acc``)."""
+    if encoded is None:
+        encoded = encode(tokenizer, items, shots, getattr(model.config, "max_position_embeddings", 2048), "cloze")
+    scored = score(model, tokenizer, items, batch_size=batch_size, encoded=encoded)
+    chars = [[len(c) for c in it.choices] for it in items]
+    scored["choice_chars"] = chars
+    scored["pred_norm"] = normalised_predictions(np.stack(scored["loglik"].to_list()), chars)
+    scored["correct_norm"] = scored["pred_norm"] == scored["answer"]
+    return scored
