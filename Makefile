@@ -61,18 +61,24 @@ browser:
 fashion-mnist:
 	@[ -d /usr/share/datasets/fashion-mnist ] || $(call apt_install,dataset-fashion-mnist)
 
-# Then the book's summary notebooks, strictly: re-executed from the committed records and compared
+# Tests run in TEST_WORKERS processes (pytest-xdist), a whole file per process: a file's tests share
+# its fixtures (one book build, one trained model) and a notebook's cells run in order. Two fit the
+# 2-core CI machine; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
+# `make test`: pytest (tests/), then the book's summary notebooks under nbval, strictly: re-executed from the committed records and compared
 # with their committed outputs (a record changed without `make book-pages` fails here). The book
 # build in tests/test_book_html.py renders those committed outputs, so each page executes once.
 test: data browser fashion-mnist
-	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) QUIDE_REQUIRE_BROWSER=1 $(PY) -m pytest
-	$(PY) -m pytest -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
+	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) QUIDE_REQUIRE_BROWSER=1 $(PY) -m pytest $(XDIST)
+	$(PY) -m pytest $(XDIST) -o addopts="" -p no:cacheprovider -q -rfE --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg book/*.ipynb
 
 # The development tier: every test but those marked slow (over a few seconds: subprocess runs,
 # training, the book build, notebooks under nbval), so no browser and no book page; `make test` runs all.
 test-fast: data fashion-mnist
-	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) $(PY) -m pytest -m "not slow"
+	QUIDE_REQUIRE_DATA=$(if $(SHARED_DATA),1,0) $(PY) -m pytest $(XDIST) -m "not slow"
 
 book: book-venv
 	@start=$$(date +%s); \
