@@ -263,7 +263,7 @@ def test_the_notebook_runs_the_smoke_profile_into_a_results_root(cifar10, tmp_pa
     n, problems = verify(tmp_path / "results")
     assert n == 2 * len(choices) * 3 and problems == []
     records = qa.load(tmp_path / "results")
-    assert set(records["T_kind"]) == {"simulated"} and records["T_note"].str.contains("T(8) = T(4)").all()
+    assert set(records["T_kind"]) == {"simulated"} and records["T_note"].str.contains("T(8) = T(4)", regex=False).all()
     first_last = records[(records["ptq_choice"] == "first_last_fp") & (records["bits"] == 4)]
     assert (first_last["C_paper"] == 8).all() and (first_last["C_true"] < 8).all()
     table = qa.summary(records)
