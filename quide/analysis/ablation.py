@@ -7,7 +7,7 @@ Knee at 8 bits with 4-bit drops of 21.63 (SimpleCNN, CIFAR-10) and 41.24 points 
 sweep's drops are 2-3x smaller. The ablation changes one PTQ choice at a time (and a few together)
 on the PTQ sweep's checkpoints and asks which of them reach the paper's drop.
 
-:data:`CHOICES` is the catalogue: each :class:`Choice` names the ``PTQConfig`` fields it sets
+``CHOICES`` is the catalogue: each :class:`Choice` names the ``PTQConfig`` fields it sets
 (``quide.measure.quant``; every other field keeps the sweep's value) and the reading of the paper's
 Section 3.3 it corresponds to. The measurement (``quide.measure.ablation``) writes one record file
 per (model, seed, choice) under ``<results root>/ptq_ablation/``; :func:`summary` reads them back.

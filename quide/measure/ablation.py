@@ -1,4 +1,4 @@
-"""The ablation of the 4-bit gap, measured: every PTQ choice of :data:`quide.analysis.ablation.CHOICES`
+"""The ablation of the 4-bit gap, measured: every PTQ choice of ``quide.analysis.ablation.CHOICES``
 on the PTQ sweep's checkpoints.
 
 For each seed, :func:`run_seed` loads (or trains: the same recipe, seed and data, so the same
@@ -10,7 +10,7 @@ seed as the sweep draws them, so the baseline repeats the sweep's graph-placemen
 T: the index needs it, the Knee between 4 and 8 bits does not (fake quantization runs one graph at 8,
 4 and 2 bits, so T(8) = T(4); :mod:`quide.analysis.knee_rule`). Most choices change only values (weights,
 ranges), not the graph, so the distinct graphs of a seed are few: each is timed once, all in one
-interleaved block of the sweep's timer with fewer rounds and passes (:data:`TIMER`), and shared by
+interleaved block of the sweep's timer with fewer rounds and passes (``TIMER``), and shared by
 every bit-width and choice that runs it. Records say so in ``T_note``; T is the latency of the
 simulated (fake-quantized) model.
 
