@@ -235,12 +235,26 @@ def test_every_choice_quantizes_the_models_at_4_bits(model):
 
 # --- the whole path on CPU ------------------------------------------------------------------------
 
-def test_the_committed_config_plans_one_run_per_model(cifar10):
+def test_the_committed_config_plans_one_run_per_model_and_seed(cifar10, tmp_path, monkeypatch):
+    from quide.measure import ablation as qma
+    from quide.measure.data import load_dataset
     from quide.reproduce import plan
+    monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path))
     runs = plan(ROOT / "reproduce" / "ablation.toml", root=ROOT, check_devices=False)
-    assert sorted(r.parameters["model"] for r in runs) == sorted(qa.MODELS)
+    assert sorted((r.parameters["model"], r.parameters["seed"]) for r in runs) == sorted(
+        (m, s) for m in qa.MODELS for s in SEEDS)
     assert {r.experiment for r in runs} == {qa.EXPERIMENT} and all(r.notebook == NOTEBOOK for r in runs)
-    assert all(r.parameters["seed"] == list(SEEDS) and r.parameters["profile"] == "paper" for r in runs)
+    assert all(r.parameters["profile"] == "paper" and not r.checkpoint_found for r in runs)
+    # a run whose sweep checkpoint exists is expected to take its training less
+    p = qma.AblationParams(model="simplecnn", seed=42, device="cpu")
+    from quide.measure.sweep import checkpoint_of
+    path = checkpoint_of(p.sweep_params(), load_dataset("cifar10"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    found = {(r.parameters["model"], r.parameters["seed"]): r.checkpoint_found
+             for r in plan(ROOT / "reproduce" / "ablation.toml", root=ROOT, check_devices=False,
+                           overrides={"device": "cpu"})}
+    assert found[("simplecnn", 42)] and sum(found.values()) == 1
 
 
 @pytest.mark.slow
