@@ -37,7 +37,7 @@ from .data import calibration_indices, index_hash
 from .latency import graph_signature, time_models
 from .provenance import provenance
 from .quant import PTQConfig, quantize
-from .sweep import PAPER_BITS, PROFILES, SMOKE, SweepParams, _train_summary, load_condition, model_for
+from .sweep import PAPER_BITS, PROFILES, SMOKE, SweepParams, train_summary, load_condition, model_for
 from .train import evaluate, seed_problem
 
 EXPERIMENT = qa.EXPERIMENT
@@ -214,7 +214,7 @@ def run_seed(params: AblationParams, seed: int, data=None, log=print) -> SeedRun
                 C_paper=qinfo.C_paper, C_true=qinfo.C_true, num_classes=info.num_classes, p_fp=p_fp,
                 quant_kind=qinfo.kind, placement=choice_config.placement, quantized_placement=qinfo.placement,
                 observer=qinfo.observer, per_channel=qinfo.per_channel, calib_size=choice_config.calib_size,
-                n_test=len(splits.test), layer_bits=qinfo.layer_bits, train=_train_summary(trained.meta),
+                n_test=len(splits.test), layer_bits=qinfo.layer_bits, train=train_summary(trained.meta),
                 profile=params.profile, ptq_choice=name,
                 ptq_config={k: v for k, v in dataclasses.asdict(choice_config).items() if k != "bits"},
                 provenance=provenance(device=timing.device, driver=timing.driver, data_sha256=info.sha256,
