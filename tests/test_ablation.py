@@ -1,11 +1,8 @@
 """The ablation of the 4-bit gap: the catalogue of PTQ choices, the analysis (quide.analysis.ablation)
 on hand-made records and on whatever records are committed (the d4 rule reproduces each cell's
 Knee), its records under the schema and ``quide verify``, the parameters, and the whole path on CPU
-(the notebook under papermill, smoke profile, a temporary results root)."""
+(the runner and the registered notebook, smoke profile, a temporary results root)."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -258,20 +255,21 @@ def test_the_committed_config_plans_one_run_per_model_and_seed(cifar10, tmp_path
 
 
 @pytest.mark.slow
-def test_the_notebook_runs_the_smoke_profile_into_a_results_root(cifar10, tmp_path):
-    """papermill runs the registered notebook on CPU (smoke profile: a subset, one epoch) for two
-    seeds and three choices; its record files verify clean and the d4 rule gives every cell's Knee."""
-    out = tmp_path / "out.ipynb"
+def test_the_runner_runs_the_smoke_profile_into_a_results_root(cifar10, tmp_path, monkeypatch):
+    """``quide reproduce`` runs the registered notebook on CPU (smoke profile: a subset, one epoch) for
+    two seeds and three choices, ``quide collect`` puts its records into a results root: they verify
+    clean and the d4 rule gives every cell's Knee."""
+    from quide.reproduce import collect, reproduce
+    monkeypatch.setenv("QUIDE_CHECKPOINTS", str(tmp_path / "ckpt"))
     choices = ["baseline", "first_last_fp", "act_symmetric"]
-    cmd = [sys.executable, "-m", "papermill", "-k", "python3", str(NOTEBOOK), str(out), "--cwd", str(ROOT)]
-    for name, value in (("model", "simplecnn"), ("profile", "smoke"), ("device", "cpu"), ("seed", [0, 42]),
-                        ("choices", choices), ("bits", [32, 8, 4])):   # no FP16: slow on a CPU
-        cmd += ["-y", json.dumps({name: value})]
-    env = {**os.environ, "QUIDE_RESULTS": str(tmp_path / "results"), "QUIDE_CHECKPOINTS": str(tmp_path / "ckpt")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = tmp_path / "smoke.toml"
+    parameters = ('model = "simplecnn", dataset = "cifar10", profile = "smoke", device = "cpu", seed = [0, 42], '
+                  f'choices = {json.dumps(choices)}, bits = [32, 8, 4]')   # no FP16: slow on a CPU
+    config.write_text(f'[[experiment]]\nname = "ptq_ablation"\nparameters = {{ {parameters} }}\n')
+    outcomes = reproduce(config, tmp_path / "out", workers=1, root=ROOT, log=None)
+    assert [o["status"] for o in outcomes] == ["done"], outcomes
+    collect(tmp_path / "out", tmp_path / "results")
     files = sorted((tmp_path / "results" / qa.EXPERIMENT).glob("*.json"))
-    assert len(files) == 2 * len(choices)
     assert {f.stem.rsplit("-", 1)[0] for f in files} == {f"simplecnn-cifar10-seed{s}-{c}-smoke"
                                                         for s in (0, 42) for c in choices}
     n, problems = verify(tmp_path / "results")
@@ -282,8 +280,9 @@ def test_the_notebook_runs_the_smoke_profile_into_a_results_root(cifar10, tmp_pa
     assert (first_last["C_paper"] == 8).all() and (first_last["C_true"] < 8).all()
     table = qa.summary(records)
     assert len(table) == len(choices) and qa.rule_disagreements(table).empty
-    assert "the d4 rule gives every cell's Knee" in out.read_text()
+    executed = next((tmp_path / "out" / "runs").glob("*/*.ipynb")).read_text()
+    assert "the d4 rule gives every cell's Knee" in executed
     for _, g in records.groupby(["seed", "ptq_choice"]):
         assert g.loc[g["bits"] == 32, "P"].iloc[0] == g["p_fp"].iloc[0]
-    base = records[(records["ptq_choice"] == "baseline") & (records["bits"] == 4)]
-    assert np.isfinite(base["P"]).all()
+        low = g[g["bits"].isin([8, 4])]
+        assert low["T_ms"].nunique() == 1   # one graph at 8 and 4 bits, timed once

@@ -197,7 +197,7 @@ def run_seed(params: AblationParams, seed: int, data=None, log=print) -> SeedRun
             p = {b: measured[(name, b)][0] for b in params.quantized_bits}
             log(f"seed {seed} {name:22} " + "  ".join(f"P({b}) {100 * v:6.2f}%" for b, v in p.items()))
     timings = time_models(models, example, params.timer, signatures={s: s for s in models})
-    del models
+    models.clear()   # the timed models' memory back before the records are made
     if splits.test.device.type == "cuda":
         torch.cuda.empty_cache()
     note = T_NOTE.format(rounds=params.timer.rounds, passes=params.timer.passes, batch=len(example))
