@@ -189,10 +189,11 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor
 
 
 def fake_quantize_truncate(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
-                           qmin: int, qmax: int) -> torch.Tensor:
+                           qmin: int | torch.Tensor, qmax: int | torch.Tensor) -> torch.Tensor:
     """The same arithmetic as :func:`fake_quantize` but x * (1/scale) + zero point rounded toward
     zero, as ``(x / scale + zero_point).to(torch.int32)`` does: no fused kernel rounds so, hence
-    elementwise ops. ``scale`` and ``zero_point`` broadcast against ``x``."""
+    elementwise ops. ``scale`` and ``zero_point`` broadcast against ``x``; ``qmin`` and ``qmax`` are
+    ints or both tensors (an activation quantizer's, so that its graph is one at every bit-width)."""
     scale = scale.to(torch.float32)
     zp = zero_point.to(torch.float32)
     q = torch.clamp(torch.trunc(x * (1.0 / scale) + zp), qmin, qmax)
@@ -256,6 +257,10 @@ class ActivationQuantizer(nn.Module):
         self.register_buffer("max_val", torch.tensor(float("-inf")))
         self.register_buffer("scale", torch.tensor(1.0))
         self.register_buffer("zero_point", torch.tensor(0, dtype=torch.int32))
+        if rounding == "truncate" and bits < 16:
+            # the code range as tensors for truncation's clamp: bounds held in tensors, not in the ops'
+            # arguments, so that one graph (quide.measure.latency.graph_signature) runs at every width
+            self.register_buffer("qbounds", torch.tensor(self.qrange(), dtype=torch.float32))
         self._samples: list[torch.Tensor] = []
 
     def extra_repr(self) -> str:
@@ -285,7 +290,7 @@ class ActivationQuantizer(nn.Module):
             return x.half().to(x.dtype)
         qmin, qmax = self.qrange()
         if self.rounding == "truncate":
-            return fake_quantize_truncate(x, self.scale, self.zero_point, qmin, qmax)
+            return fake_quantize_truncate(x, self.scale, self.zero_point, self.qbounds[0], self.qbounds[1])
         # one fused kernel; scale (float32) and zero point (int32) are stored as the kernel takes them
         return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, qmin, qmax)
 
