@@ -3,9 +3,9 @@
 Fake quantization runs one graph at 8, 4 and 2 bits, so T(8) = T(4) and the Knee between 4 and 8
 bits is decided by accuracy alone: 4 bits win under I' exactly when the 4-bit drop d4 stays under
 (delta + d8) / 2 (:class:`quide.analysis.knee_rule.D4Rule`). The paper's harder conditions have their
-Knee at 8 bits with 4-bit drops of 21.63 (SimpleCNN, CIFAR-10) and 41.24 points (ResNet-18); the PTQ
-sweep's drops are 2-3x smaller. The ablation changes one PTQ choice at a time (and a few together)
-on the PTQ sweep's checkpoints and asks which of them reach the paper's drop.
+Knee at 8 bits, with 4-bit drops (:func:`paper_drop`, from its reported P) well above the PTQ sweep's.
+The ablation changes one PTQ choice at a time (and a few together) on the PTQ sweep's checkpoints and
+asks which of them reach the paper's drop.
 
 ``CHOICES`` is the catalogue: each :class:`Choice` names the ``PTQConfig`` fields it sets
 (``quide.measure.quant``; every other field keeps the sweep's value) and the reading of the paper's
