@@ -87,5 +87,7 @@ for _entry in (
         Experiment("ptq_sweep", "notebooks/ptq_sweep.ipynb", "quide.measure.sweep:SweepParams", "dataset"),
         Experiment("mixed_precision", "notebooks/mixed_precision.ipynb",
                    "quide.measure.mixed_precision:SearchParams", "dataset"),
-        Experiment("llm_case_study", "notebooks/llm_case_study.ipynb", "quide.measure.llm:LLMParams", "mmlu")):
+        Experiment("llm_case_study", "notebooks/llm_case_study.ipynb", "quide.measure.llm:LLMParams", "mmlu"),
+        Experiment("ptq_ablation", "notebooks/ptq_ablation.ipynb", "quide.measure.ablation:AblationParams",
+                   "dataset")):
     register(_entry)

@@ -14,7 +14,8 @@ import pytest
 from quide.analysis import report, run_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY_PAGES = ["ptq_sweep", "mixed_precision", "llm_case_study", "pthresh", "protocol", "figures"]
+SUMMARY_PAGES = ["ptq_sweep", "mixed_precision", "llm_case_study", "pthresh", "protocol", "figures",
+                 "ablation"]
 CELL = re.compile(r"<t[dh][^>]*>(.*?)</t[dh]>", re.S)
 RAW = re.compile(r"^(nan|NaN|None|True|False|-?\d+\.\d{6,})$")
 CODE_IDS = re.compile(r"\b(knee_[ab]|resnet18_cifar|simplecnn|fashion_mnist|mnist_jpeg|C_paper|I_gated|P_mean)\b")

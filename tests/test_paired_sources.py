@@ -9,7 +9,7 @@ from jupytext.paired_paths import paired_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ([(ROOT / "notebooks" / f"{name}.ipynb", ROOT / "notebooks" / f"{name}.py")
-          for name in ("ptq_sweep", "mixed_precision", "llm_case_study")]
+          for name in ("ptq_sweep", "mixed_precision", "llm_case_study", "ptq_ablation")]
          + [(ROOT / "book" / f"{src.stem}.ipynb", src) for src in sorted((ROOT / "book" / "src").glob("*.md"))])
 
 

@@ -291,3 +291,154 @@ def test_calibration_passes_are_gpu_work_one_batch_at_a_time(monkeypatch):
     entered.clear()
     qq.quantize(model, qq.PTQConfig(bits=32), None)   # no calibration at 32 bits
     assert entered == []
+
+
+# --- the ablation's choices (PTQConfig's fields beyond the sweep's; defaults are the sweep's) ----
+
+class TinyResidual(nn.Module):
+    """conv-BN-ReLU, conv-BN plus the skip, ReLU, average pool, linear: ResNet-18's pattern in small."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(x)) + x)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+@pytest.fixture(scope="module")
+def tiny_residual():
+    torch.manual_seed(0)
+    model = TinyResidual().eval()
+    for bn in (model.bn1, model.bn2):   # per-channel scales far apart, as trained BatchNorms have
+        bn.weight.data = torch.logspace(-1, 1, 8)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.running_mean.uniform_(-0.2, 0.2)
+    return model, torch.randn(64, 3, 8, 8)
+
+
+def n_quantizers(model) -> int:
+    return sum(isinstance(m, qq.ActivationQuantizer) for m in model.modules())
+
+
+def test_the_new_fields_default_to_the_sweeps_reading():
+    c = qq.PTQConfig()
+    assert (c.fold_batchnorm, c.activation_bits, c.activation_scheme, c.fp_first_last, c.quantize_logits,
+            c.rounding) == (True, None, "affine", False, True, "nearest")
+    assert c.activation_bits_of(4) == 4 and qq.PTQConfig(activation_bits=8).activation_bits_of(4) == 8
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"fold_batchnorm": "no"}, "fold_batchnorm"), ({"fp_first_last": 1}, "fp_first_last"),
+    ({"quantize_logits": None}, "quantize_logits"), ({"per_channel": 0}, "per_channel"),
+    ({"activation_bits": 1}, "activation_bits"), ({"activation_bits": True}, "activation_bits"),
+    ({"activation_bits": 8.0}, "activation_bits"), ({"activation_scheme": "asymmetric"}, "activation_scheme"),
+    ({"rounding": "floor"}, "rounding"), ({"rounding": "stochastic"}, "rounding"),
+])
+def test_config_rejects_bad_ablation_fields(kwargs, field):
+    with pytest.raises(ValueError, match=rf"PTQConfig\.{field}"):
+        qq.PTQConfig(**kwargs)
+
+
+def test_truncation_rounds_toward_zero_as_a_cast_to_int_does():
+    x = torch.randn(10_000) * 3
+    scale, zp = torch.tensor(0.25), torch.tensor(0)
+    out = qq.fake_quantize(x, scale, zp, -8, 7, rounding="truncate")
+    cast = torch.clamp((x / 0.25 + 0).to(torch.int32), -8, 7).float() * 0.25
+    assert torch.equal(out, cast)
+    inside = x.abs() < 1.75
+    assert (out[inside].abs() <= x[inside].abs()).all()                     # never away from zero
+    assert not torch.equal(out, qq.fake_quantize(x, scale, zp, -8, 7))       # unlike round-to-nearest
+    w = torch.randn(16, 3, 3, 3)
+    assert (qq.quantize_weight(w, 4, rounding="truncate").abs() <= w.abs() + 1e-7).all()
+
+
+def test_truncated_activations_sit_below_their_inputs_by_up_to_one_step():
+    q = qq.ActivationQuantizer(4, rounding="truncate")
+    x = torch.rand(10_000) * 6
+    q(x)
+    q.finish_calibration()
+    err = x - q(x)
+    assert (err >= -1e-6).all() and (err < q.scale + 1e-6).all() and err.mean() > 0.4 * q.scale
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_symmetric_activations_give_a_relu_output_half_the_codes(bits):
+    x = torch.rand(100_000) * 5   # non-negative, as after a ReLU
+    levels = {}
+    for scheme in qq.ACTIVATION_SCHEMES:
+        q = qq.ActivationQuantizer(bits, scheme=scheme)
+        q(x)
+        q.finish_calibration()
+        levels[scheme] = torch.unique(q(x)).numel()
+    assert levels["affine"] == 2 ** bits and levels["symmetric"] == 2 ** (bits - 1)   # codes 0..2^(b-1) - 1
+    q = qq.ActivationQuantizer(bits, scheme="symmetric")
+    q(x - 1)   # a range below zero too: the zero point stays 0, the codes are signed
+    q.finish_calibration()
+    assert q.zero_point == 0 and q.qrange() == qq.weight_qrange(bits)
+
+
+def test_activation_bits_set_every_quantizer_and_32_leaves_weights_only(small_trained):
+    model, splits, calib = small_trained
+    w4a8 = qq.quantize(model, qq.PTQConfig(bits=4, activation_bits=8), calib)
+    assert {q.bits for q in w4a8.modules() if isinstance(q, qq.ActivationQuantizer)} == {8}
+    assert torch.unique(w4a8.fc1.weight).numel() <= 16 and w4a8.ptq_info.C_paper == 8
+    weight_only = qq.quantize(model, qq.PTQConfig(bits=4, activation_bits=32), calib)
+    assert n_quantizers(weight_only) == 0
+    x = splits.test.images()
+    reference = SimpleCNN(in_channels=3, num_classes=4, image_size=16).eval()
+    reference.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for name in qq.quantizable_layers(reference):
+            layer = reference.get_submodule(name)
+            layer.weight.copy_(qq.quantize_weight(layer.weight, 4))
+    with torch.inference_mode():
+        assert torch.equal(weight_only(x), reference(x))
+
+
+def test_fp_first_last_keeps_their_weights_and_quantizers_out(small_trained):
+    model, splits, calib = small_trained
+    q = qq.quantize(model, qq.PTQConfig(bits=4, fp_first_last=True), calib)
+    assert torch.equal(q.conv1.weight, model.conv1.weight) and torch.equal(q.fc2.weight, model.fc2.weight)
+    assert torch.unique(q.conv2.weight).numel() <= 16
+    info, full = q.ptq_info, qq.quantize(model, qq.PTQConfig(bits=4), calib).ptq_info
+    assert info.fp_layers == ("conv1", "fc2") and info.layer_bits == {"conv1": 32, "conv2": 4, "fc1": 4, "fc2": 32}
+    assert info.C_paper == full.C_paper == 8 and info.C_true < full.C_true
+    assert n_quantizers(q) == 3   # graph: the input's and the logits' left out of 5
+    assert n_quantizers(qq.quantize(model, qq.PTQConfig(bits=4, placement="inputs", fp_first_last=True), calib)) == 2
+    with torch.inference_mode():
+        assert torch.unique(q(splits.test.images())).numel() > 16   # FP logits
+
+
+def test_fp_logits_leave_only_the_output_quantizer_out(small_trained):
+    model, splits, calib = small_trained
+    q = qq.quantize(model, qq.PTQConfig(bits=3, quantize_logits=False), calib)
+    assert n_quantizers(q) == 4 and torch.unique(q.fc2.weight).numel() <= 8
+    with torch.inference_mode():
+        assert torch.unique(q(splits.test.images())).numel() > 8
+
+
+def test_unfolded_batchnorm_quantizes_the_convolutions_own_weights(tiny_residual):
+    model, x = tiny_residual
+    folded = qq.quantize(model, qq.PTQConfig(bits=4), x)
+    kept = qq.quantize(model, qq.PTQConfig(bits=4, fold_batchnorm=False), x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in kept.modules()) == 2
+    assert torch.equal(kept.conv1.weight, qq.quantize_weight(model.conv1.weight, 4))
+    assert n_quantizers(kept) == n_quantizers(folded) == 5   # input, conv1 (after BN+ReLU), conv2+BN, add+ReLU, logits
+    # the quantizer sits after the BatchNorm (and its ReLU), so the next convolution reads quantized values
+    inputs = {}
+    kept.conv2.register_forward_hook(lambda m, i, o: inputs.setdefault("conv2", i[0]))
+    with torch.inference_mode():
+        kept(x)
+    assert torch.unique(inputs["conv2"]).numel() <= 16
+    with torch.inference_mode():   # both are 4-bit models of the same network
+        ref = model(x)
+        assert sqnr_db(ref, kept(x)) > 0 and sqnr_db(ref, folded(x)) > 0
+    q8 = qq.quantize(model, qq.PTQConfig(bits=8, fold_batchnorm=False), x)
+    with torch.inference_mode():
+        assert sqnr_db(model(x), q8(x)) > 25

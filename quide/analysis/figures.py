@@ -249,6 +249,36 @@ def delta_ablation(knees: pd.DataFrame):
     return fig
 
 
+def ablation_drops(table: pd.DataFrame):
+    """The ablation of the 4-bit gap (``quide.analysis.ablation.summary``), one panel per condition:
+    each choice's seed-mean 4-bit drop d4 (bar, error bar: std over seeds), its d4 rule's bound
+    (delta + d8)/2 (black tick: a bar past its tick puts the Knee at 8 bits, colour: the Knee by the
+    rule) and the paper's 4-bit drop (dashed red line)."""
+    conds = list(table.groupby(["model", "data_source"], sort=False))
+    fig, axes = plt.subplots(1, len(conds), figsize=(6.4 * len(conds), 0.34 * table.groupby("model").size().max() + 1.6),
+                             squeeze=False)
+    for ax, (_, g) in zip(axes[0], conds):
+        y = np.arange(len(g))[::-1]
+        colors = ["C3" if k == 8 else "C0" for k in g["knee_rule"]]
+        ax.barh(y, g["d4"], xerr=np.nan_to_num(g["d4_std"].to_numpy(float)), color=colors, alpha=0.8,
+                capsize=2, height=0.65)
+        ax.scatter(g["bound"], y, marker="|", s=260, color="k", linewidths=2, zorder=3)
+        target = g["paper_d4"].iloc[0]
+        if target is not None and not pd.isna(target):
+            ax.axvline(target, color="C3", ls="--", lw=1.5)
+        ax.set_yticks(y, g["label"], fontsize=8)
+        ax.set_xlabel("4-bit drop d4 from FP32 (points)")
+        ax.set_title(_title(g), fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color="C0", alpha=0.8), plt.Rectangle((0, 0), 1, 1, color="C3", alpha=0.8),
+               plt.Line2D([], [], marker="|", ls="", color="k", ms=14, mew=2), plt.Line2D([], [], color="C3", ls="--")]
+    fig.legend(handles, ["d4: Knee at 4 bits", "d4: Knee at 8 bits", "the d4 rule's bound (delta + d8)/2",
+                         "the paper's 4-bit drop (its reported P)"], loc="lower center", ncol=4, fontsize=8,
+               bbox_to_anchor=(0.5, 0))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
 def llm_accuracy_vs_bits(records: pd.DataFrame, wilson):
     """MMLU accuracy P (percent) against bit-width, one line per n-shot, with each point's 95%
     interval from ``wilson(k, n)`` (:func:`quide.analysis.mmlu_stats.wilson_interval`; k = questions

@@ -127,6 +127,10 @@ def simplecnn_layer_sizes(num_classes: int, image_shape: tuple, padding: int = 1
 SUPPORTED_BITS = tuple(range(2, 17)) + (32,)
 OBSERVERS = ("minmax", "percentile", "mse")
 PLACEMENTS = ("graph", "inputs")
+# affine: [0, 2^b - 1] with a zero point (the paper's); symmetric: [-2^(b-1), 2^(b-1) - 1], zero point 0
+ACTIVATION_SCHEMES = ("affine", "symmetric")
+# nearest: round half to even (the fused kernels'); truncate: toward zero, as a cast to an integer type
+ROUNDINGS = ("nearest", "truncate")
 
 # --- latency (quide.measure.latency) -------------------------------------------------------------
 

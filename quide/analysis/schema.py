@@ -3,7 +3,8 @@ whether it is required, per experiment kind.
 
 A record file is a JSON list of records (dicts). The keys common to every experiment are declared
 by :class:`Record`; :class:`PtqSweepRecord`, :class:`MixedPrecisionRecord` (EXP-3's searches),
-:class:`LlmRecord` and :class:`GpuCheckRecord` add their own. A field without a default is
+:class:`AblationRecord` (the ablation of the 4-bit gap), :class:`LlmRecord` and :class:`GpuCheckRecord`
+add their own. A field without a default is
 required; one whose default is ``ABSENT`` may be left out. A record of a declared kind holds
 no other key; a record of another experiment is checked for the common keys only.
 
@@ -131,6 +132,15 @@ class PtqSweepRecord(ImageRecord):
 
 
 @dataclass(kw_only=True)
+class AblationRecord(ImageRecord):
+    """The ablation of the 4-bit gap: one bit-width of one PTQ choice (``quide.analysis.ablation``)."""
+    experiment: Literal["ptq_ablation"] = required("name", "the experiment")
+    ptq_choice: str = required("name", "the PTQ choice (quide.analysis.ablation.CHOICES)")
+    ptq_config: dict = optional("mapping", "the PTQConfig fields the choice quantized with, bits left out")
+    T_note: str = optional("text", "how T was measured and which records share it")
+
+
+@dataclass(kw_only=True)
 class GpuCheckRecord(ImageRecord):
     """A sweep made to check the GPU timer, with the percentiles of an earlier timer."""
     experiment: Literal["gpu_check"] = required("name", "the experiment")
@@ -182,7 +192,7 @@ class LlmRecord(Record):
 
 
 KINDS = {"ptq_sweep": PtqSweepRecord, "mixed_precision": MixedPrecisionRecord,
-         "llm_case_study": LlmRecord, "gpu_check": GpuCheckRecord}
+         "llm_case_study": LlmRecord, "gpu_check": GpuCheckRecord, "ptq_ablation": AblationRecord}
 
 
 def kind_of(rec: dict) -> type[Record]:

@@ -287,8 +287,9 @@ def check_duplicates(files: dict[Path, list], root: Path) -> list[str]:
     return problems
 
 
-# What Table 1 (quide.aggregate) pools over seeds, plus the profile, which the book keeps apart
-VARIANT_CONDITION = ("experiment", "model", "dataset", "data_source", "placement", "T_kind", "profile")
+# What Table 1 (quide.aggregate) pools over seeds, plus the profile, which the book keeps apart, and
+# the ablation's PTQ choice, each of which is a condition of its own (quide.analysis.ablation)
+VARIANT_CONDITION = ("experiment", "model", "dataset", "data_source", "placement", "T_kind", "profile", "ptq_choice")
 
 
 def check_variants(files: dict[Path, list], root: Path) -> list[str]:

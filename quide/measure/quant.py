@@ -23,6 +23,11 @@ into it before the weights are quantized, as graph-mode frameworks do.
   output of every Conv2d/Linear (after a directly following ReLU, which FX fuses), the logits
   included; residual adds likewise; average pools reuse their input's quantizer.
 - ``"inputs"``: the input of every Conv2d/Linear only; the logits stay FP32.
+
+The defaults above are the PTQ sweep's reading of the paper's Section 3.3. :class:`PTQConfig` can
+also change one choice at a time, for the ablation of the 4-bit drop (``quide.analysis.ablation``):
+BatchNorm kept unfolded, activations at their own bit-width (or FP), symmetric activations, the
+first and last layer in FP, the logits left FP, and rounding toward zero.
 """
 from __future__ import annotations
 
@@ -39,7 +44,8 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..analysis.index import compression_paper, compression_true
-from ..analysis.protocol import OBSERVERS, PLACEMENTS, SUPPORTED_BITS  # noqa: F401 (the protocol's choices)
+from ..analysis.protocol import (ACTIVATION_SCHEMES, OBSERVERS, PLACEMENTS, ROUNDINGS,  # noqa: F401
+                                 SUPPORTED_BITS)   # the protocol's choices
 from ..hostlock import gpu_work
 
 CALIB_BATCH = 256  # images per calibration forward pass; ranges do not depend on it
@@ -63,6 +69,20 @@ class PTQConfig:
     per_channel: one weight scale per output channel. The paper does not state the granularity;
     per tensor (the default) is our assumption.
     placement: ``graph`` or ``inputs`` (module docstring).
+    fold_batchnorm: fold each BatchNorm that follows a convolution into it before its weights are
+    quantized (graph-mode frameworks do); False quantizes the convolution's own weights and keeps the
+    BatchNorm in FP32 after it, its activation quantizer after the BatchNorm (and its ReLU).
+    activation_bits: None: every activation quantizer at the bit-width of its layer; an int of
+    ``SUPPORTED_BITS``: all at that width (8: "W4A8"; 32: no activation quantizers, weight-only PTQ).
+    activation_scheme: ``affine`` (the paper's: [0, 2^b - 1] with a zero point) or ``symmetric``
+    ([-2^(b-1), 2^(b-1) - 1], zero point 0: a ReLU output then uses half the codes).
+    fp_first_last: keep the first and last quantizable layer in FP: FP32 weights, and the quantizers
+    that belong to them left out (graph: the model input and the logits; inputs: the two layers'
+    inputs). ``bits`` and C_paper stay the configured ones; C_true counts the FP32 weights.
+    quantize_logits: with the ``graph`` placement, quantize the model's output; False leaves it FP32
+    (the ``inputs`` placement never quantizes it).
+    rounding: ``nearest`` (round half to even, the fused kernels') or ``truncate`` (toward zero, what
+    casting x/scale + zero point to an integer type does), for weights and activations alike.
     """
     bits: int | Sequence[int] | Mapping[str, int] = 8
     calib_size: int = 512
@@ -70,6 +90,12 @@ class PTQConfig:
     percentile: float = 99.99
     per_channel: bool = False
     placement: str = "graph"
+    fold_batchnorm: bool = True
+    activation_bits: int | None = None
+    activation_scheme: str = "affine"
+    fp_first_last: bool = False
+    quantize_logits: bool = True
+    rounding: str = "nearest"
 
     def __post_init__(self):
         b = self.bits
@@ -92,6 +118,26 @@ class PTQConfig:
             raise ValueError(f"PTQConfig.percentile must be in (50, 100]; got {self.percentile!r}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"PTQConfig.placement must be one of {PLACEMENTS}; got {self.placement!r}")
+        for name in ("per_channel", "fold_batchnorm", "fp_first_last", "quantize_logits"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"PTQConfig.{name} must be True or False; got {getattr(self, name)!r}")
+        if self.activation_bits is not None:
+            object.__setattr__(self, "activation_bits", self._activation_bits())
+        if self.activation_scheme not in ACTIVATION_SCHEMES:
+            raise ValueError(f"PTQConfig.activation_scheme must be one of {ACTIVATION_SCHEMES}; "
+                             f"got {self.activation_scheme!r}")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"PTQConfig.rounding must be one of {ROUNDINGS}; got {self.rounding!r}")
+
+    def _activation_bits(self) -> int:
+        value = self.activation_bits
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value not in SUPPORTED_BITS:
+            raise ValueError(f"PTQConfig.activation_bits must be None or an int in 2..16 or 32; got {value!r}")
+        return int(value)
+
+    def activation_bits_of(self, layer_bits: int) -> int:
+        """The bit-width of an activation quantizer that belongs to a layer at ``layer_bits``."""
+        return layer_bits if self.activation_bits is None else self.activation_bits
 
 
 @dataclass(frozen=True)
@@ -99,12 +145,13 @@ class PTQInfo:
     """What :func:`quantize` did, for result records."""
     layer_bits: dict[str, int]
     kind: str                  # fp32 | fp16 | fake-quant
-    C_paper: float             # 32 / mean(layer bits)
-    C_true: float              # from parameter counts, see layer_sizes()
+    C_paper: float             # 32 / mean(configured layer bits)
+    C_true: float              # from parameter counts and the bits stored, see layer_sizes()
     placement: str | None
     observer: str | None
     per_channel: bool
     layer_params: dict[str, int] = field(default_factory=dict)
+    fp_layers: tuple[str, ...] = ()   # layers whose weights stayed FP32 (fp_first_last); layer_bits says 32
 
 
 # --- the arithmetic --------------------------------------------------------------------------
@@ -118,15 +165,20 @@ def activation_qrange(bits: int) -> tuple[int, int]:
 
 
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
-                  qmin: int, qmax: int) -> torch.Tensor:
+                  qmin: int, qmax: int, rounding: str = "nearest") -> torch.Tensor:
     """Quantize then dequantize through PyTorch's fused kernels, as a framework builds the
     simulated model: one ``torch.fake_quantize_per_tensor_affine`` (``scale`` a single value) or
     ``torch.fake_quantize_per_channel_affine`` (``scale`` shaped to broadcast along one dim of
     ``x``, e.g. (-1, 1, 1, 1) for output channels) instead of six elementwise kernels.
     ``tests/test_quant.py`` shows it bit-identical to the elementwise arithmetic it replaced
-    (multiply by the float32 reciprocal of the scale, round half to even, clamp, dequantize)."""
+    (multiply by the float32 reciprocal of the scale, round half to even, clamp, dequantize).
+    ``rounding="truncate"`` rounds toward zero instead (:func:`fake_quantize_truncate`)."""
     scale = scale.to(torch.float32)
     zero_point = zero_point.to(torch.int32)
+    if rounding == "truncate":
+        return fake_quantize_truncate(x, scale, zero_point, qmin, qmax)
+    if rounding != "nearest":
+        raise ValueError(f"fake_quantize: rounding must be one of {ROUNDINGS}; got {rounding!r}")
     if scale.numel() == 1:
         return torch.fake_quantize_per_tensor_affine(x, scale.reshape(()), zero_point.reshape(()), qmin, qmax)
     axes = [d for d, n in enumerate(scale.shape) if n > 1]
@@ -134,6 +186,18 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor
         raise ValueError(f"fake_quantize: scale of shape {tuple(scale.shape)} is neither one value nor "
                          f"one per slice along a single dim of x {tuple(x.shape)}")
     return torch.fake_quantize_per_channel_affine(x, scale.reshape(-1), zero_point.reshape(-1), axes[0], qmin, qmax)
+
+
+def fake_quantize_truncate(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
+                           qmin: int | torch.Tensor, qmax: int | torch.Tensor) -> torch.Tensor:
+    """The same arithmetic as :func:`fake_quantize` but x * (1/scale) + zero point rounded toward
+    zero, as ``(x / scale + zero_point).to(torch.int32)`` does: no fused kernel rounds so, hence
+    elementwise ops. ``scale`` and ``zero_point`` broadcast against ``x``; ``qmin`` and ``qmax`` are
+    ints or both tensors (an activation quantizer's, so that its graph is one at every bit-width)."""
+    scale = scale.to(torch.float32)
+    zp = zero_point.to(torch.float32)
+    q = torch.clamp(torch.trunc(x * (1.0 / scale) + zp), qmin, qmax)
+    return (q - zp) * scale
 
 
 def symmetric_qparams(min_val: torch.Tensor, max_val: torch.Tensor, bits: int):
@@ -154,7 +218,7 @@ def affine_qparams(min_val: torch.Tensor, max_val: torch.Tensor, bits: int):
     return scale.float(), zp
 
 
-def quantize_weight(w: torch.Tensor, bits: int, per_channel: bool = False) -> torch.Tensor:
+def quantize_weight(w: torch.Tensor, bits: int, per_channel: bool = False, rounding: str = "nearest") -> torch.Tensor:
     """Symmetric fake quantization of a weight tensor (dim 0 = output channels)."""
     if bits == 32:
         return w
@@ -165,13 +229,14 @@ def quantize_weight(w: torch.Tensor, bits: int, per_channel: bool = False) -> to
         flat = w.detach().reshape(w.shape[0], -1)
         scale, zp = symmetric_qparams(flat.min(1).values, flat.max(1).values, bits)
         shape = (-1,) + (1,) * (w.dim() - 1)
-        return fake_quantize(w, scale.view(shape), zp.view(shape), qmin, qmax)
+        return fake_quantize(w, scale.view(shape), zp.view(shape), qmin, qmax, rounding)
     scale, zp = symmetric_qparams(w.detach().min(), w.detach().max(), bits)
-    return fake_quantize(w, scale, zp, qmin, qmax)
+    return fake_quantize(w, scale, zp, qmin, qmax, rounding)
 
 
 class ActivationQuantizer(nn.Module):
-    """Observes activations while calibrating, then fake-quantizes them (affine, per tensor).
+    """Observes activations while calibrating, then fake-quantizes them (per tensor; ``scheme``
+    affine, or symmetric with zero point 0; ``rounding`` as :func:`fake_quantize`'s).
 
     While ``calibrating`` the input passes through unchanged (as a torch.ao observer does) and
     its range is recorded; :meth:`finish_calibration` fixes scale and zero point.
@@ -179,18 +244,35 @@ class ActivationQuantizer(nn.Module):
     SAMPLES_PER_CALL = 1 << 16   # values kept per forward for percentile/mse, by fixed stride
     MSE_GRID = 64                # clipping candidates tried by the mse observer
 
-    def __init__(self, bits: int, observer: str = "minmax", percentile: float = 99.99):
+    def __init__(self, bits: int, observer: str = "minmax", percentile: float = 99.99,
+                 scheme: str = "affine", rounding: str = "nearest"):
         super().__init__()
+        if scheme not in ACTIVATION_SCHEMES or rounding not in ROUNDINGS:
+            raise ValueError(f"ActivationQuantizer: scheme must be one of {ACTIVATION_SCHEMES} and rounding one of "
+                             f"{ROUNDINGS}; got {scheme!r}, {rounding!r}")
         self.bits, self.observer, self.percentile = bits, observer, percentile
+        self.scheme, self.rounding = scheme, rounding
         self.calibrating = True
         self.register_buffer("min_val", torch.tensor(float("inf")))
         self.register_buffer("max_val", torch.tensor(float("-inf")))
         self.register_buffer("scale", torch.tensor(1.0))
         self.register_buffer("zero_point", torch.tensor(0, dtype=torch.int32))
+        if rounding == "truncate" and bits < 16:
+            # the code range as tensors for truncation's clamp: bounds held in tensors, not in the ops'
+            # arguments, so that one graph (quide.measure.latency.graph_signature) runs at every width
+            self.register_buffer("qbounds", torch.tensor(self.qrange(), dtype=torch.float32))
         self._samples: list[torch.Tensor] = []
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, observer={self.observer}, calibrating={self.calibrating}"
+        return (f"bits={self.bits}, observer={self.observer}, scheme={self.scheme}, rounding={self.rounding}, "
+                f"calibrating={self.calibrating}")
+
+    def qrange(self) -> tuple[int, int]:
+        return activation_qrange(self.bits) if self.scheme == "affine" else weight_qrange(self.bits)
+
+    def qparams(self, lo: torch.Tensor, hi: torch.Tensor):
+        """Scale and zero point of the range [lo, hi] under the scheme."""
+        return (affine_qparams if self.scheme == "affine" else symmetric_qparams)(lo, hi, self.bits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.calibrating:
@@ -206,7 +288,9 @@ class ActivationQuantizer(nn.Module):
             return x
         if self.bits == 16:
             return x.half().to(x.dtype)
-        qmin, qmax = activation_qrange(self.bits)
+        qmin, qmax = self.qrange()
+        if self.rounding == "truncate":
+            return fake_quantize_truncate(x, self.scale, self.zero_point, self.qbounds[0], self.qbounds[1])
         # one fused kernel; scale (float32) and zero point (int32) are stored as the kernel takes them
         return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, qmin, qmax)
 
@@ -220,7 +304,7 @@ class ActivationQuantizer(nn.Module):
                 lo, hi = self._percentile_range(samples)
             else:
                 lo, hi = self._mse_range(samples)
-        scale, zero_point = affine_qparams(lo, hi, self.bits)
+        scale, zero_point = self.qparams(lo, hi)
         self.scale, self.zero_point = scale.to(torch.float32), zero_point.to(torch.int32)
         self._samples = []
         self.calibrating = False
@@ -232,12 +316,12 @@ class ActivationQuantizer(nn.Module):
         return idx(1.0 - q), idx(q)
 
     def _mse_range(self, samples):
-        qmin, qmax = activation_qrange(self.bits)
+        qmin, qmax = self.qrange()
         best, best_err = (self.min_val, self.max_val), float("inf")
         for alpha in torch.linspace(1.0 / self.MSE_GRID, 1.0, self.MSE_GRID).tolist():
             lo, hi = self.min_val * alpha, self.max_val * alpha
-            scale, zp = affine_qparams(lo, hi, self.bits)
-            err = (fake_quantize(samples, scale, zp, qmin, qmax) - samples).pow(2).mean().item()
+            scale, zp = self.qparams(lo, hi)
+            err = (fake_quantize(samples, scale, zp, qmin, qmax, self.rounding) - samples).pow(2).mean().item()
             if err < best_err:
                 best, best_err = (lo, hi), err
         return best
@@ -327,17 +411,25 @@ def fold_batchnorm(model: nn.Module) -> torch.fx.GraphModule:
 
 def _insert_quantizers(gm: torch.fx.GraphModule, layer_bits: dict[str, int],
                        config: PTQConfig) -> list[ActivationQuantizer]:
+    """Put activation quantizers into ``gm`` where ``config.placement`` says (module docstring),
+    leaving out those of FP layers (``fp_first_last``), the logits' (``quantize_logits``) and any
+    whose bit-width is 32 (``activation_bits=32``: weight-only)."""
     quantizers: list[ActivationQuantizer] = []
     graph = gm.graph
+    names = list(layer_bits)
+    fp_layers = {names[0], names[-1]} if config.fp_first_last else set()
 
     def new_quantizer(bits):
-        q = ActivationQuantizer(bits, config.observer, config.percentile)
+        q = ActivationQuantizer(bits, config.observer, config.percentile, config.activation_scheme, config.rounding)
         name = f"act_quant_{len(quantizers)}"
         gm.add_module(name, q)
         quantizers.append(q)
         return name
 
-    def quantize_after(node, bits) -> torch.fx.Node:
+    def quantize_after(node, layer_bits_here) -> torch.fx.Node | None:
+        bits = config.activation_bits_of(layer_bits_here)
+        if bits == 32:
+            return None
         name = new_quantizer(bits)
         with graph.inserting_after(node):
             qnode = graph.call_module(name, (node,))
@@ -345,22 +437,24 @@ def _insert_quantizers(gm: torch.fx.GraphModule, layer_bits: dict[str, int],
         return qnode
 
     nodes = list(graph.nodes)
-    first_bits = next(iter(layer_bits.values()))
     if config.placement == "inputs":
         for node in nodes:
-            if _is_module(gm, node, QUANTIZABLE):
-                name = new_quantizer(layer_bits[node.target])
+            if _is_module(gm, node, QUANTIZABLE) and node.target not in fp_layers:
+                bits = config.activation_bits_of(layer_bits[node.target])
+                if bits == 32:
+                    continue
+                name = new_quantizer(bits)
                 with graph.inserting_before(node):
                     qnode = graph.call_module(name, (node.args[0],))
                 node.replace_input_with(node.args[0], qnode)
         return quantizers
 
     quantizer_of: dict[torch.fx.Node, str] = {}   # node -> quantizer applied to its output
-    current_bits = first_bits
+    current_bits = layer_bits[names[0]]
     for node in nodes:
         if node.op == "placeholder":
-            qnode = quantize_after(node, first_bits)
-            quantizer_of[node] = qnode.target
+            if not config.fp_first_last and (qnode := quantize_after(node, current_bits)) is not None:
+                quantizer_of[node] = qnode.target
             continue
         is_layer = _is_module(gm, node, QUANTIZABLE)
         is_add = node.op == "call_function" and node.target in _ADD_FUNCS
@@ -369,10 +463,16 @@ def _insert_quantizers(gm: torch.fx.GraphModule, layer_bits: dict[str, int],
         if is_layer or is_add:
             out = node
             users = list(node.users)
+            if not config.fold_batchnorm and len(users) == 1 and _is_module(gm, users[0], nn.BatchNorm2d):
+                out = users[0]   # the unfolded BatchNorm belongs to its convolution's output
+                users = list(out.users)
             if len(users) == 1 and _is_relu(gm, users[0]):
                 out = users[0]   # FX fuses op + ReLU and observes after the ReLU
-            qnode = quantize_after(out, current_bits)
-            quantizer_of[out] = qnode.target
+            logits = any(user.op == "output" for user in out.users)
+            if logits and (not config.quantize_logits or config.fp_first_last):
+                continue
+            if (qnode := quantize_after(out, current_bits)) is not None:
+                quantizer_of[out] = qnode.target
         elif (_is_module(gm, node, _AVGPOOL_MODULES)
               or (node.op == "call_function" and node.target in _AVGPOOL_FUNCS)):
             src = node.args[0]
@@ -409,7 +509,8 @@ def quantize(model: nn.Module, config: PTQConfig, calib_data: torch.Tensor | Non
     sizes, other = layer_sizes(model)
     values = set(layer_bits.values())
     bits_list = list(layer_bits.values())
-    c_paper = compression_paper(bits_list)
+    c_paper = compression_paper(bits_list)   # the configured bit-widths, as the paper counts them
+    fp_layers: tuple[str, ...] = ()
 
     if values == {32}:
         qmodel, kind, placement, observer = model, "fp32", None, None
@@ -420,20 +521,24 @@ def quantize(model: nn.Module, config: PTQConfig, calib_data: torch.Tensor | Non
     else:
         if calib_data is None:
             raise ValueError(f"calib_data is required to quantize below 16 bits (bits={config.bits})")
-        qmodel = fold_batchnorm(model)
+        qmodel = fold_batchnorm(model) if config.fold_batchnorm else torch.fx.symbolic_trace(model)
         quantizers = _insert_quantizers(qmodel, layer_bits, config)
         qmodel.graph.lint()
         qmodel.recompile()
+        if config.fp_first_last:   # their weights stay FP32: what is stored, and C_true, say so
+            names = list(layer_bits)
+            fp_layers = tuple(dict.fromkeys((names[0], names[-1])))
+            layer_bits = {n: 32 if n in fp_layers else b for n, b in layer_bits.items()}
         # Calibrate on the float model's activations (as torch.ao's observers do), then round weights.
         _calibrate(qmodel, quantizers, calib_data)
         for name, bits in layer_bits.items():
             layer = qmodel.get_submodule(name)
             with torch.no_grad():
-                layer.weight.copy_(quantize_weight(layer.weight, bits, config.per_channel))
+                layer.weight.copy_(quantize_weight(layer.weight, bits, config.per_channel, config.rounding))
         kind, placement, observer = "fake-quant", config.placement, config.observer
-        c_true = compression_true(bits_list, list(sizes.values()), other)
+        c_true = compression_true(list(layer_bits.values()), list(sizes.values()), other)
     qmodel.ptq_info = PTQInfo(layer_bits=layer_bits, kind=kind, C_paper=c_paper, C_true=c_true,
                               placement=placement, observer=observer,
                               per_channel=config.per_channel if kind == "fake-quant" else False,
-                              layer_params=sizes)
+                              layer_params=sizes, fp_layers=fp_layers)
     return qmodel

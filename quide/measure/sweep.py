@@ -447,7 +447,7 @@ class ConfigMeasurer:
             quant_kind=info.kind,
             placement=config.placement, quantized_placement=info.placement, observer=info.observer,
             per_channel=info.per_channel, calib_size=config.calib_size, n_test=len(self.splits.test),
-            layer_bits=info.layer_bits, train=_train_summary(self.train_meta), **self.extra, **extra,
+            layer_bits=info.layer_bits, train=train_summary(self.train_meta), **self.extra, **extra,
             provenance=provenance(device=timing.device, driver=timing.driver, data_sha256=data.sha256,
                                   calib_hash=index_hash(self.calib_idx), wall_s=time.perf_counter() - start),
         )
@@ -499,7 +499,8 @@ def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | s
     return runs
 
 
-def _train_summary(meta: dict | None) -> dict | None:
+def train_summary(meta: dict | None) -> dict | None:
+    """What a record keeps of a checkpoint's training metadata (None where nothing was trained)."""
     if not meta:
         return None
     keep = ("epoch", "val_accuracy", "test_accuracy", "train_wall_s", "recipe")
