@@ -35,7 +35,7 @@ import pandas as pd
 from quide.analysis import ablation, figures
 from quide.measure import ablation as measure
 from quide.measure import data as qd
-from quide.notebook_params import parameter_names
+from quide.notebook_params import parameters_of
 
 names_before_parameters = {*globals(), "names_before_parameters"}   # any later name must be a parameter
 
@@ -51,8 +51,7 @@ profile = "paper"          # paper | smoke (a tiny CPU run of the same code path
 experiment = "ptq_ablation"   # records go to <results root>/<experiment>/
 
 # %%
-keys = parameter_names(measure.AblationParams, globals(), names_before_parameters)   # refuses unknown -p names
-params = measure.AblationParams(**{k: globals()[k] for k in keys})
+params = parameters_of("ptq_ablation", globals(), names_before_parameters)   # the registry's class; refuses unknown -p names
 print(f"{params.model} on {params.dataset}, seeds {list(params.seed)}, bits {list(params.bits)}, "
       f"delta {params.sweep_params().resolved_delta}, profile {params.profile}; "
       f"{len(params.choices)} choices: {', '.join(params.choices)}")

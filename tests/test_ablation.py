@@ -249,16 +249,16 @@ def test_the_committed_config_plans_one_run_per_model_and_seed(cifar10, tmp_path
         (m, s) for m in qa.MODELS for s in SEEDS)
     assert {r.experiment for r in runs} == {qa.EXPERIMENT} and all(r.notebook == NOTEBOOK for r in runs)
     assert all(r.parameters["profile"] == "paper" and not r.checkpoint_found for r in runs)
-    # a run whose sweep checkpoint exists is expected to take its training less
-    p = qma.AblationParams(model="simplecnn", seed=42, device="cpu")
+    # each run loads its seed's sweep checkpoint, which `--train-first` trains before the runs start
     from quide.measure.sweep import checkpoint_of
-    path = checkpoint_of(p.sweep_params(), load_dataset("cifar10"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
-    found = {(r.parameters["model"], r.parameters["seed"]): r.checkpoint_found
-             for r in plan(ROOT / "reproduce" / "ablation.toml", root=ROOT, check_devices=False,
-                           overrides={"device": "cpu"})}
-    assert found[("simplecnn", 42)] and sum(found.values()) == 1
+    planned = {(r.parameters["model"], r.parameters["seed"]): r
+               for r in plan(ROOT / "reproduce" / "ablation.toml", root=ROOT, check_devices=False,
+                             overrides={"device": "cpu"})}
+    run = planned[("simplecnn", 42)]
+    p = qma.AblationParams(model="simplecnn", seed=42, device="cpu")
+    assert run.checkpoint == str(checkpoint_of(p.sweep_params(), load_dataset("cifar10")))
+    assert {k: run.training[k] for k in ("model", "dataset", "seed")} == {"model": "simplecnn", "dataset": "cifar10", "seed": 42}
+    assert len({r.checkpoint for r in planned.values()}) == len(planned)   # one checkpoint per model and seed
 
 
 @pytest.mark.slow

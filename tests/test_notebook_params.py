@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from quide.measure import llm, mixed_precision, sweep
+from quide.measure import ablation, llm, mixed_precision, sweep
 from quide.notebook_params import parameter_names, parameters_of
 from quide import experiments
 from quide.reproduce import notebook_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = {"ptq_sweep.ipynb": sweep.SweepParams, "mixed_precision.ipynb": mixed_precision.SearchParams,
-           "llm_case_study.ipynb": llm.LLMParams}
+           "llm_case_study.ipynb": llm.LLMParams, "ptq_ablation.ipynb": ablation.AblationParams}
 
 
 def test_every_notebook_is_covered():
