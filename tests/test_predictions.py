@@ -24,8 +24,8 @@ def test_a_file_reads_back_as_written_in_one_byte_per_prediction(tmp_path):
     assert set(arrays) == {"labels", "bits_32", "bits_2"}
     assert all(a.dtype == np.uint8 for a in arrays.values())
     assert arrays["labels"].tolist() == LABELS.tolist() and arrays["bits_32"].tolist() == PREDICTED["bits_32"].tolist()
-    with np.load(path) as plain:   # an ordinary .npz
-        assert plain["bits_2"].tolist() == [0] * 8
+    with np.load(path) as plain:   # an ordinary .npz: one row of predictions per key
+        assert plain["keys"].tolist() == ["bits_32", "bits_2"] and plain["predicted"][1].tolist() == [0] * 8
 
 
 def test_the_same_predictions_give_the_same_bytes(tmp_path):
@@ -45,13 +45,22 @@ def test_more_than_256_classes_take_two_bytes(tmp_path):
     ({"bits_8": np.array([0, 1])}, "2 predictions for 8 labels"),
     ({"bits_8": -LABELS}, ">= 0"),
     ({"bits_8": LABELS / 2}, "integers"),
-    ({"labels": LABELS}, "plain name"),
-    ({"../x": LABELS}, "plain name"),
+    ({"labels": LABELS}, "other than 'labels'"),
+    ({}, "no records' predictions"),
 ])
 def test_bad_predictions_are_refused_before_anything_is_written(tmp_path, predicted, message):
     with pytest.raises(ValueError, match=message):
         qp.write(tmp_path / "x.predictions.npz", LABELS, predicted)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_a_predictions_file_is_refused(tmp_path):
+    np.savez(tmp_path / "plain.npz", labels=LABELS, bits_8=LABELS)   # one array per record: not this format
+    with pytest.raises(qp.PredictionsError, match="not a predictions file .no keys, predicted"):
+        qp.read(tmp_path / "plain.npz")
+    np.savez(tmp_path / "short.npz", labels=LABELS, keys=np.array(["bits_8", "bits_4"]), predicted=LABELS[None])
+    with pytest.raises(qp.PredictionsError, match="one row per distinct key"):
+        qp.read(tmp_path / "short.npz")
 
 
 def test_accuracy_is_the_fraction_of_matches():

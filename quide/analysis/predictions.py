@@ -1,22 +1,26 @@
 """Per-sample predictions beside an image classifier's records, from which P is recomputed.
 
 A record file ``<run id>.json`` of a sweep or an EXP-3 search has one predictions file beside it,
-``<run id>.predictions.npz``: a zip of ``.npy`` arrays (``np.load`` reads it) holding the test
-labels once (``labels``) and, for each record, the class the model predicted for every test image
-in the same order (one array per record, under the record's ``predictions_key``). Each record
-names the file (``predictions_file``, relative to its own folder), its array (``predictions_key``)
-and the sha256 of the whole file (``predictions_sha256``), so that ``quide verify`` recomputes
-P = mean(predicted == labels) from them (:func:`accuracy`).
+``<run id>.predictions.npz``, which ``np.load`` reads: the test labels once (``labels``), the
+records' keys (``keys``) and ``predicted``, one row per key holding the class the model predicted
+for every test image, in the labels' order. Each record names the file (``predictions_file``,
+relative to its own folder), its row (``predictions_key``) and the sha256 of the whole file
+(``predictions_sha256``), so that ``quide verify`` recomputes P = mean(predicted == labels) from
+them (:func:`accuracy`); :func:`load` gives one record's, :func:`read` a whole file's.
 
 Classes are stored as the smallest unsigned integer type that holds them (uint8 up to 256
-classes); the members are deflate-compressed with fixed timestamps, so the same predictions give
-the same bytes. The file is written atomically (:func:`write`), before the records that name it.
+classes). The records of one file are rows of one array, compressed by LZMA, because
+configurations of one model mostly agree: an EXP-3 exhaustive pass's rows then take a few hundred
+bytes each, a tenth of what each compressed by itself takes. Members have fixed timestamps, so the
+same predictions give the same bytes; the file is written atomically (:func:`write`), before the
+records that name it.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import io
+import lzma
 import math
 import os
 import zipfile
@@ -30,7 +34,8 @@ import numpy as np
 from ..config import atomic_path, results_root
 
 SUFFIX = ".predictions.npz"
-LABELS = "labels"   # the member holding the test labels; no record's key may be it
+LABELS = "labels"   # the test labels, in the file and among :func:`read`'s arrays: no record's key
+MEMBERS = (LABELS, "keys", "predicted")   # the file's arrays
 FIELDS = ("predictions_file", "predictions_key", "predictions_sha256")   # what a record says of its predictions
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)   # every member's timestamp: the same arrays give the same bytes
 
@@ -76,43 +81,60 @@ def accuracy(labels, predicted) -> float:
 
 
 def write(path: Path | str, labels, predicted: Mapping[str, np.ndarray]) -> str:
-    """Write ``labels`` and each array of ``predicted`` ({key: predicted classes}) to ``path``
-    atomically; returns the file's sha256. ValueError for a key that is not a plain name (or is
-    ``labels``) and for arrays of another length than the labels."""
+    """Write ``labels`` and the arrays of ``predicted`` ({key: predicted classes}, one per record)
+    to ``path`` atomically; returns the file's sha256. ValueError for a key that is not a
+    non-empty string other than ``labels`` and for arrays of another length than the labels."""
     labels = compact(labels, "labels")
-    arrays = {LABELS: labels}
+    if not predicted:
+        raise ValueError("predictions: no records' predictions to write")
+    rows = []
     for key, values in predicted.items():
-        if not isinstance(key, str) or not key or key == LABELS or "/" in key or key.startswith("."):
-            raise ValueError(f"predictions key {key!r}: a plain name other than {LABELS!r} is needed")
+        if not isinstance(key, str) or not key or key == LABELS:
+            raise ValueError(f"predictions key {key!r}: a non-empty string other than {LABELS!r} is needed")
         values = compact(values, f"predictions {key!r}")
         if values.shape != labels.shape:
             raise ValueError(f"predictions {key!r}: {values.size} predictions for {labels.size} labels")
-        arrays[key] = values
+        rows.append(values)
+    arrays = {LABELS: labels, "keys": np.array(list(predicted)), "predicted": compact_rows(rows)}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-                for key, values in arrays.items():
+            with zipfile.ZipFile(raw, "w") as archive:
+                for name, values in arrays.items():
                     buffer = io.BytesIO()
                     np.lib.format.write_array(buffer, values, allow_pickle=False)
-                    member = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_TIME)
-                    member.compress_type = zipfile.ZIP_DEFLATED
-                    archive.writestr(member, buffer.getvalue(), compresslevel=9)
+                    member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
+                    member.compress_type = zipfile.ZIP_LZMA
+                    archive.writestr(member, buffer.getvalue())
             raw.flush()
             os.fsync(raw.fileno())
     return file_sha256(path)
 
 
+def compact_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """Rows of class indices as one 2-D array of the smallest unsigned type that holds them all."""
+    stacked = np.stack(rows)
+    return stacked.astype(np.min_scalar_type(int(stacked.max())), copy=False)
+
+
 def read(path: Path | str) -> dict[str, np.ndarray]:
-    """Every array of a predictions file ({key: array}, ``labels`` among them), as stored.
-    Raises PredictionsError naming the file where it cannot be read as one."""
+    """A predictions file as {``labels``: the labels, key: that record's predicted classes} (each
+    record's row of ``predicted``, in the type stored). Raises PredictionsError naming the file
+    where it cannot be read, or is not a predictions file (its arrays, keys and shapes)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+            missing = [name for name in MEMBERS if name not in archive.files]
+            if missing:
+                raise PredictionsError(f"{path}: not a predictions file (no {', '.join(missing)})")
+            labels, keys, predicted = (archive[name] for name in MEMBERS)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, lzma.LZMAError) as err:
+        if isinstance(err, PredictionsError):
+            raise
         raise PredictionsError(f"{path}: unreadable predictions file ({type(err).__name__}: {err})") from err
-    if LABELS not in arrays:
-        raise PredictionsError(f"{path}: no {LABELS!r} array")
-    return arrays
+    if labels.ndim != 1 or keys.ndim != 1 or predicted.shape != (keys.size, labels.size) \
+            or not np.issubdtype(keys.dtype, np.str_) or len(set(keys.tolist())) != keys.size or LABELS in keys:
+        raise PredictionsError(f"{path}: not a predictions file (labels {labels.shape}, keys {keys.shape} "
+                               f"{keys.dtype}, predicted {predicted.shape}; one row per distinct key is needed)")
+    return {LABELS: labels, **{str(key): row for key, row in zip(keys, predicted)}}
 
 
 def file_sha256(path: Path | str) -> str:
