@@ -24,8 +24,8 @@ def test_a_file_reads_back_as_written_in_one_byte_per_prediction(tmp_path):
     assert set(arrays) == {"labels", "bits_32", "bits_2"}
     assert all(a.dtype == np.uint8 for a in arrays.values())
     assert arrays["labels"].tolist() == LABELS.tolist() and arrays["bits_32"].tolist() == PREDICTED["bits_32"].tolist()
-    with np.load(path) as plain:   # an ordinary .npz: one row of predictions per key
-        assert plain["keys"].tolist() == ["bits_32", "bits_2"] and plain["predicted"][1].tolist() == [0] * 8
+    with np.load(path) as plain:   # an ordinary .npz: the labels' row, then one row of predictions per key
+        assert plain["keys"].tolist() == ["labels", "bits_32", "bits_2"] and plain["classes"][2].tolist() == [0] * 8
 
 
 def test_the_same_predictions_give_the_same_bytes(tmp_path):
@@ -56,11 +56,13 @@ def test_bad_predictions_are_refused_before_anything_is_written(tmp_path, predic
 
 def test_a_file_that_is_not_a_predictions_file_is_refused(tmp_path):
     np.savez(tmp_path / "plain.npz", labels=LABELS, bits_8=LABELS)   # one array per record: not this format
-    with pytest.raises(qp.PredictionsError, match="not a predictions file .no keys, predicted"):
+    with pytest.raises(qp.PredictionsError, match="not a predictions file .no keys, classes"):
         qp.read(tmp_path / "plain.npz")
-    np.savez(tmp_path / "short.npz", labels=LABELS, keys=np.array(["bits_8", "bits_4"]), predicted=LABELS[None])
-    with pytest.raises(qp.PredictionsError, match="one row per distinct key"):
-        qp.read(tmp_path / "short.npz")
+    for keys, classes in ((["labels", "bits_8"], LABELS[None]), (["bits_8", "labels"], np.stack([LABELS] * 2)),
+                          (["labels", "labels"], np.stack([LABELS] * 2))):
+        np.savez(tmp_path / "odd.npz", keys=np.array(keys), classes=classes)
+        with pytest.raises(qp.PredictionsError, match="one row per distinct key is needed, 'labels' first"):
+            qp.read(tmp_path / "odd.npz")
 
 
 def test_accuracy_is_the_fraction_of_matches():

@@ -1,19 +1,19 @@
 """Per-sample predictions beside an image classifier's records, from which P is recomputed.
 
 A record file ``<run id>.json`` of a sweep or an EXP-3 search has one predictions file beside it,
-``<run id>.predictions.npz``, which ``np.load`` reads: the test labels once (``labels``), the
-records' keys (``keys``) and ``predicted``, one row per key holding the class the model predicted
-for every test image, in the labels' order. Each record names the file (``predictions_file``,
-relative to its own folder), its row (``predictions_key``) and the sha256 of the whole file
-(``predictions_sha256``), so that ``quide verify`` recomputes P = mean(predicted == labels) from
-them (:func:`accuracy`); :func:`load` gives one record's, :func:`read` a whole file's.
+``<run id>.predictions.npz``, which ``np.load`` reads: ``classes``, a 2-D array with a column per
+test image, and ``keys``, the name of each of its rows. The first row, ``labels``, holds the test
+labels; each other row the class a record's model predicted for every test image. Each record names the file
+(``predictions_file``, relative to its own folder), its row (``predictions_key``) and the sha256
+of the whole file (``predictions_sha256``), so that ``quide verify`` recomputes
+P = mean(predicted == labels) from them (:func:`accuracy`); :func:`load` gives one record's,
+:func:`read` a whole file's.
 
 Classes are stored as the smallest unsigned integer type that holds them (uint8 up to 256
-classes). The records of one file are rows of one array, compressed by LZMA, because
-configurations of one model mostly agree: an EXP-3 exhaustive pass's rows then take a few hundred
-bytes each, a tenth of what each compressed by itself takes. Members have fixed timestamps, so the
-same predictions give the same bytes; the file is written atomically (:func:`write`), before the
-records that name it.
+classes), all rows in one LZMA-compressed array: the labels and the predictions of one model's
+configurations mostly agree, so a row of an EXP-3 exhaustive pass takes a few hundred bytes, a
+tenth of a row compressed by itself. Members have fixed timestamps, so the same predictions give
+the same bytes; the file is written atomically (:func:`write`), before the records that name it.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ import numpy as np
 from ..config import atomic_path, results_root
 
 SUFFIX = ".predictions.npz"
-LABELS = "labels"   # the test labels, in the file and among :func:`read`'s arrays: no record's key
-MEMBERS = (LABELS, "keys", "predicted")   # the file's arrays
+LABELS = "labels"   # the key of the test labels' row: no record's key
+MEMBERS = ("keys", "classes")   # the file's arrays: each row's key, and the rows
 FIELDS = ("predictions_file", "predictions_key", "predictions_sha256")   # what a record says of its predictions
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)   # every member's timestamp: the same arrays give the same bytes
 
@@ -95,7 +95,7 @@ def write(path: Path | str, labels, predicted: Mapping[str, np.ndarray]) -> str:
         if values.shape != labels.shape:
             raise ValueError(f"predictions {key!r}: {values.size} predictions for {labels.size} labels")
         rows.append(values)
-    arrays = {LABELS: labels, "keys": np.array(list(predicted)), "predicted": compact_rows(rows)}
+    arrays = {"keys": np.array([LABELS, *predicted]), "classes": compact_rows([labels, *rows])}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as raw:
             with zipfile.ZipFile(raw, "w") as archive:
@@ -117,24 +117,24 @@ def compact_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def read(path: Path | str) -> dict[str, np.ndarray]:
-    """A predictions file as {``labels``: the labels, key: that record's predicted classes} (each
-    record's row of ``predicted``, in the type stored). Raises PredictionsError naming the file
-    where it cannot be read, or is not a predictions file (its arrays, keys and shapes)."""
+    """A predictions file as {key: row}: ``labels`` the test labels, each record's key its
+    predicted classes (in the type stored). Raises PredictionsError naming the file where it cannot
+    be read, or is not a predictions file (its arrays, keys and shapes)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in MEMBERS if name not in archive.files]
             if missing:
                 raise PredictionsError(f"{path}: not a predictions file (no {', '.join(missing)})")
-            labels, keys, predicted = (archive[name] for name in MEMBERS)
+            keys, classes = (archive[name] for name in MEMBERS)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, lzma.LZMAError) as err:
         if isinstance(err, PredictionsError):
             raise
         raise PredictionsError(f"{path}: unreadable predictions file ({type(err).__name__}: {err})") from err
-    if labels.ndim != 1 or keys.ndim != 1 or predicted.shape != (keys.size, labels.size) \
-            or not np.issubdtype(keys.dtype, np.str_) or len(set(keys.tolist())) != keys.size or LABELS in keys:
-        raise PredictionsError(f"{path}: not a predictions file (labels {labels.shape}, keys {keys.shape} "
-                               f"{keys.dtype}, predicted {predicted.shape}; one row per distinct key is needed)")
-    return {LABELS: labels, **{str(key): row for key, row in zip(keys, predicted)}}
+    if keys.ndim != 1 or classes.ndim != 2 or classes.shape[0] != keys.size or not np.issubdtype(keys.dtype, np.str_) \
+            or len(set(keys.tolist())) != keys.size or keys[0] != LABELS:
+        raise PredictionsError(f"{path}: not a predictions file (keys {keys.shape} {keys.dtype}, classes "
+                               f"{classes.shape}; one row per distinct key is needed, {LABELS!r} first)")
+    return {str(key): row for key, row in zip(keys, classes)}
 
 
 def file_sha256(path: Path | str) -> str:
