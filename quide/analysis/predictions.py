@@ -18,7 +18,6 @@ the same bytes; the file is written atomically (:func:`write`), before the recor
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import lzma
 import math
@@ -32,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..config import atomic_path, results_root
+from .mmlu_stats import file_sha256   # a whole file's sha256, as for the LLM's samples
 
 SUFFIX = ".predictions.npz"
 LABELS = "labels"   # the key of the test labels' row: no record's key
@@ -135,11 +135,6 @@ def read(path: Path | str) -> dict[str, np.ndarray]:
         raise PredictionsError(f"{path}: not a predictions file (keys {keys.shape} {keys.dtype}, classes "
                                f"{classes.shape}; one row per distinct key is needed, {LABELS!r} first)")
     return {str(key): row for key, row in zip(keys, classes)}
-
-
-def file_sha256(path: Path | str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # One version of a file (its path, size, time and inode name it) is hashed and read once: an

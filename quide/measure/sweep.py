@@ -373,9 +373,9 @@ class ConfigMeasurer:
         self.model_name, self.seed, self.delta, self.experiment = model_name, seed, delta, experiment
         self.p_thresh = p_thresh   # None: the delta gate; 'auto:<rule>' (quide.analysis.pthresh)
         self.train_meta, self.extra = train_meta, extra or {}
-        self.labels, fp_predicted = predict(self.model, splits.test)
-        self.p_fp = accuracy(self.labels, fp_predicted)
-        self.labels = compact(self.labels, "test labels")
+        labels, fp_predicted = predict(self.model, splits.test)
+        self.p_fp = accuracy(labels, fp_predicted)
+        self.labels = compact(labels, "test labels")   # as the predictions file stores them
         # configuration -> the predicted class of each test image: one byte per image up to 256
         # classes, so an EXP-3 exhaustive pass holds all its configurations' in a few MB
         self.predicted: dict = {32: compact(fp_predicted)}
