@@ -12,7 +12,7 @@ P = mean(predicted == labels) from them (:func:`accuracy`); :func:`load` gives o
 Classes are stored as the smallest unsigned integer type that holds them (uint8 up to 256
 classes), all rows in one LZMA-compressed array: the labels and the predictions of one model's
 configurations mostly agree, so a row of an EXP-3 exhaustive pass takes a few hundred bytes, a
-tenth of a row compressed by itself. Members have fixed timestamps, so the same predictions give
+fifth to a tenth of a row compressed by itself. Members have fixed timestamps, so the same predictions give
 the same bytes; the file is written atomically (:func:`write`), before the records that name it.
 """
 from __future__ import annotations
