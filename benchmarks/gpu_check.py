@@ -54,11 +54,12 @@ def main() -> None:
         for placement in args.placements:
             t0 = time.perf_counter()
             config = qsweep.SweepConfig(placement=placement)
-            records = qsweep.ptq_sweep(trained.model, data, splits, model_name="simplecnn", seed=args.seed,
-                                   delta=delta, config=config, experiment="gpu_check", train_meta=trained.meta)
+            records, predictions = qsweep.measure_sweep(
+                trained.model, data, splits, model_name="simplecnn", seed=args.seed, delta=delta, config=config,
+                experiment="gpu_check", train_meta=trained.meta)
             wall = time.perf_counter() - t0
             run_id = f"simplecnn-{name}-seed{args.seed}-{placement}"
-            path = qr.write_records(records, "gpu_check", run_id, root=args.results)
+            path = qr.write_records(records, "gpu_check", run_id, root=args.results, predictions=predictions)
             print(f"[{data.source}] sweep ({placement}) in {wall:.1f} s -> {path}")
             print(f"  {'bits':>4} {'C':>6} {'P':>7} {'T_ms':>7} {'I':>7} {'I_gated':>7}")
             for r in records:

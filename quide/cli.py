@@ -1,6 +1,8 @@
 """The ``quide`` command line (``python -m quide``).
 
-``quide verify`` recomputes every committed record's derived numbers (``quide.analysis.verify``).
+``quide verify`` recomputes every committed record's derived numbers (``quide.analysis.verify``),
+and P from the per-sample predictions (or an LLM's samples) where a record has them; it lists the
+files whose records have none ("P not recomputable (no predictions)"), which is not a problem.
 
 ``quide reproduce reproduce/smoke.toml`` plans the config's papermill runs, skips those already done
 (by content key) and runs the rest on Dask (``quide.reproduce``); exit 1 if any run failed, 2 if the
@@ -105,15 +107,21 @@ def _train(args) -> int:
 
 def _verify(args) -> int:
     from .config import results_root
-    from .analysis.verify import verify
+    from .analysis.verify import verify_all
     root = results_root() if args.root is None else args.root
     try:
-        n, problems = verify(root)
+        n, problems, not_recomputable = verify_all(root)
     except (FileNotFoundError, ValueError) as err:   # no such folder, or --root ""
         print(f"quide verify: {err}", file=sys.stderr)
         return 2
     for p in problems:
         print(p)
+    without = sum(not_recomputable.values())
+    print(f"P recomputed from per-sample predictions (or samples): {n - without} records")
+    if without:   # records made before predictions were kept: not a problem, but said
+        print(f"P not recomputable (no predictions): {without} records in {len(not_recomputable)} files")
+        for name, count in not_recomputable.items():
+            print(f"  {name} ({count} records)")
     print(f"quide verify: {n} records under {root}, {len(problems)} problems")
     return 1 if problems else 0
 

@@ -958,7 +958,8 @@ def collect(out: Path | str, into: Path | str) -> dict:
     Everything is checked before anything is copied: two runs holding a file of one name with
     other bytes (an old run beside a new one, say), or ``into`` holding a file of that name with
     other bytes, raise :class:`CollectError` naming both files. A file ``into`` already holds with
-    the same bytes is left as it is. Returns {"copied": [paths], "unchanged": [paths]}."""
+    the same bytes is left as it is. The files beside the records (their per-sample predictions)
+    are copied before the record files. Returns {"copied": [paths], "unchanged": [paths]}."""
     if not str(out).strip() or not str(into).strip():
         raise CollectError(f"name both folders; got runs folder {str(out)!r} and results root {str(into)!r}")
     out, into = Path(out), Path(into)
@@ -983,7 +984,9 @@ def collect(out: Path | str, into: Path | str) -> dict:
             if not target.is_file() or target.read_bytes() != path.read_bytes():
                 raise CollectError(f"{target} exists with other contents than {path}; not replaced")
             unchanged.append(target)
-    for relative, path in sources.items():
+    from .analysis.results import RECORD_SUFFIXES
+    # the files beside the records (per-sample predictions) first: a record never names a file not there yet
+    for relative, path in sorted(sources.items(), key=lambda item: item[0].name.endswith(RECORD_SUFFIXES)):
         target = into / relative
         if target not in unchanged:
             with atomic_path(target, suffix=".tmp") as tmp:

@@ -66,3 +66,46 @@ def test_reproduce_with_mps_on_a_machine_without_it_exits_2_before_anything(tmp_
     assert cli.main(["reproduce", "reproduce/smoke.toml", "--out", str(tmp_path / "out"), "--mps"]) == 2
     assert "nvidia-cuda-mps-control not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _run_with_predictions(out, key, wrong_prediction=False):
+    """A finished run folder holding a sweep record file and its predictions file beside it."""
+    import numpy as np
+    from quide.analysis import predictions as qp
+    from quide.analysis import results as qr
+    labels = np.arange(20) % 10
+    predicted = labels.copy()
+    if wrong_prediction:   # the same record, other predictions (and so another P)
+        predicted[0] = 1
+    rec = qr.make_record(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST", seed=0,
+                         bits=32, P=qp.accuracy(labels, predicted), T_ms=1.0, T_kind="simulated", C_paper=1.0,
+                         C_true=1.0, num_classes=10, p_fp=qp.accuracy(labels, predicted), delta=0.19, provenance={},
+                         n_test=20)
+    return qr.write_records([rec], "ptq_sweep", "run", root=out / "runs" / key / "results",
+                            predictions=qp.Predictions(labels, [predicted]))
+
+
+def test_collect_copies_the_predictions_before_the_records_that_name_them(tmp_path, monkeypatch, capsys):
+    from quide import reproduce as rp
+    out, into = tmp_path / "out", tmp_path / "results"
+    _run_with_predictions(out, "a" * 20)
+    order = []
+    copyfile = rp.shutil.copyfile
+    monkeypatch.setattr(rp.shutil, "copyfile", lambda src, dst: (order.append(src.name), copyfile(src, dst))[1])
+    assert cli.main(["collect", str(out), "--into", str(into)]) == 0
+    assert order == ["run.predictions.npz", "run.json"]
+    assert cli.main(["verify", "--root", str(into)]) == 0
+    assert "P recomputed from per-sample predictions (or samples): 1 records" in capsys.readouterr().out
+
+
+def test_collect_refuses_two_runs_predictions_of_one_name(tmp_path, capsys):
+    import shutil
+    out, into = tmp_path / "out", tmp_path / "results"
+    _run_with_predictions(out, "a" * 20)
+    shutil.copytree(out / "runs" / ("a" * 20), out / "runs" / ("b" * 20))
+    other = _run_with_predictions(tmp_path / "other", "c" * 20, wrong_prediction=True)
+    shutil.copyfile(other.with_name("run.predictions.npz"), out / "runs" / ("b" * 20) / "results" / "ptq_sweep" /
+                    "run.predictions.npz")   # the same records beside other predictions
+    assert cli.main(["collect", str(out), "--into", str(into)]) == 2
+    assert "two runs hold ptq_sweep/run.predictions.npz with other contents" in capsys.readouterr().err
+    assert not into.exists()

@@ -69,6 +69,15 @@ def test_searches_run_on_a_real_model_and_share_measurements(mnist, tmp_path, mo
     assert ga["fitness"] == pytest.approx(ga["I_gated"]) and ga["T_kind"] == "simulated"
     table = mp.summary(run)
     assert list(table["search"]) == ["ga", "random", "haq", "greedy"]
+    # beside each file the predictions of its records' configurations only, from which verify recomputes P
+    from quide.analysis import predictions as qp
+    from quide.analysis.verify import verify_all
+    for path in paths:
+        recs = json.loads(path.read_text())
+        arrays = qp.read(path.with_name(recs[0]["predictions_file"]))
+        assert set(arrays) == {"labels"} | {r["predictions_key"] for r in recs} and len(arrays["labels"]) == 500
+    assert run.evaluator.measurements > len(paths)   # the searches measured more than they recorded
+    assert verify_all(tmp_path / "results") == (len(paths), [], {})
 
 
 @pytest.mark.slow

@@ -104,7 +104,7 @@ def test_a_run_on_other_data_of_the_same_name_does_not_replace_the_records(tmp_p
 def test_a_sweep_names_and_identifies_its_records_by_the_data_hash(tmp_path, monkeypatch):
     from quide.measure import sweep
     params = sweep.SweepParams(dataset="cifar10", profile="smoke", device="cpu", compare_placements=False)
-    monkeypatch.setattr(sweep, "ptq_sweep", lambda *a, **k: [_record("c" * 64)])
+    monkeypatch.setattr(sweep, "measure_sweep", lambda *a, **k: ([_record("c" * 64)], None))
     paths = []
     for digest in ("c" * 64, "d" * 64):
         info = sweep.DataInfo("cifar10", "CIFAR-10", 10, digest)

@@ -77,7 +77,7 @@ def _record():
 
 def _smoke_sweep(monkeypatch, root=None):
     params = sweep.SweepParams(dataset="mnist", profile="smoke", device="cpu", compare_placements=False)
-    monkeypatch.setattr(sweep, "ptq_sweep", lambda *a, **k: [_record()])
+    monkeypatch.setattr(sweep, "measure_sweep", lambda *a, **k: ([_record()], None))
     condition = sweep.ConditionData(params, sweep.DataInfo("mnist", "MNIST", 10, "c" * 64), None)
     (_, path), = sweep.run_sweeps(condition, sweep.TrainedModel(None), root=root).values()
     return path

@@ -4,6 +4,7 @@ import json
 import pytest
 
 import quide
+from quide.analysis import predictions as qp
 from quide.analysis import results as qr
 from quide.measure import provenance as qprov
 
@@ -196,3 +197,51 @@ def test_a_file_that_is_not_a_list_of_records_is_named(tmp_path):
     (tmp_path / "exp" / "odd.json").write_text('{"P": 0.5}')
     with pytest.raises(ValueError, match="odd.json: not a list of records"):
         qr.load_records(tmp_path)
+
+
+# --- per-sample predictions beside the records --------------------------------------------------
+
+def _predicted_sweep():
+    """Three records of 10 test images whose P is the accuracy of their predictions."""
+    import numpy as np
+    labels = np.arange(10) % 4
+    predicted = [labels.copy(), np.where(np.arange(10) < 8, labels, 0), np.zeros(10, dtype=int)]
+    records = [_record(bits=b, C_paper=32 / b, P=float(np.mean(p == labels)), n_test=10)
+               for b, p in zip((32, 8, 2), predicted)]
+    return records, qp.Predictions(labels, predicted)
+
+
+def test_records_name_their_predictions_written_beside_them(tmp_path):
+    records, predictions = _predicted_sweep()
+    path = qr.write_records(records, "ptq_sweep", "run", root=tmp_path, predictions=predictions)
+    written = json.loads(path.read_text())
+    beside = tmp_path / "ptq_sweep" / "run.predictions.npz"
+    assert [r["predictions_key"] for r in written] == ["bits_32", "bits_8", "bits_2"]
+    assert {r["predictions_file"] for r in written} == {beside.name}
+    assert {r["predictions_sha256"] for r in written} == {qp.file_sha256(beside)}
+    assert qp.load(written[1], beside.parent)[1].tolist() == predictions.predicted[1].tolist()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda recs, preds: (recs, qp.Predictions(preds.labels, preds.predicted[:2])), "2 prediction arrays for 3"),
+    (lambda recs, preds: ([*recs[:2], {**recs[2], "P": 0.5}], preds), r"record \[2\] has P 0.5 but its predictions give 0.3"),
+    (lambda recs, preds: ([*recs[:2], {**recs[2], "n_test": 11}], preds), "n_test 11 but 10 predictions"),
+    (lambda recs, preds: ([*recs[:2], {**recs[2], "bits": 8}], preds), "two records of one configuration"),
+])
+def test_predictions_that_are_not_the_records_are_refused_before_anything_is_written(tmp_path, change, message):
+    records, predictions = change(*_predicted_sweep())
+    with pytest.raises(ValueError, match=message):
+        qr.write_records(records, "ptq_sweep", "run", root=tmp_path, predictions=predictions)
+    assert not (tmp_path / "ptq_sweep").exists() or list((tmp_path / "ptq_sweep").iterdir()) == []
+
+
+def test_a_refused_rerun_leaves_the_predictions_of_the_records_there(tmp_path):
+    records, predictions = _predicted_sweep()
+    qr.write_records(records, "ptq_sweep", "run", root=tmp_path, run_params={"delta": 0.19}, predictions=predictions)
+    beside = tmp_path / "ptq_sweep" / "run.predictions.npz"
+    before = beside.read_bytes()
+    other = qp.Predictions(predictions.labels, [predictions.predicted[0]] * 3)
+    with pytest.raises(ValueError, match="made with other parameters"):
+        qr.write_records([{**r, "P": 1.0} for r in records], "ptq_sweep", "run", root=tmp_path,
+                         run_params={"delta": 0.5}, predictions=other)
+    assert beside.read_bytes() == before

@@ -1,8 +1,13 @@
-"""End to end on real MNIST, on CPU: train (1 epoch) -> PTQ sweep -> latency -> records."""
+"""End to end on real MNIST, on CPU: train (1 epoch) -> PTQ sweep -> latency -> records; a sweep's
+per-sample predictions on synthetic data."""
+import json
 import time
 
+import numpy as np
 import pytest
 
+from helpers import synthetic_arrays
+from quide.analysis import predictions as qp
 from quide.analysis import results as qr
 from quide.measure import sweep as qsweep
 from quide.analysis.conditions import delta_for
@@ -92,3 +97,28 @@ def test_checkpoint_of_names_the_file_model_for_writes_and_then_loads(profile, t
     assert qsweep.model_for(qsweep.load_condition(params)).loaded
     assert qsweep.checkpoint_of(qsweep.SweepParams(dataset="mnist", seed=4, epochs=1, device="cpu",
                                                    profile=profile)) != path
+
+
+def test_a_sweep_writes_the_predictions_its_p_is_computed_from(tmp_path):
+    """A smoke sweep of an untrained SimpleCNN on 40 synthetic test images: each record file has its
+    predictions beside it, each record's P is recomputed from them, and they are the model's."""
+    import torch
+
+    from quide.analysis.verify import verify_all
+    from quide.measure import data as qd
+    from quide.measure.models import build_model
+    arrays = synthetic_arrays(n_train=300, n_test=40, shape=(28, 28, 1), num_classes=10)
+    data = qd.ImageData("mnist", **arrays, num_classes=10, source="synthetic", path="", sha256="e" * 64)
+    params = qsweep.SweepParams(dataset="mnist", bits=[8, 2], calib_size=16, profile="smoke", device="cpu",
+                                compare_placements=False)
+    condition = qsweep.load_condition(params, data)
+    torch.manual_seed(0)
+    model = build_model("simplecnn", 10, (28, 28, 1)).eval()
+    (records, path), = qsweep.run_sweeps(condition, qsweep.TrainedModel(model), root=tmp_path).values()
+    written = json.loads(path.read_text())
+    assert [r["predictions_key"] for r in written] == ["bits_8", "bits_2"]
+    assert {r["predictions_file"] for r in written} == {path.name.removesuffix(".json") + ".predictions.npz"}
+    assert verify_all(tmp_path) == (2, [], {})   # every P recomputed from the predictions, none missing
+    labels, predicted = qp.load(written[0], path.parent)
+    assert labels.tolist() == condition.splits.test.y.tolist() and len(predicted) == 40
+    assert written[0]["P"] == np.mean(predicted == labels)

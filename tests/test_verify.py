@@ -312,3 +312,123 @@ def test_cloze_mismatches_are_problems(tmp_path, rows, changes, message):
     _cloze_run(tmp_path, rows, **changes)
     n, problems = verify(tmp_path)
     assert n == 1 and len(problems) == 1 and message in problems[0], problems
+
+
+# --- a CNN record's per-sample predictions (issue 42) ------------------------------------------
+
+PREDICTED = "ptq_sweep/run.json"
+
+
+def _predicted_run(root, seed=0):
+    """A sweep whose records' P are the accuracies of their predictions on 100 test images, written
+    with the predictions beside them; returns (record file, predictions file)."""
+    import numpy as np
+    from quide.analysis import predictions as qp
+    from quide.analysis import results as qr
+    labels = np.arange(100) % 10
+    predicted = {32: labels.copy(), 8: np.where(np.arange(100) < 90, labels, 0), 4: (labels + 1) % 10}
+    records = [qr.make_record(experiment="ptq_sweep", model="simplecnn", dataset="mnist", data_source="MNIST",
+                              seed=seed, T_kind="simulated", num_classes=10, delta=0.19, provenance={}, bits=b,
+                              P=qp.accuracy(labels, predicted[b]), p_fp=1.0, C_paper=32 / b, C_true=32 / b,
+                              T_ms=1.0, T_ci_ms=[0.99, 1.01], T_method="cuda_graph", T_method_reason=None,
+                              n_test=100) for b in predicted]
+    path = qr.write_records(records, "ptq_sweep", "run", root=root,
+                            predictions=qp.Predictions(labels, [predicted[r["bits"]] for r in records]))
+    return path, path.with_name("run.predictions.npz")
+
+
+def _rename_sha(record_file, predictions_file):
+    """Give every record the predictions file's sha256 as it now is (so only the content is wrong)."""
+    from quide.analysis import predictions as qp
+    recs = json.loads(record_file.read_text())
+    for rec in recs:
+        rec["predictions_sha256"] = qp.file_sha256(predictions_file)
+    record_file.write_text(json.dumps(recs))
+
+
+def test_p_is_recomputed_from_the_predictions(tmp_path, capsys):
+    from quide.analysis.verify import verify_all
+    _predicted_run(tmp_path)
+    assert verify_all(tmp_path) == (3, [], {})
+    assert cli.main(["verify", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "P recomputed from per-sample predictions (or samples): 3 records\n" in out and "3 records under" in out
+    assert "not recomputable" not in out
+
+
+def test_records_without_predictions_are_counted_not_problems(tmp_path, capsys):
+    from quide.analysis.verify import verify_all
+    _predicted_run(tmp_path)
+    _write(tmp_path, "old-seed1.json", _sweep(seed=1))   # made before predictions were kept
+    assert verify_all(tmp_path) == (6, [], {"ptq_sweep/old-seed1.json": 3})
+    assert cli.main(["verify", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "P not recomputable (no predictions): 3 records in 1 files\n  ptq_sweep/old-seed1.json (3 records)" in out
+
+
+def _flip_one(path):
+    """The same file with the 8-bit record's first prediction changed."""
+    from quide.analysis import predictions as qp
+    arrays = qp.read(path)
+    arrays["bits_8"][0] = (arrays["bits_8"][0] + 1) % 10
+    labels = arrays.pop("labels")
+    qp.write(path, labels, arrays)
+
+
+def test_a_flipped_prediction_is_refused(tmp_path):
+    record_file, predictions_file = _predicted_run(tmp_path)
+    _flip_one(predictions_file)
+    n, problems = verify(tmp_path)   # the file is not the one the records name
+    assert problems == [f"{PREDICTED} [0-2]: predictions file run.predictions.npz: its sha256 is not the "
+                        "record's predictions_sha256"]
+    _rename_sha(record_file, predictions_file)   # ... and with its sha256 renamed: P no longer matches
+    assert verify(tmp_path)[1] == [f"{PREDICTED} [1]: P 0.91 != 0.9 recomputed from run.predictions.npz['bits_8']"]
+
+
+def test_a_record_claiming_another_p_than_its_predictions_is_refused(tmp_path):
+    record_file, _ = _predicted_run(tmp_path)
+    recs = json.loads(record_file.read_text())
+    rec = recs[2]
+    given = {k: rec[k] for k in ("experiment", "model", "dataset", "data_source", "seed", "bits", "T_ms", "T_kind",
+                                 "C_paper", "C_true", "num_classes", "p_fp", "delta", "provenance")}
+    from quide.analysis.results import make_record
+    recs[2] = {**rec, **make_record(**given, P=0.5)}   # consistent I, I', ACP, ALS: only P is not the predictions'
+    record_file.write_text(json.dumps(recs))
+    assert verify(tmp_path)[1] == [f"{PREDICTED} [2]: P 0.5 != 0.0 recomputed from run.predictions.npz['bits_4']"]
+
+
+def test_a_cut_predictions_file_is_refused(tmp_path):
+    record_file, predictions_file = _predicted_run(tmp_path)
+    predictions_file.write_bytes(predictions_file.read_bytes()[:-30])
+    assert verify(tmp_path)[1] == [f"{PREDICTED} [0-2]: predictions file run.predictions.npz: its sha256 is not "
+                                   "the record's predictions_sha256"]
+    _rename_sha(record_file, predictions_file)
+    problems = verify(tmp_path)[1]
+    assert len(problems) == 1 and problems[0].startswith(f"{PREDICTED} [0-2]: predictions file run.predictions.npz: "
+                                                         "unreadable"), problems
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"predictions_sha256": "0" * 64}, "[1]: predictions file run.predictions.npz: its sha256 is not the record's "
+                                       "predictions_sha256"),
+    ({"predictions_key": "bits_16"}, "[1]: predictions file run.predictions.npz has no array predictions_key 'bits_16'"),
+    ({"predictions_key": "labels"}, "[1]: predictions file run.predictions.npz has no array predictions_key 'labels'"),
+    ({"predictions_file": "other.predictions.npz"}, "[1]: predictions file other.predictions.npz is missing"),
+    ({"predictions_file": "../x.npz"}, "[1]: predictions_file '../x.npz' is not the name of a file beside"),
+    ({"predictions_sha256": None}, "[1]: names predictions but has no predictions_sha256"),
+    ({"n_test": 90}, "[1]: n_test 90 != 100 predictions in run.predictions.npz"),
+    ({"num_classes": 5}, "[1]: predictions file run.predictions.npz: 'labels' holds values that are not classes 0..4"),
+])
+def test_a_record_naming_other_predictions_is_refused(tmp_path, changes, message):
+    record_file, _ = _predicted_run(tmp_path)
+    recs = json.loads(record_file.read_text())
+    recs[1].update(changes)
+    record_file.write_text(json.dumps(recs))
+    problems = verify(tmp_path)[1]
+    assert any(p.startswith(PREDICTED) and message in p for p in problems), problems
+
+
+def test_a_missing_predictions_file_is_refused_once_for_its_records(tmp_path):
+    _, predictions_file = _predicted_run(tmp_path)
+    predictions_file.unlink()
+    assert verify(tmp_path)[1] == [f"{PREDICTED} [0-2]: predictions file run.predictions.npz is missing"]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import index as qi
+from . import predictions as qp
 from . import pthresh, schema
 from ..config import atomic_path, project_root, results_root
 
@@ -181,13 +182,18 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_records(records: list[dict], experiment: str, run_id: str, root: Path | str | None = None,
-                  run_params: dict | None = None) -> Path:
+                  run_params: dict | None = None, predictions: qp.Predictions | None = None) -> Path:
     """Write one run's records to ``<root>/<experiment>/<run_id>.json`` atomically.
 
     ``run_params`` (the run's resolved parameters, the data's content hash ``data_sha256`` among
     them) go into every record with their sha256 (``run_params`` and ``run_params_sha256``); a file
     already there that was made with other parameters, or on other data (its records'
     ``provenance.data_sha256``), is not replaced (ValueError): name runs with :func:`named_run`.
+
+    ``predictions`` (the test labels and one array of predicted classes per record) are written
+    first, beside the records, as ``<run_id>.predictions.npz`` (:mod:`quide.analysis.predictions`),
+    each under the key ``bits_<bits label>``; every record then names the file, its key and the
+    file's sha256. ValueError where a record's P is not the accuracy of its predictions.
     """
     check_experiment(experiment)
     if not isinstance(run_id, str) or not RUN_ID_NAME.fullmatch(run_id):
@@ -211,8 +217,36 @@ def write_records(records: list[dict], experiment: str, run_id: str, root: Path 
         if previous_digest is not None and previous_digest != digest:
             raise ValueError(f"{path} holds records made with other parameters (run_params_sha256 "
                              f"{previous_digest[:12]}... vs {digest[:12]}...); not replaced")
+    if predictions is not None:
+        records = _with_predictions(records, predictions, path.with_name(qp.file_name(run_id)))
     atomic_write_text(path, json.dumps(records, indent=1, default=_json_default) + "\n")
     return path
+
+
+def predictions_key(bits) -> str:
+    """The key of a record's predictions in its file: ``bits_8``, ``bits_8-8-4-2``."""
+    return f"bits_{bits_label(bits)}"
+
+
+def _with_predictions(records: list[dict], predictions: qp.Predictions, path: Path) -> list[dict]:
+    """Write ``predictions`` to ``path`` and return the records naming it; ValueError, before
+    anything is written, for predictions that are not the records' (count, keys, n_test, P)."""
+    if len(predictions.predicted) != len(records):
+        raise ValueError(f"write_records: {len(predictions.predicted)} prediction arrays for {len(records)} records")
+    keys = [predictions_key(rec["bits"]) for rec in records]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"write_records: two records of one configuration ({sorted(keys)}): their "
+                         "predictions would share a key")
+    for i, (rec, predicted) in enumerate(zip(records, predictions.predicted)):
+        n_test = rec.get("n_test")
+        if n_test is not None and n_test != len(predicted):
+            raise ValueError(f"write_records: record [{i}] has n_test {n_test} but {len(predicted)} predictions")
+        p = qp.accuracy(predictions.labels, predicted)
+        if p != rec["P"]:   # the same arrays give the same float: anything else is other predictions
+            raise ValueError(f"write_records: record [{i}] has P {rec['P']} but its predictions give {p}")
+    sha256 = qp.write(path, predictions.labels, dict(zip(keys, predictions.predicted)))
+    return [{**rec, "predictions_file": path.name, "predictions_key": key, "predictions_sha256": sha256}
+            for rec, key in zip(records, keys)]
 
 
 def _data_hashes(records) -> frozenset:

@@ -123,6 +123,11 @@ class ImageRecord(Record):
     layer_bits: dict = optional("bits", "{layer: bit-width} as quantized")
     train: Union[dict, None] = optional("mapping", "the training summary: epoch, accuracies, wall time, recipe")
     profile: str = optional("name", "the run profile (paper, smoke, ...)")
+    # the per-sample predictions P is computed from (quide.analysis.predictions); records made
+    # before they were kept have none
+    predictions_file: str = optional("file name", "the predictions file beside the record (.predictions.npz)")
+    predictions_key: str = optional("name", "the array of this record's predicted classes in that file")
+    predictions_sha256: str = optional("hex", "sha256 of the predictions file")
 
 
 @dataclass(kw_only=True)

@@ -17,6 +17,14 @@ T_method must name one) exist, have the record's ``samples_sha256``, and give it
 accuracy) and n_questions again; each sample's ``correct`` is ``pred == gold``. A cloze record's
 samples also give its P_norm again, each one's ``pred_norm`` is the per-character argmax of its
 log-likelihoods (lm-eval's ``acc_norm``) and ``correct_norm`` is ``pred_norm == gold``.
+An image classifier's record that names its per-sample predictions (``predictions_file`` beside
+it, :mod:`quide.analysis.predictions`): the file exists, has the record's ``predictions_sha256``,
+holds the array ``predictions_key`` of as many classes as its labels (``n_test`` of them), every
+class in 0..K-1, and P is recomputed from it as mean(predicted == labels) and must equal the
+record's exactly: P was computed by the same function from the same arrays and a JSON float reads
+back as the float written, so any difference (the least a changed prediction makes is 1/n_test)
+means other predictions. Records without predictions or samples (made before they were kept) are
+counted, not a problem: their P is not recomputable.
 Across records: P_FP equals the P of the run's 32-bit record (the same file; for EXP-3 the run's
 FP32 reference file); no two files hold the same records or the same run identity; each EXP-3
 exhaustive pass holds every configuration once, and each search record's rank among them is
@@ -32,9 +40,13 @@ import math
 import sys
 import zlib
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from . import index as qi
 from ..config import results_root
+from . import predictions as qp
 from .mmlu_stats import file_sha256, normalised_predictions, read_samples
 from . import schema
 from .protocol import SUPPORTED_BITS
@@ -214,6 +226,98 @@ def _cloze_problems(rec: dict, rows: list[dict], name: str) -> list[str]:
     return problems
 
 
+def _index_ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 5] as "0-2, 5": the records a problem of their shared file concerns."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+class _PredictionsFile:
+    """One predictions file as verify sees it: its sha256, then (only where that is the records')
+    its arrays, each found once; ``wrong`` says why there are none."""
+
+    def __init__(self, path: Path):
+        self.path, self.arrays, self.wrong, self.sha256 = path, None, None, None
+        if not path.is_file():
+            self.wrong = f"predictions file {path.name} is missing"
+            return
+        try:
+            self.sha256 = qp.file_sha256(path)
+        except OSError as err:
+            self.wrong = f"predictions file {path.name}: unreadable ({err})"
+
+    def read(self) -> None:
+        if self.arrays is None and self.wrong is None:
+            try:
+                self.arrays = qp.read(self.path)
+            except qp.PredictionsError as err:
+                cause = err.__cause__ or err
+                self.wrong = f"predictions file {self.path.name}: unreadable ({type(cause).__name__}: {cause})"
+
+
+def check_predictions(records: list, folder: Path) -> list[str]:
+    """What is wrong with the per-sample predictions the records of one file name (in ``folder``,
+    beside them), as "[record index]: what"; each predictions file is hashed and read once, and a
+    problem of the file itself is listed once with the records that name it."""
+    problems, files, shared = [], {}, {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or not any(rec.get(k) is not None for k in qp.FIELDS):
+            continue
+        missing = [k for k in qp.FIELDS if rec.get(k) is None]
+        if missing:
+            problems.append(f"[{i}]: names predictions but has no {', '.join(missing)}")
+            continue
+        name, key = rec["predictions_file"], rec["predictions_key"]
+        if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+            problems.append(f"[{i}]: predictions_file {name!r} is not the name of a file beside the record")
+            continue
+        if name not in files:
+            files[name] = _PredictionsFile(folder / name)
+        found = files[name]
+        wrong = found.wrong
+        if wrong is None and found.sha256 != rec["predictions_sha256"]:
+            wrong = f"predictions file {name}: its sha256 is not the record's predictions_sha256"
+        if wrong is None:   # the file the record names: read it (once)
+            found.read()
+            wrong = found.wrong
+        if wrong is not None:
+            shared.setdefault(wrong, []).append(i)
+            continue
+        arrays = found.arrays
+        if key == qp.LABELS or key not in arrays:
+            problems.append(f"[{i}]: predictions file {name} has no array predictions_key {key!r}")
+            continue
+        labels, predicted = arrays[qp.LABELS], arrays[key]
+        if labels.ndim != 1 or predicted.shape != labels.shape or not labels.size:
+            problems.append(f"[{i}]: predictions file {name}: {key!r} holds {predicted.size} predictions for "
+                            f"{labels.size} labels")
+            continue
+        if rec.get("n_test") is not None and rec["n_test"] != labels.size:
+            problems.append(f"[{i}]: n_test {rec['n_test']!r} != {labels.size} predictions in {name}")
+        K = rec.get("num_classes")
+        for what, values in (("labels", labels), (key, predicted)):
+            if not np.issubdtype(values.dtype, np.integer) or (_is_int(K) and not (
+                    values.min() >= 0 and values.max() < K)):
+                problems.append(f"[{i}]: predictions file {name}: {what!r} holds values that are not classes "
+                                f"0..{K - 1 if _is_int(K) else 'K-1'}")
+        p = qp.accuracy(labels, predicted)
+        if not (_is_number(rec.get("P")) and rec["P"] == p):
+            problems.append(f"[{i}]: P {rec.get('P')!r} != {p} recomputed from {name}[{key!r}]")
+    problems += [f"[{_index_ranges(indices)}]: {wrong}" for wrong, indices in shared.items()]
+    return problems
+
+
+def p_recomputable(rec) -> bool:
+    """Whether a record names what its P is recomputed from: predictions, or an LLM's samples."""
+    return isinstance(rec, dict) and (any(rec.get(k) is not None for k in qp.FIELDS)
+                                      or rec.get("samples_file") is not None)
+
+
 def check_searches(files: dict[Path, list]) -> list[str]:
     """EXP-3: exhaustive passes complete and unique; ranks of search results recomputed."""
     problems, passes = [], {}
@@ -336,17 +440,32 @@ def read_record_file(path: Path) -> tuple[list | None, str | None]:
     return records, None
 
 
+class Verification(NamedTuple):
+    """What :func:`verify_all` found."""
+    records: int                       # records checked
+    problems: list[str]                # "file: what"
+    not_recomputable: dict[str, int]   # record file -> its records whose P cannot be recomputed
+
+
 def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
-    """(records checked, problems as "file: what") over every record file under ``root``
-    (hidden files and folders, such as a runner's ``.partial``, are not records); ``root`` None is
-    the results root ($QUIDE_RESULTS or data/results), an empty one is refused (ValueError)."""
+    """(records checked, problems as "file: what"): :func:`verify_all` without the count of
+    records whose P is not recomputable."""
+    found = verify_all(root)
+    return found.records, found.problems
+
+
+def verify_all(root: Path | str | None = None) -> Verification:
+    """Every check over every record file under ``root`` (hidden files and folders, such as a
+    runner's ``.partial``, are not records); ``root`` None is the results root ($QUIDE_RESULTS or
+    data/results), an empty one is refused (ValueError). Records that name neither predictions
+    nor samples are counted per file in ``not_recomputable``, not listed as problems."""
     if root is not None and not str(root).strip():
         raise ValueError(f"the results folder is empty ({str(root)!r}); name a folder, or leave it out "
                          f"for {results_root()}")
     root = Path(results_root() if root is None else root)
     if not root.is_dir():
         raise FileNotFoundError(f"no results folder at {root}")
-    clean, problems, n = {}, [], 0
+    clean, problems, n, not_recomputable = {}, [], 0, {}
     for path in record_files(root):
         name = path.relative_to(root)
         records = None
@@ -355,6 +474,11 @@ def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
             found = [f"{name}: {wrong}"] if wrong else [
                 f"{name} [{i}]: {p}" for i, rec in enumerate(records)
                 for p in check_record(rec) + check_samples(rec, path.parent)]
+            if not wrong:
+                found += [f"{name} {p}" for p in check_predictions(records, path.parent)]
+                without = sum(not p_recomputable(rec) for rec in records)
+                if without:
+                    not_recomputable[str(name)] = without
         except Exception as err:   # an input no check foresaw: listed with its file, never a crash
             found = [f"{name}: could not be checked ({type(err).__name__}: {err})"]
         n += len(records or [])
@@ -367,4 +491,4 @@ def verify(root: Path | str | None = None) -> tuple[int, list[str]]:
             problems += check()
         except Exception as err:   # records that passed their own checks, but not these
             problems.append(f"{root}: the checks across files stopped ({type(err).__name__}: {err})")
-    return n, problems
+    return Verification(n, problems, not_recomputable)

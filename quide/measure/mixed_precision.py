@@ -109,6 +109,7 @@ class SearchRun:
     fp32: dict | None = None                             # the FP32 reference record
     layers: list = field(default_factory=list)           # layer names, the order of a configuration
     base_extra: dict = field(default_factory=dict)
+    measurer: ConfigMeasurer | None = None               # holds every measured configuration's predictions
 
     def exhaustive_scores(self, compression: str | None = None) -> dict:
         """I' of every configuration measured, when the exhaustive pass ran (else {})."""
@@ -153,7 +154,7 @@ def run(params: SearchParams, log=print) -> SearchRun:
     evaluator = qsearch.Evaluator(lambda cfg: measurer.measure(list(cfg)))
     fitness = qsearch.gated_fitness(params.compression)
     haq = qsearch.haq_fitness(params.haq_min_compression, compression=params.compression)
-    out = SearchRun(params, evaluator, layers=layers, base_extra=measurer.extra,
+    out = SearchRun(params, evaluator, layers=layers, base_extra=measurer.extra, measurer=measurer,
                     fitness_of={"exhaustive": fitness, "ga": fitness, "random": fitness,
                                 "greedy": fitness, "haq": haq})
 
@@ -220,7 +221,8 @@ def write(run: SearchRun, root=None) -> list:
     """One record file per search (the exhaustive pass: every configuration; the others: the
     configuration returned, with evaluations, history and rank) plus the FP32 reference, under
     ``root`` (None: :func:`quide.config.run_results_root`, a temporary folder for a smoke run unless
-    ``$QUIDE_RESULTS`` names one)."""
+    ``$QUIDE_RESULTS`` names one); beside each, the predictions of its records' configurations
+    only (the searches measured more)."""
     p = run.params
     root = run_results_root(p.profile, root)
     stem = f"{p.model}-{p.dataset}-seed{p.model_seed}"
@@ -239,10 +241,11 @@ def write(run: SearchRun, root=None) -> list:
             seed = "" if result.seed is None else f"-s{result.seed}"
             name = f"{stem}-{result.method}{seed}-{tag}"
         params = resolved(p, result.method, result.seed, data_sha256)
-        paths.append(write_records(records, EXPERIMENT, named_run(name, params), root=root, run_params=params))
+        paths.append(write_records(records, EXPERIMENT, named_run(name, params), root=root, run_params=params,
+                                   predictions=run.measurer.predictions_of(records)))
     params = resolved(p, "reference", None, data_sha256)
     paths.append(write_records([run.fp32], EXPERIMENT, named_run(f"{stem}-fp32-{p.profile}", params), root=root,
-                               run_params=params))
+                               run_params=params, predictions=run.measurer.predictions_of([run.fp32])))
     return paths
 
 

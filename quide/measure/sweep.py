@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..analysis import conditions, pthresh
+from ..analysis.predictions import Predictions, accuracy, compact
 from . import data as qd
 from ..config import checkpoint_root, run_results_root
 from .data import ImageData, Splits, calibration_indices, index_hash
@@ -29,7 +30,7 @@ from .quant import OBSERVERS, PLACEMENTS, SUPPORTED_BITS, PTQConfig, quantize
 from ..analysis.results import check_experiment, make_record, named_run, write_records
 from .provenance import provenance
 from .train import (CheckpointError, Recipe, TrainResult, checkpoint_key, evaluate, load_checkpoint,
-                    save_checkpoint, paper_recipe, seed_everything, seed_problem, train)
+                    save_checkpoint, paper_recipe, predict, seed_everything, seed_problem, train)
 
 PAPER_BITS = (32, 16, 8, 4, 2)
 
@@ -358,7 +359,9 @@ class ConfigMeasurer:
     per configuration or per graph (``config.host_timing``). :meth:`measure` quantizes, evaluates
     P on the whole test split and returns one record with its group's T; a configuration not timed
     yet is timed first, in a block of its own. T is the simulated model's latency (``T_kind``).
-    Used by the PTQ sweep (uniform bits) and the mixed-precision searches.
+    The predicted class of every test image is kept per configuration (``predicted``), P
+    computed from it; :meth:`predictions_of` gives a record file's. Used by the PTQ sweep
+    (uniform bits) and the mixed-precision searches.
     """
 
     def __init__(self, model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str,
@@ -370,7 +373,12 @@ class ConfigMeasurer:
         self.model_name, self.seed, self.delta, self.experiment = model_name, seed, delta, experiment
         self.p_thresh = p_thresh   # None: the delta gate; 'auto:<rule>' (quide.analysis.pthresh)
         self.train_meta, self.extra = train_meta, extra or {}
-        self.p_fp = evaluate(self.model, splits.test)
+        labels, fp_predicted = predict(self.model, splits.test)
+        self.p_fp = accuracy(labels, fp_predicted)
+        self.labels = compact(labels, "test labels")   # as the predictions file stores them
+        # configuration -> the predicted class of each test image: one byte per image up to 256
+        # classes, so an EXP-3 exhaustive pass holds all its configurations' in a few MB
+        self.predicted: dict = {32: compact(fp_predicted)}
         self.calib_idx = calibration_indices(len(splits.train), config.calib_size, seed)
         self.calib = splits.train.images(self.calib_idx)
         self.example = splits.test.images(np.arange(min(config.latency_batch, len(splits.test))))
@@ -433,7 +441,12 @@ class ConfigMeasurer:
         sig = self.signature_of[key]
         timing, host = self.timings[sig]
         qmodel = self._quantize(bits)
-        P = self.p_fp if bits == 32 else evaluate(qmodel, self.splits.test)
+        if key != 32:
+            labels, predicted = predict(qmodel, self.splits.test)
+            if not np.array_equal(labels, self.labels):
+                raise RuntimeError("the test split's labels came in another order than at the start of the run")
+            self.predicted[key] = compact(predicted)
+        P = accuracy(self.labels, self.predicted[key])
         if config.host_timing == "configuration" and self.timed_config[sig] != key:
             host = self._host_latency(qmodel)   # the paper times every configuration by itself
         info = qmodel.ptq_info
@@ -456,15 +469,26 @@ class ConfigMeasurer:
             torch.cuda.empty_cache()
         return fields
 
+    def predictions_of(self, records: list[dict]) -> Predictions:
+        """The test labels and, per record of ``records`` (each a configuration measured here), its
+        predicted classes: what :func:`quide.analysis.results.write_records` stores beside them."""
+        return Predictions(self.labels, [self.predicted[_config_key(rec["bits"])] for rec in records])
 
-def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
-              delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
-              train_meta: dict | None = None, extra: dict | None = None, log=None,
-              p_thresh: str | None = None) -> list[dict]:
-    """Quantize ``model`` at each bit-width of ``config``; one record each (see :class:`ConfigMeasurer`).
-    P_FP for Pthresh is the accuracy of the unquantized model; the gate (``delta``, or the rule
-    ``p_thresh``, which may read the whole curve) is decided once, after every bit-width is
-    measured and before any record is made."""
+
+def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, **kwargs) -> list[dict]:
+    """The records of :func:`measure_sweep` (its parameters), without their predictions."""
+    return measure_sweep(model, data, splits, **kwargs)[0]
+
+
+def measure_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, model_name: str, seed: int,
+                  delta: float, config: SweepConfig = SweepConfig(), experiment: str = "ptq_sweep",
+                  train_meta: dict | None = None, extra: dict | None = None, log=None,
+                  p_thresh: str | None = None) -> tuple[list[dict], Predictions]:
+    """Quantize ``model`` at each bit-width of ``config``; one record each (see :class:`ConfigMeasurer`),
+    and the per-sample predictions their P is computed from (for
+    :func:`quide.analysis.results.write_records`). P_FP for Pthresh is the accuracy of the
+    unquantized model; the gate (``delta``, or the rule ``p_thresh``, which may read the whole
+    curve) is decided once, after every bit-width is measured and before any record is made."""
     measurer = ConfigMeasurer(model, data, splits, model_name=model_name, seed=seed, delta=delta, config=config,
                               experiment=experiment, train_meta=train_meta, extra=extra, p_thresh=p_thresh)
     measurer.time_configs(config.bits)   # every bit-width's graph in one interleaved block
@@ -474,13 +498,14 @@ def ptq_sweep(model: nn.Module, data: ImageData | DataInfo, splits: Splits, *, m
     if log:
         for rec in records:
             log({k: rec[k] for k in ("bits", "P", "T_ms", "I", "I_gated")})
-    return records
+    return records, measurer.predictions_of(records)
 
 
 def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | str | None = None, log=None) -> dict:
     """Sweep every placement of ``condition.params`` and write one record file per placement
     under ``<root>/<params.experiment>/`` (``root`` None: :func:`quide.config.run_results_root`,
-    so a smoke run writes into a temporary folder unless ``$QUIDE_RESULTS`` names one).
+    so a smoke run writes into a temporary folder unless ``$QUIDE_RESULTS`` names one), with its
+    predictions file beside it.
 
     Returns {placement: (records, path)}.
     """
@@ -489,13 +514,14 @@ def run_sweeps(condition: ConditionData, trained: "TrainedModel", root: Path | s
     root = run_results_root(p.profile, root)
     runs = {}
     for placement in p.placements:
-        records = ptq_sweep(trained.model, condition.info, condition.splits, model_name=p.model,
-                            seed=p.seed, delta=p.resolved_delta, config=p.sweep_config(placement),
-                            experiment=experiment, train_meta=trained.meta,
-                            extra={"profile": p.profile}, log=log, p_thresh=p.p_thresh)
+        records, predictions = measure_sweep(
+            trained.model, condition.info, condition.splits, model_name=p.model, seed=p.seed,
+            delta=p.resolved_delta, config=p.sweep_config(placement), experiment=experiment,
+            train_meta=trained.meta, extra={"profile": p.profile}, log=log, p_thresh=p.p_thresh)
         data_sha256 = condition.info.sha256
-        runs[placement] = (records, write_records(records, experiment, p.run_id(placement, data_sha256), root=root,
-                                                  run_params=p.resolved(placement, data_sha256)))
+        path = write_records(records, experiment, p.run_id(placement, data_sha256), root=root,
+                             run_params=p.resolved(placement, data_sha256), predictions=predictions)
+        runs[placement] = (records, path)
     return runs
 
 

@@ -15,10 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..analysis.predictions import accuracy
 from ..analysis.protocol import (RESNET18_CIFAR, SIMPLECNN, SIMPLECNN_AUGMENTED, Recipe,  # noqa: F401
                                 paper_recipe)
 from ..config import atomic_path
@@ -62,20 +64,27 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-def evaluate(model: nn.Module, data, batch_size: int = 1000) -> float:
-    """Top-1 accuracy as a fraction. ``data``: anything with ``batches(batch_size)`` (DeviceData,
-    FolderData) or an iterable of (x, y) batches."""
+def predict(model: nn.Module, data, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predicted classes) of every image of ``data``, in its order, as int64 arrays on
+    the CPU: the top-1 class of each. ``data``: anything with ``batches(batch_size)`` (DeviceData,
+    FolderData) or an iterable of (x, y) batches. Accuracy is :func:`quide.analysis.predictions.accuracy`
+    of these (:func:`evaluate`), so a record's P and its stored predictions are one array."""
     batches = data.batches(batch_size) if hasattr(data, "batches") else data
-    correct, total = None, 0
+    labels, predicted = [], []
     model.eval()
     with gpu_work(), torch.inference_mode():
         for x, y in batches:
-            hits = (model(x).argmax(1) == y).sum()
-            correct = hits if correct is None else correct + hits
-            total += len(y)
-        if total == 0:
-            raise ValueError("evaluate: no data")
-        return correct.item() / total   # .item() waits for the GPU, inside the lock
+            predicted.append(model(x).argmax(1))
+            labels.append(y)
+        if not labels:
+            raise ValueError("predict: no data")
+        # one copy to the host, at the end (it waits for the GPU, inside the lock)
+        return torch.cat(labels).cpu().numpy(), torch.cat(predicted).cpu().numpy()
+
+
+def evaluate(model: nn.Module, data, batch_size: int = 1000) -> float:
+    """Top-1 accuracy as a fraction, from :func:`predict`."""
+    return accuracy(*predict(model, data, batch_size))
 
 
 def _sync(device: torch.device) -> None:
