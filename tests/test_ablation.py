@@ -281,6 +281,8 @@ def test_the_runner_runs_the_smoke_profile_into_a_results_root(cifar10, tmp_path
                                                         for s in (0, 42) for c in choices}
     n, problems = verify(tmp_path / "results")
     assert n == 2 * len(choices) * 3 and problems == []
+    # every record's P is recomputed by verify from the predictions stored beside it
+    assert all(r.get("predictions_file") for f in files for r in json.loads(f.read_text()))
     records = qa.load(tmp_path / "results")
     assert set(records["T_kind"]) == {"simulated"} and records["T_note"].str.contains("T(8) = T(4)", regex=False).all()
     first_last = records[(records["ptq_choice"] == "first_last_fp") & (records["bits"] == 4)]

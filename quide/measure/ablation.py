@@ -30,6 +30,7 @@ import torch
 from ..analysis import ablation as qa
 from ..analysis import pthresh
 from ..analysis.protocol import BATCH, SUPPORTED_BITS, TimerConfig
+from ..analysis.predictions import Predictions, accuracy
 from ..analysis.results import check_experiment, make_record, named_run, write_records
 from ..config import run_results_root
 from ..notebook_params import refuse_bools
@@ -38,7 +39,7 @@ from .latency import graph_signature, time_models
 from .provenance import provenance
 from .quant import PTQConfig, quantize
 from .sweep import PAPER_BITS, PROFILES, SMOKE, SweepParams, train_summary, load_condition, model_for
-from .train import evaluate, seed_problem
+from .train import predict, seed_problem
 
 EXPERIMENT = qa.EXPERIMENT
 # One block per seed times every distinct graph: 7 rounds of 20 graph replays (the sweep's: 21 of 50,
@@ -152,6 +153,7 @@ class SeedRun:
     """One seed's records, by choice, and what it cost."""
     seed: int
     records: dict = field(default_factory=dict)   # choice name -> records, bit-widths in params.bits order
+    predictions: dict = field(default_factory=dict)   # choice name -> Predictions behind its records
     graphs: int = 0                               # distinct graphs timed
     wall_s: float = 0.0
     loaded: bool = False                          # the FP32 model came from a checkpoint
@@ -172,16 +174,19 @@ def run_seed(params: AblationParams, seed: int, data=None, log=print) -> SeedRun
     condition = load_condition(sp, data)
     trained = model_for(condition)
     model, splits, info = trained.model, condition.splits, condition.info
-    p_fp = evaluate(model, splits.test)
+    labels, fp_predicted = predict(model, splits.test)   # P is computed from the predictions kept beside the records
+    p_fp = accuracy(labels, fp_predicted)
     gate = pthresh.decide(None, delta=sp.resolved_delta, num_classes=info.num_classes, p_fp=p_fp)
     example = splits.test.images(np.arange(min(BATCH, len(splits.test))))
     calib_cache: dict = {}
     measured: dict = {}    # (choice or None for FP, bits) -> (P, PTQInfo, signature, config, calib hash)
+    predicted: dict = {}   # the same keys -> predicted classes of the test images
     models: dict = {}      # signature -> one model that runs it, to time
 
     def measure(key, config, calib, calib_hash):
         qmodel = quantize(model, config, calib)
-        P = p_fp if config.bits == 32 else evaluate(qmodel, splits.test)
+        predicted[key] = fp_predicted if config.bits == 32 else predict(qmodel, splits.test)[1]
+        P = accuracy(labels, predicted[key])
         sig = graph_signature(lambda: qmodel(example))
         models.setdefault(sig, qmodel)
         measured[key] = (P, qmodel.ptq_info, sig, config, calib_hash)
@@ -203,8 +208,9 @@ def run_seed(params: AblationParams, seed: int, data=None, log=print) -> SeedRun
     note = T_NOTE.format(rounds=params.timer.rounds, passes=params.timer.passes, batch=len(example))
     out = SeedRun(seed, graphs=len(timings), loaded=trained.loaded)
     for name in params.choices:
-        recs = []
+        recs, rows = [], []
         for bits in params.bits:
+            rows.append(predicted[(name if bits < 16 else None, bits)])
             P, qinfo, sig, config, calib_hash = measured[(name if bits < 16 else None, bits)]
             timing = timings[sig]
             choice_config = params.ptq_config(name, bits)
@@ -221,6 +227,7 @@ def run_seed(params: AblationParams, seed: int, data=None, log=print) -> SeedRun
                                       calib_hash=calib_hash, wall_s=time.perf_counter() - start))
             recs.append(make_record(**fields, **gate.record_fields()))
         out.records[name] = recs
+        out.predictions[name] = Predictions(labels, rows)
     out.wall_s = time.perf_counter() - start
     return out
 
@@ -234,5 +241,6 @@ def write(params: AblationParams, run: SeedRun, root=None) -> list:
     for name, records in run.records.items():
         data_sha256 = records[0]["provenance"]["data_sha256"]
         paths.append(write_records(records, params.experiment, params.run_id(run.seed, name, data_sha256),
-                                   root=root, run_params=params.resolved(run.seed, name, data_sha256)))
+                                   root=root, run_params=params.resolved(run.seed, name, data_sha256),
+                                   predictions=run.predictions.get(name)))
     return paths
