@@ -57,11 +57,11 @@ process the runs started waited for (killed if need be), so the command ends wit
 ``--time-limit-s`` that stop is also the time limit.
 
 One call on a lent GPU can do the whole reproduction: ``--train-first N`` first trains every
-checkpoint the runs will load (:mod:`quide.train_first`), N at a time on each GPU, ``--mps`` runs
-those trainings (else the runs) under NVIDIA's MPS (:mod:`quide.mps`), and ``--runs-per-gpu`` packs
+checkpoint the runs will load (``quide.train_first``), N at a time on each GPU, ``--mps`` runs
+those trainings (else the runs) under NVIDIA's MPS (``quide.mps``), and ``--runs-per-gpu`` packs
 the runs that then load them. When the grid ends the runner prints, and writes beside the logs, where
 the time went: each phase, each run, the critical path, and ``whole reproduction: N s on K x <GPU>``
-(:mod:`quide.grid_timing`); ``--resume`` adds the seconds of the earlier calls of the same grid.
+(``quide.grid_timing``); ``--resume`` adds the seconds of the earlier calls of the same grid.
 """
 from __future__ import annotations
 
@@ -720,9 +720,9 @@ def run_grid(config: Path | str, out: Path | str, workers: int | None = None, sc
     set-up work (CUDA context, copying data and weights to the GPU) is not under the lock.
 
     ``train_first`` N > 0 first trains every checkpoint the runs to do will load and that is not on
-    disk, N at a time on each GPU (:mod:`quide.train_first`). ``mps`` runs the trainings (with
-    ``train_first``) or else the runs under NVIDIA's MPS (:mod:`quide.mps`). ``resume`` adds this
-    call's seconds to the earlier calls' of the same grid in ``out`` (:mod:`quide.grid_timing`);
+    disk, N at a time on each GPU (``quide.train_first``). ``mps`` runs the trainings (with
+    ``train_first``) or else the runs under NVIDIA's MPS (``quide.mps``). ``resume`` adds this
+    call's seconds to the earlier calls' of the same grid in ``out`` (``quide.grid_timing``);
     ``command`` is how the call was made, for the summary's header."""
     launched = time.time() if launched is None else launched
     if not str(out).strip():

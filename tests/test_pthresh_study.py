@@ -111,8 +111,8 @@ def with_predictions(monkeypatch):
     def load(record, root=None):
         calls.append(record["predictions_file"])
         return answers[record["predictions_file"]]
-    monkeypatch.setitem(sys.modules, "quide.analysis.predictions",
-                        types.SimpleNamespace(load=load, __name__="quide.analysis.predictions"))
+    from quide.analysis import predictions
+    monkeypatch.setattr(predictions, "load", load)
     rows = _records("simplecnn", "mnist", p_by_seed, n_test=N, predictions=files)
     return pd.DataFrame(rows), calls
 
@@ -153,7 +153,8 @@ def test_paired_rule_awaits_predictions():
 def test_paired_rule_reader_only_where_needed(monkeypatch):
     def fail(record, root=None):
         raise AssertionError("the reader must not be called for records without predictions")
-    monkeypatch.setitem(sys.modules, "quide.analysis.predictions", types.SimpleNamespace(load=fail))
+    from quide.analysis import predictions
+    monkeypatch.setattr(predictions, "load", fail)
     rows = _records("toy", "toyset", _three_seeds({32: 0.95, 16: 0.95, 8: 0.94, 4: 0.6, 2: 0.45}))
     assert ps.paired_table(pd.DataFrame(rows)).empty
     assert (ps.our_table(pd.DataFrame(rows), FEW)["chance_from"] == "1/K").all()

@@ -520,7 +520,7 @@ def t_coverage(base: tuple[pd.DataFrame, pd.DataFrame], others: dict[str, tuple[
     """Per other run and experiment: configurations whose T lies within the committed record's
     95% interval, and within the 95% range another machine's T has under the machine spread
     (``spread``: :class:`quide.analysis.machine.MachineSpread`; default the committed reruns'):
-    |log(T_b / T_a)| <= 1.96 sqrt(2 sigma_block^2 + 2 sigma_timing^2 + both intervals' variances)."""
+    ``|log(T_b / T_a)| <= 1.96 sqrt(2 sigma_block^2 + 2 sigma_timing^2 + both intervals' variances)``."""
     from . import machine
     spread = spread or machine.committed()
     rows = []

@@ -8,7 +8,7 @@ its interval. The model side (quantization, latency, the case study) is in :mod:
   subject, each followed by " <letter>" and a blank line. A question is answered by the letter whose
   continuation (" A" ... " D") has the highest log-likelihood (lm-eval's ``acc``).
 - Cloze scoring (:func:`score_cloze`) follows lm-evaluation-harness's ``mmlu_continuation`` task:
-  "The following are questions (with answers) about <subject>.", then "Question: ...\nAnswer:"
+  "The following are questions (with answers) about <subject>.", then ``"Question: ...\\nAnswer:"``
   without the lettered options, few-shot examples answered by their answer's text; each answer's
   text (" " + choice) is scored by its summed log-likelihood after the prompt (lm-eval's ``acc``)
   and by that sum over its length in characters (``acc_norm``). A model that knows nothing of the
